@@ -1,0 +1,31 @@
+//! The Rallypoint wire protocol, version 1.
+//!
+//! Everything a client, a bot or the server needs to agree on bytes, and nothing else:
+//!
+//! - [`subprotocol`]: the `Sec-WebSocket-Protocol` names and the pure negotiation rule
+//!   (client order wins; a `bearer.<jwt>` entry carries a token and is never chosen).
+//! - [`message`]: every v1 message as a serde type (`t` names the type).
+//! - [`entity`]: the compact entity rows carried by snapshots.
+//! - [`codec`]: one codec per subprotocol (MessagePack and JSON) with size and nesting
+//!   limits, typed decode errors, and the encode-once snapshot layout.
+//! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
+//!
+//! This crate must not do IO, read a clock or depend on an async runtime: it is shared by
+//! the server, the bots, the tests and the fuzz targets, and must stay deterministic.
+//! `PROTOCOL.md` beside this crate is the human-readable contract and is checked against
+//! the encoder by tests.
+
+pub mod close;
+pub mod codec;
+pub mod entity;
+pub mod message;
+pub mod subprotocol;
+
+pub use close::CloseReason;
+pub use codec::{DecodeError, DecodeLimits, Encoding};
+pub use entity::Entity;
+pub use message::{ClientMessage, ServerMessage};
+pub use subprotocol::{Negotiation, Subprotocol};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,633 @@
+//! Codec tests: round trips, golden bytes, and hostile input that must produce typed
+//! errors rather than panics or allocations.
+
+use crate::codec::*;
+use crate::entity::{Entity, PICKUP_ACTIVE, PLAYER_DEAD};
+use crate::message::*;
+use crate::{ClientMessage, DecodeError, DecodeLimits, Encoding, ServerMessage};
+
+const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    s.split_whitespace()
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect()
+}
+
+pub(crate) fn sample_input() -> ClientMessage {
+    ClientMessage::Input(Input {
+        seq: 42,
+        mx: 1.0,
+        my: -0.5,
+        aim: 1.5,
+        fire: true,
+    })
+}
+
+pub(crate) fn sample_ents() -> Vec<Entity> {
+    vec![
+        Entity::Player {
+            id: 1,
+            x: 12.5,
+            y: 8.0,
+            aim: 0.5,
+            hp: 100,
+            score: 3,
+            flags: 0,
+        },
+        Entity::Player {
+            id: 2,
+            x: 30.0,
+            y: 20.25,
+            aim: -2.0,
+            hp: 0,
+            score: -1,
+            flags: PLAYER_DEAD,
+        },
+        Entity::Projectile {
+            id: 9,
+            x: 14.0,
+            y: 8.5,
+            vx: 30.0,
+            vy: 0.0,
+            owner: 1,
+        },
+        Entity::Pickup {
+            id: 5,
+            x: 20.0,
+            y: 15.0,
+            flags: PICKUP_ACTIVE,
+        },
+    ]
+}
+
+fn client_samples() -> Vec<ClientMessage> {
+    vec![
+        sample_input(),
+        ClientMessage::Ping(Ping { id: u32::MAX }),
+        ClientMessage::Chat(ChatSend {
+            text: "gg — wp ✓".into(),
+        }),
+    ]
+}
+
+fn server_samples() -> Vec<ServerMessage> {
+    vec![
+        ServerMessage::Welcome(Welcome {
+            you: 7,
+            room: "arena-1".into(),
+            tick: 1234,
+            tick_rate: 30,
+            map: "courtyard".into(),
+            protocol: "rallypoint.v1.msgpack".into(),
+            snap_rate: 30,
+            role: "player".into(),
+            resumed: false,
+        }),
+        snap_message(100, 42, sample_ents()),
+        snap_message(0, 0, vec![]),
+        ServerMessage::Pong(Pong { id: 3, tick: 99 }),
+        ServerMessage::Chat(ChatRelay {
+            from: 1,
+            name: "ana".into(),
+            text: "hi".into(),
+        }),
+        ServerMessage::Error(ErrorMessage {
+            code: "rate_limited".into(),
+            message: "slow down".into(),
+        }),
+        ServerMessage::Event(Event::Player {
+            id: 1,
+            name: "ana".into(),
+        }),
+        ServerMessage::Event(Event::Leave { id: 1 }),
+        ServerMessage::Event(Event::Kill {
+            killer: 1,
+            victim: 2,
+        }),
+        ServerMessage::Event(Event::Respawn {
+            id: 2,
+            x: 3.0,
+            y: 4.0,
+        }),
+        ServerMessage::Event(Event::Pickup { id: 5, by: 1 }),
+        ServerMessage::Event(Event::Map(MapInfo {
+            name: "courtyard".into(),
+            w: 40.0,
+            h: 30.0,
+            walls: vec![[0.0, 0.0, 40.0, 1.0], [10.0, 10.0, 2.0, 8.0]],
+        })),
+        ServerMessage::Event(Event::RoundStart {
+            round: 2,
+            map: "courtyard".into(),
+            end_tick: 9000,
+            score_limit: 10,
+        }),
+        ServerMessage::Event(Event::RoundEnd {
+            round: 2,
+            winner: Some(1),
+            scores: vec![(1, 10), (2, -1)],
+            next_tick: 9150,
+        }),
+        ServerMessage::Event(Event::RoundEnd {
+            round: 3,
+            winner: None,
+            scores: vec![],
+            next_tick: 1,
+        }),
+    ]
+}
+
+#[test]
+fn every_client_message_round_trips_in_both_encodings() {
+    for enc in BOTH {
+        for msg in client_samples() {
+            let bytes = encode_client(enc, &msg);
+            let back = decode_client(enc, &bytes, &DecodeLimits::default()).unwrap();
+            assert_eq!(back, msg, "{enc}");
+        }
+    }
+}
+
+#[test]
+fn every_server_message_round_trips_in_both_encodings() {
+    for enc in BOTH {
+        for msg in server_samples() {
+            let bytes = encode_server(enc, &msg);
+            assert_eq!(decode_server(enc, &bytes).unwrap(), msg, "{enc}: {msg:?}");
+        }
+    }
+}
+
+#[test]
+fn json_shapes_are_the_documented_ones() {
+    let j =
+        |m: &ServerMessage| String::from_utf8(encode_server(Encoding::Json, m).to_vec()).unwrap();
+    assert_eq!(
+        String::from_utf8(encode_client(Encoding::Json, &sample_input()).to_vec()).unwrap(),
+        r#"{"t":"input","seq":42,"mx":1.0,"my":-0.5,"aim":1.5,"fire":true}"#
+    );
+    assert_eq!(
+        j(&ServerMessage::Pong(Pong { id: 3, tick: 99 })),
+        r#"{"t":"pong","id":3,"tick":99}"#
+    );
+    assert_eq!(
+        j(&ServerMessage::Event(Event::Kill {
+            killer: 1,
+            victim: 2
+        })),
+        r#"{"t":"event","e":"kill","killer":1,"victim":2}"#
+    );
+    assert_eq!(
+        j(&snap_message(7, 3, vec![sample_ents()[3]])),
+        r#"{"t":"snap","tick":7,"ack":3,"ents":[[5,2,20.0,15.0,1]]}"#
+    );
+}
+
+/// The hex dumps in PROTOCOL.md are the encoder's real output: this test keeps them so.
+#[test]
+fn golden_bytes_match_protocol_md() {
+    let doc = include_str!("../PROTOCOL.md");
+    let dump = |name: &str| -> Vec<u8> {
+        let start = doc
+            .find(&format!("<!-- hex:{name} -->"))
+            .unwrap_or_else(|| panic!("no dump {name}"));
+        let body = &doc[start..];
+        let body = &body[body.find("```\n").unwrap() + 4..];
+        let body = &body[..body.find("```").unwrap()];
+        unhex(
+            &body
+                .lines()
+                .map(|l| l.split("  ").next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    };
+    let input = encode_client(Encoding::MsgPack, &sample_input());
+    let snap = encode_server(Encoding::MsgPack, &snap_message(100, 42, sample_ents()));
+    assert_eq!(
+        hex(&dump("input")),
+        hex(&input),
+        "input dump in PROTOCOL.md is stale"
+    );
+    assert_eq!(
+        hex(&dump("snap")),
+        hex(&snap),
+        "snap dump in PROTOCOL.md is stale"
+    );
+    let json = encode_server(Encoding::Json, &snap_message(100, 42, sample_ents()));
+    assert!(
+        doc.contains(std::str::from_utf8(&json).unwrap()),
+        "snap JSON in PROTOCOL.md is stale"
+    );
+}
+
+#[test]
+fn shared_snapshot_body_equals_a_full_encoding() {
+    for enc in BOTH {
+        let ents = sample_ents();
+        let body = encode_ents(enc, &ents);
+        for (tick, ack) in [(0, 0), (100, 42), (u32::MAX, 70_000), (255, 65_536)] {
+            let framed = snap_frame(enc, tick, ack, &body);
+            let whole = encode_server(enc, &snap_message(tick, ack, ents.clone()));
+            assert_eq!(framed, whole, "{enc} tick={tick} ack={ack}");
+        }
+    }
+}
+
+#[test]
+fn snapshot_header_is_readable_without_the_entities() {
+    let body = encode_ents(Encoding::MsgPack, &sample_ents());
+    let frame = snap_frame(Encoding::MsgPack, 1_000_000, 77, &body);
+    assert_eq!(peek_type(&frame), Some("snap"));
+    assert_eq!(
+        peek_snap_header(&frame),
+        Some(SnapHeader {
+            tick: 1_000_000,
+            ack: 77
+        })
+    );
+    let pong = encode_server(
+        Encoding::MsgPack,
+        &ServerMessage::Pong(Pong { id: 1, tick: 2 }),
+    );
+    assert_eq!(peek_type(&pong), Some("pong"));
+    assert_eq!(peek_snap_header(&pong), None);
+    assert_eq!(peek_snap_header(&frame[..5]), None);
+}
+
+#[test]
+fn unknown_extra_keys_are_ignored() {
+    let json = br#"{"t":"ping","id":5,"extra":{"deep":[1,2,3]},"v":2}"#;
+    assert_eq!(
+        decode_client(Encoding::Json, json, &DecodeLimits::default()).unwrap(),
+        ClientMessage::Ping(Ping { id: 5 })
+    );
+    // The same in MessagePack, with the type key last.
+    let mut mp = Vec::new();
+    rmp::encode::write_map_len(&mut mp, 3).unwrap();
+    rmp::encode::write_str(&mut mp, "id").unwrap();
+    rmp::encode::write_uint(&mut mp, 5).unwrap();
+    rmp::encode::write_str(&mut mp, "future").unwrap();
+    rmp::encode::write_array_len(&mut mp, 1).unwrap();
+    rmp::encode::write_nil(&mut mp).unwrap();
+    rmp::encode::write_str(&mut mp, "t").unwrap();
+    rmp::encode::write_str(&mut mp, "ping").unwrap();
+    assert_eq!(
+        decode_client(Encoding::MsgPack, &mp, &DecodeLimits::default()).unwrap(),
+        ClientMessage::Ping(Ping { id: 5 })
+    );
+}
+
+#[test]
+fn javascript_style_numbers_are_accepted() {
+    // JS MessagePack encoders write whole numbers as integers and others as float64.
+    let mut mp = Vec::new();
+    rmp::encode::write_map_len(&mut mp, 6).unwrap();
+    for (k, v) in [
+        ("t", None),
+        ("seq", Some(1.0)),
+        ("mx", Some(0.0)),
+        ("my", Some(-1.0)),
+        ("aim", Some(0.25)),
+    ] {
+        rmp::encode::write_str(&mut mp, k).unwrap();
+        match (k, v) {
+            ("t", _) => rmp::encode::write_str(&mut mp, "input").unwrap(),
+            (_, Some(v)) if v == (v as i64) as f64 => {
+                rmp::encode::write_sint(&mut mp, v as i64).unwrap();
+            }
+            (_, Some(v)) => rmp::encode::write_f64(&mut mp, v).unwrap(),
+            _ => unreachable!(),
+        }
+    }
+    rmp::encode::write_str(&mut mp, "fire").unwrap();
+    rmp::encode::write_bool(&mut mp, false).unwrap();
+    let msg = decode_client(Encoding::MsgPack, &mp, &DecodeLimits::default()).unwrap();
+    assert_eq!(
+        msg,
+        ClientMessage::Input(Input {
+            seq: 1,
+            mx: 0.0,
+            my: -1.0,
+            aim: 0.25,
+            fire: false
+        })
+    );
+}
+
+fn err(enc: Encoding, bytes: &[u8]) -> DecodeError {
+    decode_client(enc, bytes, &DecodeLimits::default()).unwrap_err()
+}
+
+#[test]
+fn truncated_messages_are_malformed() {
+    for enc in BOTH {
+        let full = encode_client(enc, &sample_input());
+        for cut in 0..full.len() {
+            let e = err(enc, &full[..cut]);
+            assert!(
+                matches!(e, DecodeError::Malformed { .. } | DecodeError::MissingType),
+                "{enc} cut at {cut}: {e:?}"
+            );
+            assert_eq!(e.close_reason().code(), 1007);
+        }
+    }
+}
+
+#[test]
+fn trailing_bytes_are_malformed() {
+    let mut mp = encode_client(Encoding::MsgPack, &sample_input()).to_vec();
+    mp.push(0xc0);
+    assert!(matches!(
+        err(Encoding::MsgPack, &mp),
+        DecodeError::Malformed { .. }
+    ));
+    let mut js = encode_client(Encoding::Json, &sample_input()).to_vec();
+    js.extend_from_slice(b"{}");
+    assert!(matches!(
+        err(Encoding::Json, &js),
+        DecodeError::Malformed { .. }
+    ));
+}
+
+#[test]
+fn wrong_types_and_missing_keys_are_schema_errors() {
+    let cases: [&[u8]; 5] = [
+        br#"{"t":"input","seq":"1","mx":0,"my":0,"aim":0,"fire":false}"#,
+        br#"{"t":"input","seq":1,"mx":0,"my":0,"aim":0}"#,
+        br#"{"t":"ping","id":-1}"#,
+        br#"{"t":"ping","id":4294967296}"#,
+        br#"{"t":"chat","text":5}"#,
+    ];
+    for case in cases {
+        let e = err(Encoding::Json, case);
+        assert!(
+            matches!(e, DecodeError::Schema(_)),
+            "{}: {e:?}",
+            String::from_utf8_lossy(case)
+        );
+        // The same shapes in MessagePack.
+        let value: serde_json::Value = serde_json::from_slice(case).unwrap();
+        let mp = rmp_serde::to_vec_named(&value).unwrap();
+        let e = err(Encoding::MsgPack, &mp);
+        assert!(
+            matches!(e, DecodeError::Schema(_)),
+            "msgpack {}: {e:?}",
+            String::from_utf8_lossy(case)
+        );
+    }
+}
+
+#[test]
+fn unknown_and_missing_type_are_typed() {
+    for enc in BOTH {
+        let unknown = match enc {
+            Encoding::Json => br#"{"t":"teleport","x":1}"#.to_vec(),
+            Encoding::MsgPack => {
+                rmp_serde::to_vec_named(&serde_json::json!({"t":"teleport","x":1})).unwrap()
+            }
+        };
+        assert_eq!(
+            err(enc, &unknown),
+            DecodeError::UnknownType("teleport".into())
+        );
+        let missing = match enc {
+            Encoding::Json => br#"{"id":1}"#.to_vec(),
+            Encoding::MsgPack => rmp_serde::to_vec_named(&serde_json::json!({"id":1})).unwrap(),
+        };
+        assert_eq!(err(enc, &missing), DecodeError::MissingType);
+        let not_a_map = match enc {
+            Encoding::Json => b"[1,2]".to_vec(),
+            Encoding::MsgPack => vec![0x92, 0x01, 0x02],
+        };
+        assert_eq!(err(enc, &not_a_map), DecodeError::MissingType);
+    }
+}
+
+#[test]
+fn non_finite_floats_are_invalid() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let msg = ClientMessage::Input(Input {
+            seq: 1,
+            mx: 0.0,
+            my: 0.0,
+            aim: bad,
+            fire: false,
+        });
+        let bytes = encode_client(Encoding::MsgPack, &msg);
+        assert_eq!(
+            err(Encoding::MsgPack, &bytes),
+            DecodeError::Invalid(InvalidMessage::NotFinite("aim"))
+        );
+    }
+    // A float64 too big for f32 becomes infinite and is rejected the same way.
+    let mp = rmp_serde::to_vec_named(
+        &serde_json::json!({"t":"input","seq":1,"mx":1e300,"my":0,"aim":0,"fire":false}),
+    )
+    .unwrap();
+    assert_eq!(
+        err(Encoding::MsgPack, &mp),
+        DecodeError::Invalid(InvalidMessage::NotFinite("mx"))
+    );
+    // JSON cannot spell NaN; out-of-range literals are schema errors, never panics.
+    let e = err(
+        Encoding::Json,
+        br#"{"t":"input","seq":1,"mx":NaN,"my":0,"aim":0,"fire":false}"#,
+    );
+    assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
+    let e = err(
+        Encoding::Json,
+        br#"{"t":"input","seq":1,"mx":1e999,"my":0,"aim":0,"fire":false}"#,
+    );
+    assert_eq!(e.close_reason().code(), 1007);
+}
+
+#[test]
+fn deep_nesting_is_rejected_without_recursion() {
+    let limits = DecodeLimits {
+        max_message_bytes: 1 << 20,
+        ..DecodeLimits::default()
+    };
+    // 100k nested arrays inside a ping.
+    let mut mp = Vec::new();
+    rmp::encode::write_map_len(&mut mp, 2).unwrap();
+    rmp::encode::write_str(&mut mp, "t").unwrap();
+    rmp::encode::write_str(&mut mp, "ping").unwrap();
+    rmp::encode::write_str(&mut mp, "id").unwrap();
+    mp.extend(std::iter::repeat_n(0x91u8, 100_000));
+    mp.push(0x01);
+    assert_eq!(
+        decode_client(Encoding::MsgPack, &mp, &limits).unwrap_err(),
+        DecodeError::TooDeep { limit: 16 }
+    );
+    // Bare nesting, no map at all.
+    let bare = vec![0x91u8; 100_000];
+    assert!(decode_client(Encoding::MsgPack, &bare, &limits).is_err());
+    let json = format!(
+        r#"{{"t":"ping","id":1,"x":{}1{}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(
+        decode_client(Encoding::Json, json.as_bytes(), &limits).unwrap_err(),
+        DecodeError::TooDeep { limit: 16 }
+    );
+    let bare = "[".repeat(100_000);
+    assert_eq!(
+        decode_client(Encoding::Json, bare.as_bytes(), &limits).unwrap_err(),
+        DecodeError::TooDeep { limit: 16 }
+    );
+}
+
+#[test]
+fn declared_huge_lengths_do_not_allocate() {
+    // array32 / map32 / str32 / bin32 declaring ~4 GiB, inside an otherwise valid message.
+    for marker in [0xdd, 0xdf, 0xdb, 0xc6] {
+        let mut mp = Vec::new();
+        rmp::encode::write_map_len(&mut mp, 2).unwrap();
+        rmp::encode::write_str(&mut mp, "t").unwrap();
+        rmp::encode::write_str(&mut mp, "chat").unwrap();
+        rmp::encode::write_str(&mut mp, "text").unwrap();
+        mp.push(marker);
+        mp.extend_from_slice(&u32::MAX.to_be_bytes());
+        mp.extend_from_slice(b"abc");
+        let e = err(Encoding::MsgPack, &mp);
+        assert!(
+            matches!(e, DecodeError::Malformed { .. }),
+            "marker {marker:#x}: {e:?}"
+        );
+    }
+    // As the whole message.
+    let e = err(Encoding::MsgPack, &[0xdd, 0xff, 0xff, 0xff, 0xff]);
+    assert!(matches!(e, DecodeError::Malformed { .. }), "{e:?}");
+}
+
+#[test]
+fn oversized_messages_are_too_large() {
+    let text = "x".repeat(5000);
+    for enc in BOTH {
+        let bytes = encode_client(enc, &ClientMessage::Chat(ChatSend { text: text.clone() }));
+        let e = err(enc, &bytes);
+        assert!(
+            matches!(e, DecodeError::TooLarge { limit: 4096, .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.close_reason().code(), 1009);
+    }
+}
+
+#[test]
+fn long_chat_is_invalid() {
+    let text = "é".repeat(201);
+    for enc in BOTH {
+        let bytes = encode_client(enc, &ClientMessage::Chat(ChatSend { text: text.clone() }));
+        assert_eq!(
+            err(enc, &bytes),
+            DecodeError::Invalid(InvalidMessage::ChatTooLong {
+                chars: 201,
+                limit: 200
+            })
+        );
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    // A cheap deterministic sweep; the fuzz targets do this properly.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let seeds: Vec<Vec<u8>> = BOTH
+        .iter()
+        .flat_map(|&e| {
+            client_samples()
+                .into_iter()
+                .map(move |m| encode_client(e, &m).to_vec())
+        })
+        .collect();
+    for i in 0..20_000 {
+        let mut bytes = seeds[i % seeds.len()].clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() as usize) % bytes.len().max(1);
+            match next() % 3 {
+                0 if !bytes.is_empty() => bytes[at] = next() as u8,
+                1 => bytes.insert(at.min(bytes.len()), next() as u8),
+                _ => bytes.truncate(at),
+            }
+        }
+        for enc in BOTH {
+            let _ = decode_client(enc, &bytes, &DecodeLimits::default());
+            let _ = decode_server(enc, &bytes);
+            let _ = peek_snap_header(&bytes);
+        }
+    }
+}
+
+#[test]
+fn move_vector_is_clamped() {
+    let i = Input {
+        seq: 1,
+        mx: 3.0,
+        my: 4.0,
+        aim: 0.0,
+        fire: false,
+    };
+    let (x, y) = i.clamped_move();
+    assert!((x - 0.6).abs() < 1e-6 && (y - 0.8).abs() < 1e-6);
+    let i = Input {
+        seq: 1,
+        mx: 0.3,
+        my: 0.4,
+        aim: 0.0,
+        fire: false,
+    };
+    assert_eq!(i.clamped_move(), (0.3, 0.4));
+}
+
+#[test]
+fn unknown_entity_kinds_and_extra_columns_survive() {
+    let json = br#"{"t":"snap","tick":1,"ack":0,"ents":[[1,0,1.0,2.0,0.0,100,0,0,"future"],[2,9,3.0,4.0,1,2,3]]}"#;
+    let ServerMessage::Snap(snap) = decode_server(Encoding::Json, json).unwrap() else {
+        panic!()
+    };
+    assert_eq!(snap.ents[0].id(), 1);
+    assert_eq!(
+        snap.ents[1],
+        Entity::Other {
+            id: 2,
+            kind: 9,
+            x: 3.0,
+            y: 4.0
+        }
+    );
+}
+
+/// Prints the dumps pasted into PROTOCOL.md: `cargo test -p rallypoint-protocol -- --nocapture print_dumps`.
+#[test]
+fn print_dumps() {
+    for (name, bytes) in [
+        ("input", encode_client(Encoding::MsgPack, &sample_input())),
+        (
+            "snap",
+            encode_server(Encoding::MsgPack, &snap_message(100, 42, sample_ents())),
+        ),
+    ] {
+        println!("{name} ({} bytes):", bytes.len());
+        for chunk in bytes.chunks(16) {
+            println!("{}", hex(chunk));
+        }
+    }
+}
