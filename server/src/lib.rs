@@ -1,1 +1,4 @@
-//! placeholder
+//! Rallypoint server library.
+
+pub mod assets;
+pub mod sim;
