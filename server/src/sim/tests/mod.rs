@@ -1,0 +1,11 @@
+//! Behaviour tests for the simulation. Each builds a small scene and checks what a player
+//! would notice (where people end up, who got hit, which events arrived), not internals.
+
+mod combat;
+mod determinism;
+mod membership;
+mod movement;
+mod pickups;
+mod properties;
+mod rounds;
+mod support;
