@@ -60,6 +60,12 @@ impl Aabb {
     }
 }
 
+/// `v` limited to `[lo, hi]`. Unlike `f64::clamp` it cannot panic: malformed data (a
+/// NaN bound, `lo > hi`) gives a wrong number, not a crashed room.
+pub(crate) fn clamp_lenient(v: f64, lo: f64, hi: f64) -> f64 {
+    v.max(lo).min(hi)
+}
+
 /// Distance from `v` to the interval `[lo, hi]` (0 inside).
 fn gap_to_interval(v: f64, lo: f64, hi: f64) -> f64 {
     if v < lo {
@@ -121,8 +127,8 @@ pub(crate) fn push_out(x: f64, y: f64, radius: f64, wall: &Aabb) -> Option<(f64,
     }
     let clear = radius + CONTACT_SKIN;
     if dist_sq > 0.0 {
-        let closest_x = x.clamp(wall.min_x, wall.max_x);
-        let closest_y = y.clamp(wall.min_y, wall.max_y);
+        let closest_x = clamp_lenient(x, wall.min_x, wall.max_x);
+        let closest_y = clamp_lenient(y, wall.min_y, wall.max_y);
         let dist = dist_sq.sqrt();
         let scale = clear / dist;
         return Some((

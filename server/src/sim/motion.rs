@@ -3,7 +3,7 @@
 //!
 //! Knows circles, walls and bounds only; who may move, and when, is the world's business.
 
-use super::geom::{self, Aabb, Axis, CONTACT_SKIN};
+use super::geom::{self, Aabb, Axis, CONTACT_SKIN, clamp_lenient};
 
 /// Upper bound on sub-steps per move. Sub-steps only make a long diagonal move follow the
 /// diagonal instead of an L; collision safety comes from the exact per-axis casts, so
@@ -66,7 +66,7 @@ impl Arena<'_> {
         }
         let (lo_x, hi_x) = self.bounds(self.width);
         let (lo_y, hi_y) = self.bounds(self.height);
-        (x.clamp(lo_x, hi_x), y.clamp(lo_y, hi_y))
+        (clamp_lenient(x, lo_x, hi_x), clamp_lenient(y, lo_y, hi_y))
     }
 
     /// Moves the circle by `(dx, dy)`, x then y in sub-steps of at most half a radius,
@@ -92,13 +92,13 @@ impl Arena<'_> {
         for _ in 0..sub_steps as u32 {
             if !out.blocked_x {
                 let allowed = self.limit(Axis::X, out.x, out.y, step_x);
-                let target = (out.x + allowed).clamp(lo_x, hi_x);
+                let target = clamp_lenient(out.x + allowed, lo_x, hi_x);
                 out.blocked_x = allowed != step_x || target != out.x + allowed;
                 out.x = target;
             }
             if !out.blocked_y {
                 let allowed = self.limit(Axis::Y, out.x, out.y, step_y);
-                let target = (out.y + allowed).clamp(lo_y, hi_y);
+                let target = clamp_lenient(out.y + allowed, lo_y, hi_y);
                 out.blocked_y = allowed != step_y || target != out.y + allowed;
                 out.y = target;
             }
