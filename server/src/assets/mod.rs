@@ -5,4 +5,23 @@
 
 pub mod model;
 
+mod fields;
+mod game;
+mod geometry;
+mod hash;
+mod loader;
+mod map;
+mod parse;
+mod reach;
+mod report;
+mod source;
+mod suggest;
+mod svg;
+
+#[cfg(test)]
+mod tests;
+
+pub use loader::{MAX_FILE_BYTES, load_dir, load_map_file};
 pub use model::*;
+pub use report::{Problem, Report};
+pub use svg::render_svg;
