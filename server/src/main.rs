@@ -1,1 +1,5 @@
-fn main() {}
+//! `rallypoint`: see `rallypoint --help`.
+
+fn main() -> std::process::ExitCode {
+    rallypoint::cli::main()
+}

@@ -164,8 +164,16 @@ impl Default for Tuning {
                 projectile_lifetime_s: 1.5,
                 damage: 25,
             },
-            pickup: PickupTuning { radius: 0.6, heal: 50, respawn_s: 10.0 },
-            round: RoundTuning { score_limit: 10, time_limit_s: 180.0, intermission_s: 5.0 },
+            pickup: PickupTuning {
+                radius: 0.6,
+                heal: 50,
+                respawn_s: 10.0,
+            },
+            round: RoundTuning {
+                score_limit: 10,
+                time_limit_s: 180.0,
+                intermission_s: 5.0,
+            },
         }
     }
 }

@@ -1,0 +1,454 @@
+//! The `rallypoint` command line: `serve` (the default), `token`, `check`, `render-map`.
+//!
+//! Every `serve` flag can also come from `RALLYPOINT_<FLAG>` (repeatable flags take a
+//! comma-separated list there). This is the binary edge: errors become `anyhow` reports
+//! and exit codes here and nowhere else.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing::info;
+
+use crate::auth::{self, MintClaims, Role, Verifier};
+use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
+use crate::metrics::Metrics;
+use crate::reload::AssetStore;
+use crate::server::{self, Listeners};
+
+/// Rallypoint: an authoritative multiplayer game server over authenticated WebSockets.
+#[derive(Debug, Parser)]
+#[command(name = "rallypoint", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default). With no key configured it runs in dev mode.
+    Serve(Box<ServeArgs>),
+    /// Print a signed HS256 token.
+    Token(TokenArgs),
+    /// Validate an assets directory and report every problem.
+    Check(CheckArgs),
+    /// Draw a map to scale as SVG.
+    RenderMap(RenderMapArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Game port address (`/play`, the browser client).
+    #[arg(long, env = "RALLYPOINT_LISTEN", default_value = "127.0.0.1:7777")]
+    listen: SocketAddr,
+    /// Admin port address (`/metrics`, `/healthz`, `/readyz`, `/admin/*`); keep it private.
+    #[arg(
+        long,
+        env = "RALLYPOINT_ADMIN_LISTEN",
+        default_value = "127.0.0.1:7778"
+    )]
+    admin_listen: SocketAddr,
+    /// Assets directory (game.toml, maps/).
+    #[arg(long, env = "RALLYPOINT_ASSETS", default_value = "assets")]
+    assets: PathBuf,
+    /// HS256 shared secret file (at least 32 bytes).
+    #[arg(long, env = "RALLYPOINT_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// Public key for tokens with this `kid`, as KID=PATH (PEM; RS256, ES256/ES384 or
+    /// EdDSA by key type). Repeat for rotation.
+    #[arg(long, env = "RALLYPOINT_JWT_PUBLIC_KEY", value_delimiter = ',', value_parser = parse_kid_path)]
+    jwt_public_key: Vec<(String, PathBuf)>,
+    /// Audience every token must name in `aud`.
+    #[arg(long, env = "RALLYPOINT_JWT_AUDIENCE", default_value = "rallypoint")]
+    jwt_audience: String,
+    /// Issuer every token must name in `iss` (unchecked when unset).
+    #[arg(long, env = "RALLYPOINT_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[arg(long, env = "RALLYPOINT_JWT_LEEWAY", default_value = "30s", value_parser = parse_duration)]
+    jwt_leeway: Duration,
+    /// Origin allowed to open `/play` (repeatable). None: no Origin check.
+    #[arg(long, env = "RALLYPOINT_ALLOWED_ORIGIN", value_delimiter = ',')]
+    allowed_origin: Vec<String>,
+    /// PEM certificate chain for wss://.
+    #[arg(long, env = "RALLYPOINT_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for wss://.
+    #[arg(long, env = "RALLYPOINT_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Proxy address whose X-Forwarded-For is trusted (repeatable).
+    #[arg(long, env = "RALLYPOINT_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<IpAddr>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "RALLYPOINT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+    /// Do not watch the assets directory for changes.
+    #[arg(long, env = "RALLYPOINT_NO_HOT_RELOAD")]
+    no_hot_reload: bool,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Open connections, all clients.
+    #[arg(long, env = "RALLYPOINT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Open connections per client IP.
+    #[arg(long, env = "RALLYPOINT_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Handshakes per second per client IP, as RATE/BURST.
+    #[arg(long, env = "RALLYPOINT_HANDSHAKE_RATE", default_value = "20/40", value_parser = parse_quota)]
+    handshake_rate: Quota,
+    /// Handshakes in progress at once.
+    #[arg(
+        long,
+        env = "RALLYPOINT_MAX_PENDING_HANDSHAKES",
+        default_value_t = 1024
+    )]
+    max_pending_handshakes: usize,
+    /// Time allowed for TLS plus the HTTP request.
+    #[arg(long, env = "RALLYPOINT_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// Largest client message and frame, bytes.
+    #[arg(long, env = "RALLYPOINT_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    max_message_bytes: usize,
+    /// Events and chat queued for one client before it is a slow consumer.
+    #[arg(long, env = "RALLYPOINT_MAX_QUEUED_MESSAGES", default_value_t = 256)]
+    max_queued_messages: usize,
+    /// How long a write may stay blocked before the client is dropped as stuck.
+    #[arg(long, env = "RALLYPOINT_SEND_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    send_timeout: Duration,
+    /// WebSocket ping interval.
+    #[arg(long, env = "RALLYPOINT_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// Silence after which a client is dropped.
+    #[arg(long, env = "RALLYPOINT_HEARTBEAT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    heartbeat_timeout: Duration,
+    /// `input` quota per player, RATE/BURST [default: 2×tick rate / tick rate].
+    #[arg(long, env = "RALLYPOINT_INPUT_RATE", value_parser = parse_quota)]
+    input_rate: Option<Quota>,
+    /// `chat` quota per player, RATE/BURST.
+    #[arg(long, env = "RALLYPOINT_CHAT_RATE", default_value = "2/5", value_parser = parse_quota)]
+    chat_rate: Quota,
+    /// `ping` (and WebSocket ping) quota per player, RATE/BURST.
+    #[arg(long, env = "RALLYPOINT_PING_RATE", default_value = "5/10", value_parser = parse_quota)]
+    ping_rate: Quota,
+    /// Over-quota messages tolerated before closing with 1008, RATE/BURST [default: tick
+    /// rate / 2×tick rate].
+    #[arg(long, env = "RALLYPOINT_ABUSE_RATE", value_parser = parse_quota)]
+    abuse_rate: Option<Quota>,
+    /// Rooms open at once.
+    #[arg(long, env = "RALLYPOINT_MAX_ROOMS", default_value_t = 1000)]
+    max_rooms: usize,
+    /// How long shutdown waits for connections to close.
+    #[arg(long, env = "RALLYPOINT_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// HS256 secret file (the server's --jwt-secret-file).
+    #[arg(long)]
+    secret_file: PathBuf,
+    /// Account id.
+    #[arg(long)]
+    sub: String,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Lifetime.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// Pin the room.
+    #[arg(long)]
+    room: Option<String>,
+    /// Role.
+    #[arg(long, value_enum, default_value = "player")]
+    role: RoleArg,
+    /// Audience.
+    #[arg(long, default_value = "rallypoint")]
+    aud: String,
+    /// Issuer.
+    #[arg(long)]
+    iss: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Player,
+    Spectator,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// Assets directory.
+    #[arg(default_value = "assets")]
+    dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ReportFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RenderMapArgs {
+    /// Map file.
+    map: PathBuf,
+    /// Output SVG file (stdout when omitted).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// game.toml to take the player radius from [default: ../game.toml beside maps/].
+    #[arg(long)]
+    game: Option<PathBuf>,
+}
+
+fn parse_kid_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((kid, path)) if !kid.is_empty() && !path.is_empty() => {
+            Ok((kid.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err(format!("`{s}` is not KID=PATH")),
+    }
+}
+
+/// Entry point of the `rallypoint` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or_else(|| {
+        // No subcommand: `serve` with its defaults and environment.
+        match Cli::parse_from(["rallypoint", "serve"]).command {
+            Some(c) => c,
+            None => unreachable!("`serve` parses to a command"),
+        }
+    });
+    let result = match command {
+        Command::Serve(args) => serve(*args),
+        Command::Token(args) => token(args),
+        Command::Check(args) => return check(args),
+        Command::RenderMap(args) => render_map(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rallypoint: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let l = &self.limits;
+        Config {
+            listen: self.listen,
+            admin_listen: self.admin_listen,
+            assets_dir: self.assets.clone(),
+            auth: AuthConfig {
+                secret_file: self.jwt_secret_file.clone(),
+                public_keys: self.jwt_public_key.clone(),
+                audience: self.jwt_audience.clone(),
+                issuer: self.jwt_issuer.clone(),
+                leeway: self.jwt_leeway,
+            },
+            allowed_origins: self.allowed_origin.clone(),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                _ => None,
+            },
+            trusted_proxies: self.trusted_proxy.clone(),
+            hot_reload: !self.no_hot_reload,
+            limits: Limits {
+                max_connections: l.max_connections,
+                max_connections_per_ip: l.max_connections_per_ip,
+                handshakes_per_ip: l.handshake_rate,
+                max_pending_handshakes: l.max_pending_handshakes,
+                handshake_timeout: l.handshake_timeout,
+                max_message_bytes: l.max_message_bytes,
+                max_queued_messages: l.max_queued_messages,
+                send_timeout: l.send_timeout,
+                heartbeat_interval: l.heartbeat_interval,
+                heartbeat_timeout: l.heartbeat_timeout,
+                input_quota: l.input_rate,
+                chat_quota: l.chat_rate,
+                ping_quota: l.ping_rate,
+                abuse_quota: l.abuse_rate,
+                max_rooms: l.max_rooms,
+                drain_timeout: l.drain_timeout,
+                ..Limits::default()
+            },
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::logging::init(args.log_format);
+    let config = args.config();
+    if config.dev_mode() && !config.listen.ip().is_loopback() {
+        bail!(
+            "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
+             configure a key to listen on {}",
+            config.listen
+        );
+    }
+    let assets = crate::assets::load_dir(&config.assets_dir).map_err(|report| {
+        anyhow::anyhow!(
+            "invalid assets in {}:\n{}",
+            config.assets_dir.display(),
+            report.render_text()
+        )
+    })?;
+    let dev_secret = config.dev_mode().then(auth::generate_secret);
+    let verifier =
+        Verifier::from_config(&config.auth, dev_secret.as_deref()).context("loading token keys")?;
+    let tls = match &config.tls {
+        Some(files) => Some(
+            crate::tls::server_config(&files.cert, &files.key)
+                .context("loading TLS certificate")?,
+        ),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        let listeners = Listeners::bind(&config).await.with_context(|| format!("binding {} and {}", config.listen, config.admin_listen))?;
+        if config.dev_mode() {
+            let addr = listeners.game.local_addr()?;
+            info!(
+                "dev mode: tokens are signed with a generated secret; get one with `curl http://{addr}/dev/token` \
+                 (loopback only). Configure --jwt-secret-file or --jwt-public-key for production."
+            );
+        }
+        let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));
+        let setup = server::Setup { config, assets: store, verifier, dev_secret, tls, metrics };
+        server::serve(setup, listeners, shutdown_signal()).await
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM received"),
+                    _ = int.recv() => info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let secret = auth::read_secret(&args.secret_file)?;
+    let mut claims = MintClaims::new(args.sub, args.aud, args.ttl);
+    claims.iss = args.iss;
+    claims.name = args.name;
+    claims.room = args.room;
+    claims.role = match args.role {
+        RoleArg::Player => None,
+        RoleArg::Spectator => Some(Role::Spectator),
+    };
+    println!("{}", auth::mint(&secret, &claims));
+    Ok(())
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    match crate::assets::load_dir(&args.dir) {
+        Ok(assets) => {
+            match args.format {
+                ReportFormat::Text => println!(
+                    "{}: ok ({} maps, version {})",
+                    args.dir.display(),
+                    assets.maps.len(),
+                    assets.version
+                ),
+                ReportFormat::Json => {
+                    println!("{}", crate::assets::Report::default().render_json())
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(report) => {
+            match args.format {
+                ReportFormat::Text => print!("{}", report.render_text()),
+                ReportFormat::Json => println!("{}", report.render_json()),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
+    let game_file = args.game.clone().or_else(|| {
+        let beside = args.map.parent()?.parent()?.join("game.toml");
+        beside.exists().then_some(beside)
+    });
+    let tuning_radius = match &game_file {
+        Some(game) => {
+            let dir = game.parent().context("game.toml has no directory")?;
+            crate::assets::load_dir(dir)
+                .map(|a| a.game.tuning.player.radius)
+                .unwrap_or_else(|_| crate::assets::Tuning::default().player.radius)
+        }
+        None => crate::assets::Tuning::default().player.radius,
+    };
+    let tuning = crate::assets::Tuning {
+        player: crate::assets::PlayerTuning {
+            radius: tuning_radius,
+            ..crate::assets::Tuning::default().player
+        },
+        ..crate::assets::Tuning::default()
+    };
+    let map = crate::assets::load_map_file(&args.map, &tuning)
+        .map_err(|report| anyhow::anyhow!("{}", report.render_text()))?;
+    let svg = crate::assets::render_svg(&map, tuning_radius);
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{svg}"),
+    }
+    Ok(())
+}

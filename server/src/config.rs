@@ -1,0 +1,317 @@
+//! Runtime configuration: every address, key, limit, rate and timeout the server uses,
+//! each with its default and the reason for it.
+//!
+//! Built by the CLI (flags and `RALLYPOINT_*` environment variables) or directly by
+//! embedders and tests. Holds no live state and does no IO.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Game port: `/play`, the browser client, and in dev mode `/dev/token`.
+    pub listen: SocketAddr,
+    /// Admin port: `/metrics`, `/healthz`, `/readyz`, `/admin/*`. Loopback by default
+    /// because it has no authentication of its own.
+    pub admin_listen: SocketAddr,
+    /// The designer-owned assets directory.
+    pub assets_dir: PathBuf,
+    /// Token verification.
+    pub auth: AuthConfig,
+    /// `Origin` values allowed to open `/play`; empty = no Origin check.
+    pub allowed_origins: Vec<String>,
+    /// Certificate chain and private key (PEM) for `wss://`.
+    pub tls: Option<TlsFiles>,
+    /// Peers whose `X-Forwarded-For` is trusted to name the client address (a
+    /// TLS-terminating proxy). Empty = the TCP peer address is the client address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Watch the assets directory and apply valid changes to live rooms.
+    pub hot_reload: bool,
+    /// Limits, rates and timeouts.
+    pub limits: Limits,
+}
+
+/// Where tokens are checked against.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HS256 shared secret file. With no secret and no public key the server runs in
+    /// dev mode with a generated secret.
+    pub secret_file: Option<PathBuf>,
+    /// Public keys by `kid`, PEM files; the algorithm follows the key type.
+    pub public_keys: Vec<(String, PathBuf)>,
+    /// Required member of `aud`.
+    pub audience: String,
+    /// Required `iss`, when set.
+    pub issuer: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`. 30 s covers ordinary NTP drift between
+    /// the token issuer and this server without keeping dead tokens alive for long.
+    pub leeway: Duration,
+}
+
+/// TLS material.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// Per-player message quota: a sustained rate and a burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    /// Messages per second, sustained.
+    pub per_second: u32,
+    /// Messages allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// Every limit the server enforces. Defaults are documented in the README's
+/// configuration table; keep them in step.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections (handshaking or upgraded), all clients. Beyond: 503 `server_full`.
+    pub max_connections: usize,
+    /// Open connections from one IP. Beyond: 429 `too_many_connections`. 64 lets a
+    /// household or a small office NAT play while stopping one host from hogging slots.
+    pub max_connections_per_ip: usize,
+    /// Sustained handshakes per second from one IP. Beyond: 429 `too_many_handshakes`.
+    pub handshakes_per_ip: Quota,
+    /// Handshakes in progress (TLS and HTTP not yet done). Beyond, new sockets are
+    /// refused at once: a slowloris cannot tie up more than this.
+    pub max_pending_handshakes: usize,
+    /// Time for a connection to finish TLS and send its request.
+    pub handshake_timeout: Duration,
+    /// Largest client message and frame. 4 KiB fits every legitimate client message.
+    pub max_message_bytes: usize,
+    /// WebSocket read buffer per connection; small because client messages are small and
+    /// idle connections must stay cheap.
+    pub read_buffer_bytes: usize,
+    /// Cap on bytes queued in a connection's WebSocket write buffer.
+    pub max_write_buffer_bytes: usize,
+    /// Events and chat lines queued for a client before it counts as a slow consumer.
+    pub max_queued_messages: usize,
+    /// How long a write to a client may stay blocked before it is dropped as stuck.
+    pub send_timeout: Duration,
+    /// WebSocket ping interval.
+    pub heartbeat_interval: Duration,
+    /// Silence (no frame at all, pongs included) after which a peer is dropped.
+    pub heartbeat_timeout: Duration,
+    /// `input` messages per player. `None` = derived from the tick rate (2× tick rate,
+    /// burst of one second of ticks).
+    pub input_quota: Option<Quota>,
+    /// `chat` messages per player.
+    pub chat_quota: Quota,
+    /// `ping` messages and WebSocket pings per player.
+    pub ping_quota: Quota,
+    /// Dropped (over-quota) messages a player may accumulate before being closed with
+    /// 1008. `None` = derived from the tick rate (tick rate per second, burst of two
+    /// seconds), so a client sending at twice its quota is cut off within seconds while
+    /// a brief burst after a network stall is forgiven.
+    pub abuse_quota: Option<Quota>,
+    /// Rooms open at once.
+    pub max_rooms: usize,
+    /// Room command queue length (inputs, joins, chat) per room player slot.
+    pub room_queue_per_player: usize,
+    /// Catch-up steps a late room may run back to back before skipping ticks.
+    pub max_catchup_steps: u32,
+    /// How long shutdown waits for connections to close before exiting anyway.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            max_connections_per_ip: 64,
+            handshakes_per_ip: Quota {
+                per_second: 20,
+                burst: 40,
+            },
+            max_pending_handshakes: 1024,
+            handshake_timeout: Duration::from_secs(5),
+            max_message_bytes: 4096,
+            read_buffer_bytes: 4096,
+            max_write_buffer_bytes: 1 << 20,
+            max_queued_messages: 256,
+            send_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(30),
+            input_quota: None,
+            chat_quota: Quota {
+                per_second: 2,
+                burst: 5,
+            },
+            ping_quota: Quota {
+                per_second: 5,
+                burst: 10,
+            },
+            abuse_quota: None,
+            max_rooms: 1000,
+            room_queue_per_player: 16,
+            max_catchup_steps: 5,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Limits {
+    /// The input quota in force for a given tick rate.
+    pub fn input_quota(&self, tick_rate: u16) -> Quota {
+        self.input_quota.unwrap_or(Quota {
+            per_second: 2 * u32::from(tick_rate),
+            burst: u32::from(tick_rate).max(1),
+        })
+    }
+
+    /// The abuse quota in force for a given tick rate.
+    pub fn abuse_quota(&self, tick_rate: u16) -> Quota {
+        self.abuse_quota.unwrap_or(Quota {
+            per_second: u32::from(tick_rate).max(1),
+            burst: 2 * u32::from(tick_rate).max(1),
+        })
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret_file: None,
+            public_keys: Vec::new(),
+            audience: "rallypoint".into(),
+            issuer: None,
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Config {
+    /// Development defaults: loopback ports 7777/7778, `./assets`, dev-mode auth.
+    pub fn dev() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7777)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 7778)),
+            assets_dir: PathBuf::from("assets"),
+            auth: AuthConfig::default(),
+            allowed_origins: Vec::new(),
+            tls: None,
+            trusted_proxies: Vec::new(),
+            hot_reload: true,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Dev mode: no key configured, so the server generates a secret, only listens on
+    /// loopback and hands out tokens at `/dev/token` to loopback clients.
+    pub fn dev_mode(&self) -> bool {
+        self.auth.secret_file.is_none() && self.auth.public_keys.is_empty()
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h`, `1d` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 5s, 500ms, 2m"))?;
+    let secs = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    if !secs.is_finite() || !(0.0..=10.0 * 365.0 * 86400.0).contains(&secs) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `RATE/BURST` (e.g. `60/30`) or a bare rate (burst = rate).
+pub fn parse_quota(s: &str) -> Result<Quota, String> {
+    let (rate, burst) = match s.split_once('/') {
+        Some((r, b)) => (r, Some(b)),
+        None => (s, None),
+    };
+    let per_second: u32 = rate
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not RATE/BURST, e.g. 60/30"))?;
+    let burst: u32 = match burst {
+        Some(b) => b
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not RATE/BURST, e.g. 60/30"))?,
+        None => per_second,
+    };
+    if per_second == 0 || burst == 0 {
+        return Err("rate and burst must be at least 1".into());
+    }
+    Ok(Quota { per_second, burst })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn quotas() {
+        assert_eq!(
+            parse_quota("60/30"),
+            Ok(Quota {
+                per_second: 60,
+                burst: 30
+            })
+        );
+        assert_eq!(
+            parse_quota("5"),
+            Ok(Quota {
+                per_second: 5,
+                burst: 5
+            })
+        );
+        assert!(parse_quota("0/1").is_err());
+        assert!(parse_quota("x").is_err());
+    }
+
+    #[test]
+    fn derived_quotas_follow_the_tick_rate() {
+        let l = Limits::default();
+        assert_eq!(
+            l.input_quota(30),
+            Quota {
+                per_second: 60,
+                burst: 30
+            }
+        );
+        assert_eq!(
+            l.abuse_quota(30),
+            Quota {
+                per_second: 30,
+                burst: 60
+            }
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! Prometheus metrics: one registry per server, handles cloned into the tasks that count.
+//!
+//! Hot paths hold owned handles (atomics) obtained once per connection or room, never a
+//! label lookup per message. Room series are removed when their room closes so label
+//! cardinality follows the live rooms, not history.
+//!
+//! Must not contain logic beyond counting and exposition.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use rallypoint_protocol::{CloseReason, Encoding};
+
+/// Label: the subprotocol's encoding.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// `msgpack` or `json`.
+    pub subprotocol: SubprotocolLabel,
+}
+
+/// Label value for an encoding.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum SubprotocolLabel {
+    /// `rallypoint.v1.msgpack`
+    msgpack,
+    /// `rallypoint.v1.json`
+    json,
+}
+
+impl From<Encoding> for SubprotocolLabel {
+    fn from(e: Encoding) -> Self {
+        match e {
+            Encoding::MsgPack => SubprotocolLabel::msgpack,
+            Encoding::Json => SubprotocolLabel::json,
+        }
+    }
+}
+
+/// Label: a handshake's outcome (`accepted` or the rejection's error code).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// Outcome.
+    pub outcome: String,
+}
+
+/// Label: a close reason.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    /// The `error` code (or `normal`, `peer_closed`, `peer_gone`).
+    pub reason: String,
+}
+
+/// Label: a message kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// `input`, `chat`, `ping`.
+    pub kind: String,
+}
+
+/// Label: a room.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoomLabels {
+    /// Room name.
+    pub room: String,
+}
+
+/// Label: asset reload outcome.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    /// Content hash of the loaded assets.
+    pub version: String,
+}
+
+fn tick_histogram() -> Histogram {
+    // 50 µs .. ~100 ms: a 30 Hz tick has a 33 ms budget.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 12))
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Upgraded WebSocket sessions open now.
+    pub connections_open: Gauge,
+    /// Handshakes in progress.
+    pub handshakes_pending: Gauge,
+    /// Handshakes by outcome.
+    pub handshakes: Family<OutcomeLabels, Counter>,
+    /// Messages received, by subprotocol.
+    pub messages_in: Family<ProtocolLabels, Counter>,
+    /// Messages sent, by subprotocol.
+    pub messages_out: Family<ProtocolLabels, Counter>,
+    /// Bytes received in messages, by subprotocol.
+    pub bytes_in: Family<ProtocolLabels, Counter>,
+    /// Bytes sent in messages, by subprotocol.
+    pub bytes_out: Family<ProtocolLabels, Counter>,
+    /// Sessions ended, by reason.
+    pub closes: Family<CloseLabels, Counter>,
+    /// Messages dropped by per-player rate limits, by kind.
+    pub rate_limited: Family<KindLabels, Counter>,
+    /// Rooms open now.
+    pub rooms_open: Gauge,
+    /// Duration of a room tick (simulation, snapshot, fan-out).
+    pub room_tick_seconds: Family<RoomLabels, Histogram, fn() -> Histogram>,
+    /// Ticks skipped because a room fell too far behind.
+    pub room_tick_overruns: Family<RoomLabels, Counter>,
+    /// Players (entities, including those inside the resume grace) per room.
+    pub room_players: Family<RoomLabels, Gauge>,
+    /// Spectators per room.
+    pub room_spectators: Family<RoomLabels, Gauge>,
+    /// Inputs applied by the simulation.
+    pub room_inputs_applied: Family<RoomLabels, Counter>,
+    /// Inputs dropped (room queue full, or stale/duplicate `seq`).
+    pub room_inputs_dropped: Family<RoomLabels, Counter>,
+    /// Snapshot bytes encoded (once per tick and encoding, not per recipient).
+    pub room_snapshot_bytes: Family<RoomLabels, Counter>,
+    /// Snapshots replaced before the client took them (client not keeping up).
+    pub room_slow_consumer_drops: Family<RoomLabels, Counter>,
+    /// Clients disconnected for not keeping up.
+    pub room_slow_consumer_disconnects: Family<RoomLabels, Counter>,
+    /// Asset version in force (value 1).
+    pub assets_version: Family<VersionLabels, Gauge>,
+    /// Asset reloads by outcome (`applied`, `rejected`).
+    pub assets_reloads: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("rallypoint");
+        let m = Metrics {
+            connections_open: Gauge::default(),
+            handshakes_pending: Gauge::default(),
+            handshakes: Family::default(),
+            messages_in: Family::default(),
+            messages_out: Family::default(),
+            bytes_in: Family::default(),
+            bytes_out: Family::default(),
+            closes: Family::default(),
+            rate_limited: Family::default(),
+            rooms_open: Gauge::default(),
+            room_tick_seconds: Family::new_with_constructor(tick_histogram),
+            room_tick_overruns: Family::default(),
+            room_players: Family::default(),
+            room_spectators: Family::default(),
+            room_inputs_applied: Family::default(),
+            room_inputs_dropped: Family::default(),
+            room_snapshot_bytes: Family::default(),
+            room_slow_consumer_drops: Family::default(),
+            room_slow_consumer_disconnects: Family::default(),
+            assets_version: Family::default(),
+            assets_reloads: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "connections_open",
+            "Upgraded WebSocket sessions open now",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "handshakes_pending",
+            "Handshakes in progress (TLS and HTTP not done)",
+            m.handshakes_pending.clone(),
+        );
+        r.register(
+            "handshakes",
+            "Handshakes by outcome: accepted or the rejection's error code",
+            m.handshakes.clone(),
+        );
+        r.register(
+            "messages_in",
+            "WebSocket data messages received, by subprotocol",
+            m.messages_in.clone(),
+        );
+        r.register(
+            "messages_out",
+            "WebSocket data messages sent, by subprotocol",
+            m.messages_out.clone(),
+        );
+        r.register(
+            "bytes_in",
+            "Bytes of data messages received, by subprotocol",
+            m.bytes_in.clone(),
+        );
+        r.register(
+            "bytes_out",
+            "Bytes of data messages sent, by subprotocol",
+            m.bytes_out.clone(),
+        );
+        r.register(
+            "session_closes",
+            "Sessions ended, by reason",
+            m.closes.clone(),
+        );
+        r.register(
+            "rate_limited_messages",
+            "Client messages dropped by per-player rate limits",
+            m.rate_limited.clone(),
+        );
+        r.register("rooms_open", "Rooms open now", m.rooms_open.clone());
+        r.register(
+            "room_tick_seconds",
+            "Duration of one room tick: simulation, snapshot and fan-out",
+            m.room_tick_seconds.clone(),
+        );
+        r.register(
+            "room_tick_overruns",
+            "Ticks skipped because the room fell behind",
+            m.room_tick_overruns.clone(),
+        );
+        r.register(
+            "room_players",
+            "Player entities per room, including those awaiting resume",
+            m.room_players.clone(),
+        );
+        r.register(
+            "room_spectators",
+            "Spectators per room",
+            m.room_spectators.clone(),
+        );
+        r.register(
+            "room_inputs_applied",
+            "Inputs applied by the simulation",
+            m.room_inputs_applied.clone(),
+        );
+        r.register(
+            "room_inputs_dropped",
+            "Inputs dropped: room queue full, or stale or repeated seq",
+            m.room_inputs_dropped.clone(),
+        );
+        r.register(
+            "room_snapshot_bytes",
+            "Snapshot bytes encoded, once per tick and encoding",
+            m.room_snapshot_bytes.clone(),
+        );
+        r.register(
+            "room_slow_consumer_drops",
+            "Snapshots replaced before the client took them",
+            m.room_slow_consumer_drops.clone(),
+        );
+        r.register(
+            "room_slow_consumer_disconnects",
+            "Clients disconnected for not keeping up",
+            m.room_slow_consumer_disconnects.clone(),
+        );
+        r.register(
+            "assets_version",
+            "Asset version in force (value is 1)",
+            m.assets_version.clone(),
+        );
+        r.register(
+            "assets_reloads",
+            "Asset reloads by outcome",
+            m.assets_reloads.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Counts a handshake outcome.
+    pub fn handshake(&self, outcome: &str) {
+        self.handshakes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a session end.
+    pub fn close(&self, reason: &str) {
+        self.closes
+            .get_or_create(&CloseLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a session end for a [`CloseReason`].
+    pub fn close_reason(&self, reason: CloseReason) {
+        self.close(reason.error_code());
+    }
+
+    /// Handles for one session's traffic counters.
+    pub fn traffic(&self, encoding: Encoding) -> Traffic {
+        let l = ProtocolLabels {
+            subprotocol: encoding.into(),
+        };
+        Traffic {
+            messages_in: self.messages_in.get_or_create_owned(&l),
+            messages_out: self.messages_out.get_or_create_owned(&l),
+            bytes_in: self.bytes_in.get_or_create_owned(&l),
+            bytes_out: self.bytes_out.get_or_create_owned(&l),
+        }
+    }
+
+    /// Handles for one room's series.
+    pub fn room(self: &Arc<Self>, name: &str) -> RoomMetrics {
+        let l = RoomLabels {
+            room: name.to_owned(),
+        };
+        RoomMetrics {
+            tick_seconds: self.room_tick_seconds.get_or_create_owned(&l),
+            overruns: self.room_tick_overruns.get_or_create_owned(&l),
+            players: self.room_players.get_or_create_owned(&l),
+            spectators: self.room_spectators.get_or_create_owned(&l),
+            inputs_applied: self.room_inputs_applied.get_or_create_owned(&l),
+            inputs_dropped: self.room_inputs_dropped.get_or_create_owned(&l),
+            snapshot_bytes: self.room_snapshot_bytes.get_or_create_owned(&l),
+            slow_drops: self.room_slow_consumer_drops.get_or_create_owned(&l),
+            slow_disconnects: self.room_slow_consumer_disconnects.get_or_create_owned(&l),
+            labels: l,
+            parent: Arc::clone(self),
+        }
+    }
+}
+
+/// A session's traffic counters.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    /// Messages received.
+    pub messages_in: Counter,
+    /// Messages sent.
+    pub messages_out: Counter,
+    /// Bytes received.
+    pub bytes_in: Counter,
+    /// Bytes sent.
+    pub bytes_out: Counter,
+}
+
+/// A room's series; removed from the registry when dropped (the room closed).
+#[derive(Debug)]
+pub struct RoomMetrics {
+    /// Tick duration.
+    pub tick_seconds: Histogram,
+    /// Skipped ticks.
+    pub overruns: Counter,
+    /// Player entities.
+    pub players: Gauge,
+    /// Spectators.
+    pub spectators: Gauge,
+    /// Inputs applied.
+    pub inputs_applied: Counter,
+    /// Inputs dropped.
+    pub inputs_dropped: Counter,
+    /// Snapshot bytes encoded.
+    pub snapshot_bytes: Counter,
+    /// Snapshots replaced unread.
+    pub slow_drops: Counter,
+    /// Slow-consumer disconnects.
+    pub slow_disconnects: Counter,
+    labels: RoomLabels,
+    parent: Arc<Metrics>,
+}
+
+impl Drop for RoomMetrics {
+    fn drop(&mut self) {
+        let p = &self.parent;
+        let l = &self.labels;
+        p.room_tick_seconds.remove(l);
+        p.room_tick_overruns.remove(l);
+        p.room_players.remove(l);
+        p.room_spectators.remove(l);
+        p.room_inputs_applied.remove(l);
+        p.room_inputs_dropped.remove(l);
+        p.room_snapshot_bytes.remove(l);
+        p.room_slow_consumer_drops.remove(l);
+        p.room_slow_consumer_disconnects.remove(l);
+    }
+}

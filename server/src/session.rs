@@ -1,0 +1,460 @@
+//! One WebSocket session, from the `welcome` to the close: the only owner of its socket.
+//!
+//! A single task `select!`s over the socket, its outbox, the heartbeat, the token's
+//! expiry and server shutdown. Reads are decoded and checked here (frame type, size,
+//! schema, per-kind rate limits) so rooms only ever see valid, rate-limited input, sent
+//! with `try_send` (a full room queue drops the input and counts it). Writes take
+//! whatever the room left in the outbox: ordered messages, then the newest snapshot, with
+//! the per-player `snap` header written here. A write that cannot finish within the send
+//! timeout marks the client stuck and ends the session.
+//!
+//! Every close with a reason sends `{"t":"error"}` then a close frame, then reads until
+//! the peer answers (bounded), so the peer sees the code rather than a reset.
+//!
+//! Must not touch game state; the room owns it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota as GovernorQuota};
+use rallypoint_protocol::codec::{decode_client, encode_server, write_snap};
+use rallypoint_protocol::message::{ClientMessage, ErrorMessage, MessageKind, Pong, ServerMessage};
+use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tracing::{debug, info, warn};
+
+use crate::auth::{Identity, Role, unix_now};
+use crate::config::{Limits, Quota};
+use crate::metrics::{KindLabels, Metrics, Traffic};
+use crate::room::{Command, Gone, Join, Outbox, Reservation, SessionId};
+use crate::stream::ClientStream;
+
+/// How long a close handshake may take before the connection is dropped anyway.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Everything a session starts with.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique per connection.
+    pub id: SessionId,
+    /// Who.
+    pub identity: Identity,
+    /// Negotiated subprotocol.
+    pub subprotocol: Subprotocol,
+    /// The seat won during the handshake.
+    pub reservation: Reservation,
+}
+
+/// Why the loop stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// We close, with a reason.
+    Close(CloseReason),
+    /// The peer sent a close frame.
+    PeerClosed,
+    /// The connection is gone (EOF, reset, IO error) or stuck.
+    Lost(&'static str),
+}
+
+struct Limiters {
+    input: DefaultDirectRateLimiter,
+    chat: DefaultDirectRateLimiter,
+    ping: DefaultDirectRateLimiter,
+    /// Budget of dropped messages; exhausting it is sustained abuse.
+    abuse: DefaultDirectRateLimiter,
+}
+
+fn limiter(q: Quota) -> DefaultDirectRateLimiter {
+    let rate = NonZeroU32::new(q.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(q.burst).unwrap_or(NonZeroU32::MIN);
+    governor::RateLimiter::direct(GovernorQuota::per_second(rate).allow_burst(burst))
+}
+
+impl Limiters {
+    fn new(limits: &Limits, tick_rate: u16) -> Limiters {
+        Limiters {
+            input: limiter(limits.input_quota(tick_rate)),
+            chat: limiter(limits.chat_quota),
+            ping: limiter(limits.ping_quota),
+            abuse: limiter(limits.abuse_quota(tick_rate)),
+        }
+    }
+
+    fn for_kind(&self, kind: MessageKind) -> &DefaultDirectRateLimiter {
+        match kind {
+            MessageKind::Input => &self.input,
+            MessageKind::Chat => &self.chat,
+            MessageKind::Ping => &self.ping,
+        }
+    }
+}
+
+/// WebSocket settings for server-side sessions under these limits.
+pub fn websocket_config(
+    limits: &Limits,
+) -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(limits.read_buffer_bytes)
+        // Writes go out as soon as they are flushed; batching happens in the outbox.
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits.max_write_buffer_bytes)
+        .max_message_size(Some(limits.max_message_bytes))
+        .max_frame_size(Some(limits.max_message_bytes))
+}
+
+struct Ctx<'a> {
+    limits: &'a Limits,
+    metrics: &'a Metrics,
+    traffic: Traffic,
+    encoding: Encoding,
+    decode: DecodeLimits,
+}
+
+/// Runs a session to its end.
+pub async fn run(
+    mut ws: WebSocketStream<ClientStream>,
+    session: Session,
+    limits: &Limits,
+    metrics: &Metrics,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    tick_rate: u16,
+) {
+    let encoding = session.subprotocol.encoding();
+    let ctx = Ctx {
+        limits,
+        metrics,
+        traffic: metrics.traffic(encoding),
+        encoding,
+        decode: DecodeLimits {
+            max_message_bytes: limits.max_message_bytes,
+            ..DecodeLimits::default()
+        },
+    };
+    let outbox = Arc::new(Outbox::new(limits.max_queued_messages));
+    let room = session.reservation.room.clone();
+    let role = session.identity.role;
+    let join = Join {
+        session: session.id,
+        sub: Arc::from(session.identity.sub.as_str()),
+        name: session.identity.name.clone(),
+        role,
+        encoding,
+        protocol: session.subprotocol.name(),
+        outbox: Arc::clone(&outbox),
+        seat: session.reservation.seat,
+    };
+    metrics.connections_open.inc();
+    let started = Instant::now();
+    let end = if room.tx.send(Command::Join(Box::new(join))).await.is_err() {
+        End::Close(CloseReason::Internal)
+    } else {
+        let limiters = Limiters::new(limits, tick_rate);
+        // Expiry is honoured with the same leeway as at the handshake.
+        let expires_in =
+            Duration::from_secs(session.identity.expires_at.saturating_sub(unix_now()))
+                + Duration::from_secs(30);
+        serve(
+            &mut ws,
+            &ctx,
+            &outbox,
+            &room,
+            session.id,
+            role,
+            &limiters,
+            &mut shutdown,
+            expires_in,
+        )
+        .await
+    };
+    let gone = match end {
+        End::Close(CloseReason::SlowConsumer | CloseReason::HeartbeatTimeout) | End::Lost(_) => {
+            Gone::Dropped
+        }
+        _ => Gone::Left,
+    };
+    outbox.mark_gone(gone);
+    let reason = match end {
+        End::Close(reason) => {
+            close(&mut ws, &ctx, reason).await;
+            reason.error_code()
+        }
+        End::PeerClosed => {
+            // tungstenite has queued its reply; drive it out and wait for the end.
+            linger(&mut ws).await;
+            "peer_closed"
+        }
+        End::Lost(why) => why,
+    };
+    metrics.connections_open.dec();
+    metrics.close(reason);
+    info!(reason, secs = started.elapsed().as_secs(), "session ended");
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    ws: &mut WebSocketStream<ClientStream>,
+    ctx: &Ctx<'_>,
+    outbox: &Outbox,
+    room: &crate::room::RoomHandle,
+    session: SessionId,
+    role: Role,
+    limiters: &Limiters,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    expires_in: Duration,
+) -> End {
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + ctx.limits.heartbeat_interval,
+        ctx.limits.heartbeat_interval,
+    );
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut last_heard = Instant::now();
+    let mut frame_buf = BytesMut::new();
+    loop {
+        tokio::select! {
+            biased;
+            () = crate::shutdown::signalled(shutdown) => return End::Close(CloseReason::ShuttingDown),
+            () = outbox.ready() => {
+                if let Some(end) = flush_outbox(ws, ctx, outbox, &mut frame_buf).await {
+                    return end;
+                }
+            }
+            msg = ws.next() => {
+                last_heard = Instant::now();
+                let msg = match msg {
+                    None => return End::Lost("peer_gone"),
+                    Some(Err(e)) => return read_error(&e),
+                    Some(Ok(m)) => m,
+                };
+                if let Some(end) = handle_message(ws, ctx, msg, room, session, role, limiters).await {
+                    return end;
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= ctx.limits.heartbeat_timeout {
+                    return End::Close(CloseReason::HeartbeatTimeout);
+                }
+                if let Some(end) = send(ws, ctx, vec![Message::Ping(Bytes::new())]).await {
+                    return end;
+                }
+            }
+            () = &mut expiry => return End::Close(CloseReason::TokenExpired),
+        }
+    }
+}
+
+fn read_error(e: &WsError) -> End {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+            End::Close(CloseReason::MessageTooLarge)
+        }
+        WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
+        WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
+        WsError::Protocol(_) => End::Close(CloseReason::ProtocolViolation),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => End::Lost("peer_gone"),
+        _ => End::Lost("io_error"),
+    }
+}
+
+async fn handle_message(
+    ws: &mut WebSocketStream<ClientStream>,
+    ctx: &Ctx<'_>,
+    msg: Message,
+    room: &crate::room::RoomHandle,
+    session: SessionId,
+    role: Role,
+    limiters: &Limiters,
+) -> Option<End> {
+    let payload: Bytes = match (msg, ctx.encoding) {
+        (Message::Binary(b), Encoding::MsgPack) => b,
+        (Message::Text(t), Encoding::Json) => Bytes::from(t),
+        (Message::Binary(_) | Message::Text(_), _) => {
+            return Some(End::Close(CloseReason::WrongFrameType));
+        }
+        (Message::Ping(_), _) => {
+            // tungstenite answers pings itself; a flood of them still costs us.
+            return admit(ctx, limiters, MessageKind::Ping).err();
+        }
+        (Message::Pong(_), _) => return None,
+        (Message::Close(_), _) => return Some(End::PeerClosed),
+        (Message::Frame(_), _) => return None,
+    };
+    ctx.traffic.messages_in.inc();
+    ctx.traffic.bytes_in.inc_by(payload.len() as u64);
+    let msg = match decode_client(ctx.encoding, &payload, &ctx.decode) {
+        Ok(m) => m,
+        Err(e) => {
+            debug!(error = %e, "undecodable message");
+            return Some(End::Close(e.close_reason()));
+        }
+    };
+    if role == Role::Spectator && msg.kind() == MessageKind::Input {
+        return Some(End::Close(CloseReason::SpectatorInput));
+    }
+    match admit(ctx, limiters, msg.kind()) {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(end) => return Some(end),
+    }
+    match msg {
+        ClientMessage::Input(input) => {
+            if let Err(TrySendError::Full(_)) = room.tx.try_send(Command::Input { session, input })
+            {
+                // The room is saturated: drop, the next input supersedes this one.
+                ctx.metrics
+                    .rate_limited
+                    .get_or_create(&KindLabels {
+                        kind: "room_queue_full".into(),
+                    })
+                    .inc();
+            }
+            None
+        }
+        ClientMessage::Chat(chat) => {
+            let _ = room.tx.try_send(Command::Chat {
+                session,
+                text: chat.text,
+            });
+            None
+        }
+        ClientMessage::Ping(ping) => {
+            let tick = room.shared.tick.load(std::sync::atomic::Ordering::Acquire);
+            let pong = encode_server(
+                ctx.encoding,
+                &ServerMessage::Pong(Pong { id: ping.id, tick }),
+            );
+            send(ws, ctx, vec![data_message(ctx.encoding, pong)]).await
+        }
+    }
+}
+
+/// Charges one message to its kind's quota. `Ok(true)`: deliver it; `Ok(false)`: drop
+/// it (counted); `Err`: the drop budget is exhausted, which is sustained abuse.
+fn admit(ctx: &Ctx<'_>, limiters: &Limiters, kind: MessageKind) -> Result<bool, End> {
+    if limiters.for_kind(kind).check().is_ok() {
+        return Ok(true);
+    }
+    ctx.metrics
+        .rate_limited
+        .get_or_create(&KindLabels {
+            kind: kind.as_str().into(),
+        })
+        .inc();
+    if limiters.abuse.check().is_err() {
+        return Err(End::Close(CloseReason::RateLimited));
+    }
+    Ok(false)
+}
+
+fn data_message(encoding: Encoding, bytes: Bytes) -> Message {
+    match encoding {
+        Encoding::MsgPack => Message::Binary(bytes),
+        // Our encoder writes UTF-8; the check is the price of not using `unsafe`.
+        Encoding::Json => Message::Text(Utf8Bytes::try_from(bytes).unwrap_or_default()),
+    }
+}
+
+async fn flush_outbox(
+    ws: &mut WebSocketStream<ClientStream>,
+    ctx: &Ctx<'_>,
+    outbox: &Outbox,
+    frame_buf: &mut BytesMut,
+) -> Option<End> {
+    let batch = outbox.take();
+    if let Some(reason) = batch.close {
+        return Some(End::Close(reason));
+    }
+    let mut out: Vec<Message> = batch
+        .messages
+        .into_iter()
+        .map(|m| data_message(ctx.encoding, m))
+        .collect();
+    if let Some(s) = batch.snapshot {
+        write_snap(ctx.encoding, s.tick, s.ack, &s.ents, frame_buf);
+        out.push(data_message(ctx.encoding, frame_buf.split().freeze()));
+    }
+    if out.is_empty() {
+        return None;
+    }
+    send(ws, ctx, out).await
+}
+
+/// Writes messages and flushes, within the send timeout.
+async fn send(
+    ws: &mut WebSocketStream<ClientStream>,
+    ctx: &Ctx<'_>,
+    messages: Vec<Message>,
+) -> Option<End> {
+    let write = async {
+        for m in messages {
+            if let Message::Binary(b) = &m {
+                ctx.traffic.messages_out.inc();
+                ctx.traffic.bytes_out.inc_by(b.len() as u64);
+            } else if let Message::Text(t) = &m {
+                ctx.traffic.messages_out.inc();
+                ctx.traffic.bytes_out.inc_by(t.len() as u64);
+            }
+            ws.feed(m).await?;
+        }
+        ws.flush().await
+    };
+    match tokio::time::timeout(ctx.limits.send_timeout, write).await {
+        Ok(Ok(())) => None,
+        Ok(Err(_)) => Some(End::Lost("write_failed")),
+        Err(_) => Some(End::Close(CloseReason::SlowConsumer)),
+    }
+}
+
+/// Sends `error` and a close frame, then waits (bounded) for the peer's answer.
+async fn close(ws: &mut WebSocketStream<ClientStream>, ctx: &Ctx<'_>, reason: CloseReason) {
+    let frame = CloseFrame {
+        code: CloseCode::from(reason.code()),
+        reason: Utf8Bytes::from_static(reason.description()),
+    };
+    let goodbye = async {
+        if reason.sends_error() {
+            let msg = ServerMessage::Error(ErrorMessage {
+                code: reason.error_code().to_owned(),
+                message: reason.description().to_owned(),
+            });
+            ws.feed(data_message(
+                ctx.encoding,
+                encode_server(ctx.encoding, &msg),
+            ))
+            .await?;
+        }
+        ws.send(Message::Close(Some(frame))).await
+    };
+    // A stuck client gets the short version: it cannot read anyway.
+    let budget = if reason == CloseReason::SlowConsumer {
+        Duration::from_millis(200)
+    } else {
+        CLOSE_LINGER
+    };
+    match tokio::time::timeout(budget, goodbye).await {
+        Ok(Ok(())) => linger(ws).await,
+        Ok(Err(e)) => debug!(error = %e, "close frame not delivered"),
+        Err(_) => warn!(reason = reason.error_code(), "close frame timed out"),
+    }
+}
+
+/// Reads until the peer finishes the close handshake or the linger time is up; reading
+/// (rather than just dropping the socket) keeps the kernel from answering unread data
+/// with a reset that would destroy the close frame in flight.
+async fn linger(ws: &mut WebSocketStream<ClientStream>) {
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
