@@ -1,1 +1,707 @@
-//! placeholder
+//! End-to-end harness: a real `rallypoint` process on `127.0.0.1:0`, and clients that
+//! talk to it over real sockets.
+//!
+//! [`ServerBuilder`] starts the binary with a fresh HS256 secret (or in dev mode), JSON
+//! logs and the repository's `assets/`, learns its ports from the `listening` log line,
+//! and keeps every log line for assertions. [`Client`] wraps a tokio-tungstenite
+//! connection that speaks either subprotocol. Everything is bounded in time: a test
+//! that hangs fails instead.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rallypoint_protocol::codec::{decode_server, encode_client};
+use rallypoint_protocol::message::{ClientMessage, ServerMessage};
+use rallypoint_protocol::{Encoding, Subprotocol};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// How long any single wait in a test may take before the test fails.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The repository's `assets/` directory.
+pub fn repo_assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+/// A fixture file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(label: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rallypoint-{label}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    /// A path inside.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a directory tree (for tests that edit assets).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// Configures and starts a server process.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    bin: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dev_mode: bool,
+    assets: PathBuf,
+}
+
+impl ServerBuilder {
+    /// A builder for the binary at `bin` (pass `env!("CARGO_BIN_EXE_rallypoint-test-server")`).
+    pub fn new(bin: impl Into<PathBuf>) -> ServerBuilder {
+        ServerBuilder {
+            bin: bin.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            dev_mode: false,
+            assets: repo_assets(),
+        }
+    }
+
+    /// Adds command-line arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// No key configured: dev mode with a generated secret.
+    pub fn dev_mode(mut self) -> Self {
+        self.dev_mode = true;
+        self
+    }
+
+    /// Serve assets from this directory.
+    pub fn assets(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.assets = dir.into();
+        self
+    }
+
+    /// Starts the process and waits until it listens.
+    pub fn start(self) -> TestServer {
+        let dir = TempDir::new("server");
+        let secret: Vec<u8> = (0..48)
+            .map(|i| {
+                b"abcdefghijklmnopqrstuvwxyz0123456789"[(i * 7 + std::process::id() as usize) % 36]
+            })
+            .collect();
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+            ])
+            .arg("--assets")
+            .arg(&self.assets);
+        if !self.dev_mode {
+            let path = dir.join("secret");
+            std::fs::write(&path, &secret).expect("write secret");
+            cmd.arg("--jwt-secret-file").arg(path);
+        }
+        cmd.args(&self.args)
+            .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display()));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v["fields"]["message"] == "listening"
+                {
+                    let _ = tx.send((
+                        v["fields"]["game"].as_str().map(str::to_owned),
+                        v["fields"]["admin"].as_str().map(str::to_owned),
+                    ));
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let (game, admin) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok((Some(g), Some(a))) => (
+                g.parse().expect("game addr"),
+                a.parse().expect("admin addr"),
+            ),
+            _ => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; output:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+        };
+        TestServer {
+            child,
+            game,
+            admin,
+            secret,
+            logs,
+            dev_mode: self.dev_mode,
+            _dir: dir,
+        }
+    }
+}
+
+/// A running server; killed on drop.
+#[derive(Debug)]
+pub struct TestServer {
+    child: Child,
+    /// Game port.
+    pub game: SocketAddr,
+    /// Admin port.
+    pub admin: SocketAddr,
+    /// The HS256 secret it trusts (unused in dev mode).
+    pub secret: Vec<u8>,
+    logs: Arc<Mutex<Vec<String>>>,
+    dev_mode: bool,
+    _dir: TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Claims for a test token; `serde_json` so tests can break any of them.
+pub fn claims(sub: &str) -> Value {
+    let now = now();
+    serde_json::json!({ "sub": sub, "aud": "rallypoint", "iat": now, "exp": now + 3600 })
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs claims with HS256.
+pub fn sign_hs256(secret: &[u8], claims: &Value) -> String {
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+impl TestServer {
+    /// `ws://` URL of `/play`.
+    pub fn play_url(&self) -> String {
+        format!("ws://{}/play", self.game)
+    }
+
+    /// A valid token for `sub`.
+    pub fn token(&self, sub: &str) -> String {
+        sign_hs256(&self.secret, &claims(sub))
+    }
+
+    /// A token with the given claims, signed with this server's secret.
+    pub fn token_with(&self, claims: &Value) -> String {
+        sign_hs256(&self.secret, claims)
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with `kill(1)`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Whether the server runs in dev mode.
+    pub fn is_dev(&self) -> bool {
+        self.dev_mode
+    }
+
+    /// One HTTP GET on the admin port.
+    pub async fn admin_get(&self, path: &str) -> HttpResponse {
+        http(
+            self.admin,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        )
+        .await
+    }
+
+    /// One HTTP POST on the admin port.
+    pub async fn admin_post(&self, path: &str) -> HttpResponse {
+        http(
+            self.admin,
+            &format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+        )
+        .await
+    }
+
+    /// A metric's value from `/metrics` (sum over the series whose labels contain
+    /// `label_filter`, e.g. `outcome="accepted"`).
+    pub async fn metric(&self, name: &str, label_filter: &str) -> f64 {
+        let body = self.admin_get("/metrics").await.text();
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(label_filter))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Opens a session with a valid token in the `Authorization` header.
+    pub async fn join(&self, sub: &str, protocol: Subprotocol) -> Client {
+        let mut c = Connect::new(self)
+            .protocol(protocol.name())
+            .header_token(&self.token(sub))
+            .connect()
+            .await
+            .expect("connect");
+        c.expect_welcome().await;
+        c
+    }
+}
+
+/// A raw HTTP response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends raw bytes and reads the whole response (the server closes after answering).
+pub async fn http(addr: SocketAddr, raw: &str) -> HttpResponse {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(raw.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP_TIMEOUT, s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    parse_http(&buf)
+}
+
+/// Parses a complete HTTP/1.1 response.
+pub fn parse_http(buf: &[u8]) -> HttpResponse {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body: buf[split + 4..].to_vec(),
+    }
+}
+
+/// A WebSocket connection under construction.
+#[derive(Debug, Clone)]
+pub struct Connect {
+    addr: SocketAddr,
+    path: String,
+    protocols: Vec<String>,
+    headers: Vec<(String, String)>,
+}
+
+/// The client's stream: plain or TLS.
+pub type ClientWs = WebSocketStream<Box<dyn ClientIo>>;
+
+/// Any stream a test client can use.
+pub trait ClientIo:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug> ClientIo
+    for T
+{
+}
+
+/// A failed handshake, as the client saw it.
+#[derive(Debug)]
+pub struct Rejected {
+    /// Status.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body as JSON (`Null` if none or not JSON).
+    pub body: Value,
+}
+
+impl Connect {
+    /// `/play` on this server.
+    pub fn new(server: &TestServer) -> Connect {
+        Connect::to(server.game)
+    }
+
+    /// `/play` at an address.
+    pub fn to(addr: SocketAddr) -> Connect {
+        Connect {
+            addr,
+            path: "/play".into(),
+            protocols: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Offers a subprotocol (in call order).
+    pub fn protocol(mut self, p: &str) -> Self {
+        self.protocols.push(p.to_owned());
+        self
+    }
+
+    /// `Authorization: Bearer <token>`.
+    pub fn header_token(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    /// Any header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Appends a query string (`k=v&...`).
+    pub fn query(mut self, q: &str) -> Self {
+        self.path
+            .push(if self.path.contains('?') { '&' } else { '?' });
+        self.path.push_str(q);
+        self
+    }
+
+    /// Connects over plain TCP.
+    pub async fn connect(self) -> Result<Client, Rejected> {
+        let tcp = TcpStream::connect(self.addr).await.expect("tcp connect");
+        self.connect_over(Box::new(tcp)).await
+    }
+
+    /// Connects over an established stream (TLS in tests that need it).
+    pub async fn connect_over(self, stream: Box<dyn ClientIo>) -> Result<Client, Rejected> {
+        let url = format!("ws://{}{}", self.addr, self.path);
+        let mut req = url.into_client_request().expect("request");
+        if !self.protocols.is_empty() {
+            req.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_str(&self.protocols.join(", ")).unwrap(),
+            );
+        }
+        for (n, v) in &self.headers {
+            req.headers_mut().append(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let fut = tokio_tungstenite::client_async(req, stream);
+        match tokio::time::timeout(STEP_TIMEOUT, fut)
+            .await
+            .expect("handshake in time")
+        {
+            Ok((ws, resp)) => {
+                let protocol = resp
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let encoding = protocol
+                    .as_deref()
+                    .and_then(Subprotocol::from_name)
+                    .map_or(Encoding::MsgPack, |p| p.encoding());
+                Ok(Client {
+                    ws,
+                    encoding,
+                    protocol,
+                    seq: 0,
+                })
+            }
+            Err(WsError::Http(resp)) => {
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_owned(),
+                            v.to_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err(Rejected {
+                    status: resp.status().as_u16(),
+                    headers,
+                    body,
+                })
+            }
+            Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
+        }
+    }
+}
+
+/// How a session ended, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    /// Close code (1006 when the connection dropped without a close frame).
+    pub code: u16,
+    /// `code` of the last `{"t":"error"}` message received, if any.
+    pub error: Option<String>,
+}
+
+/// A connected test client.
+#[derive(Debug)]
+pub struct Client {
+    /// The socket.
+    pub ws: ClientWs,
+    /// Encoding of the negotiated subprotocol.
+    pub encoding: Encoding,
+    /// The `Sec-WebSocket-Protocol` the server echoed.
+    pub protocol: Option<String>,
+    seq: u32,
+}
+
+impl Client {
+    /// Next server message (skipping pings/pongs), or `None` if the connection ended.
+    pub async fn recv(&mut self) -> Option<ServerMessage> {
+        loop {
+            let msg = tokio::time::timeout(STEP_TIMEOUT, self.ws.next())
+                .await
+                .expect("message in time")?;
+            match msg.ok()? {
+                Message::Binary(b) => {
+                    return Some(
+                        decode_server(Encoding::MsgPack, &b).expect("server msgpack decodes"),
+                    );
+                }
+                Message::Text(t) => {
+                    return Some(
+                        decode_server(Encoding::Json, t.as_bytes()).expect("server json decodes"),
+                    );
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Receives until `pick` returns something, within `timeout`.
+    pub async fn recv_until<T>(
+        &mut self,
+        timeout: Duration,
+        mut pick: impl FnMut(&ServerMessage) -> Option<T>,
+    ) -> T {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let m = self.recv().await.expect("connection still open");
+                if let Some(t) = pick(&m) {
+                    return t;
+                }
+            }
+        })
+        .await
+        .expect("expected message in time")
+    }
+
+    /// Expects `welcome` first and returns it.
+    pub async fn expect_welcome(&mut self) -> rallypoint_protocol::message::Welcome {
+        match self.recv().await {
+            Some(ServerMessage::Welcome(w)) => w,
+            other => panic!("expected welcome first, got {other:?}"),
+        }
+    }
+
+    /// Sends a message in the negotiated encoding.
+    pub async fn send(&mut self, msg: &ClientMessage) {
+        let bytes = encode_client(self.encoding, msg);
+        let m = match self.encoding {
+            Encoding::MsgPack => Message::Binary(bytes),
+            Encoding::Json => Message::Text(String::from_utf8(bytes.to_vec()).unwrap().into()),
+        };
+        self.ws.send(m).await.expect("send");
+    }
+
+    /// Sends an input with the next `seq`; returns the `seq`.
+    pub async fn input(&mut self, mx: f32, my: f32, aim: f32, fire: bool) -> u32 {
+        self.seq += 1;
+        let seq = self.seq;
+        self.send(&ClientMessage::Input(rallypoint_protocol::message::Input {
+            seq,
+            mx,
+            my,
+            aim,
+            fire,
+        }))
+        .await;
+        seq
+    }
+
+    /// Sends a raw WebSocket message.
+    pub async fn send_raw(&mut self, m: Message) {
+        let _ = self.ws.send(m).await;
+    }
+
+    /// Reads until the server closes; returns the close code and the last `error` code.
+    pub async fn closed(&mut self) -> Closed {
+        let mut error = None;
+        let res = tokio::time::timeout(STEP_TIMEOUT, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(frame))) => {
+                        return frame.map_or(1005, |f| u16::from(f.code));
+                    }
+                    Some(Ok(Message::Binary(b))) => {
+                        if let Ok(ServerMessage::Error(e)) = decode_server(Encoding::MsgPack, &b) {
+                            error = Some(e.code);
+                        }
+                    }
+                    Some(Ok(Message::Text(t))) => {
+                        if let Ok(ServerMessage::Error(e)) =
+                            decode_server(Encoding::Json, t.as_bytes())
+                        {
+                            error = Some(e.code);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return 1006,
+                }
+            }
+        })
+        .await
+        .expect("close in time");
+        Closed { code: res, error }
+    }
+}

@@ -1,0 +1,65 @@
+//! The admin port: health, readiness and metrics.
+
+use rallypoint_protocol::Subprotocol;
+use rallypoint_tests::Connect;
+
+use crate::server;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let s = server().start();
+    let h = s.admin_get("/healthz").await;
+    assert_eq!((h.status, h.json()["status"].as_str()), (200, Some("ok")));
+    assert_eq!(s.admin_get("/readyz").await.status, 200);
+    let mut c = s.join("ana", Subprotocol::V1Json).await;
+    c.input(1.0, 0.0, 0.0, false).await;
+    let _ = Connect::new(&s)
+        .protocol("nope")
+        .header_token(&s.token("b"))
+        .connect()
+        .await;
+    let _ = Connect::new(&s)
+        .protocol("rallypoint.v1.msgpack")
+        .connect()
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let m = s.admin_get("/metrics").await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().contains("text"));
+    assert_eq!(s.metric("rallypoint_connections_open", "").await, 1.0);
+    assert_eq!(
+        s.metric("rallypoint_handshakes_total", "outcome=\"accepted\"")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        s.metric(
+            "rallypoint_handshakes_total",
+            "outcome=\"unsupported_subprotocol\""
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        s.metric("rallypoint_handshakes_total", "outcome=\"missing_token\"")
+            .await,
+        1.0
+    );
+    assert!(
+        s.metric("rallypoint_messages_in_total", "subprotocol=\"json\"")
+            .await
+            >= 1.0
+    );
+    assert!(
+        s.metric("rallypoint_messages_out_total", "subprotocol=\"json\"")
+            .await
+            >= 1.0
+    );
+    assert!(
+        s.metric("rallypoint_bytes_out_total", "subprotocol=\"json\"")
+            .await
+            > 0.0
+    );
+    let missing = s.admin_get("/nope").await;
+    assert_eq!(missing.status, 404);
+}
