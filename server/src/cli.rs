@@ -131,6 +131,9 @@ struct LimitArgs {
     /// Largest client message and frame, bytes.
     #[arg(long, env = "RALLYPOINT_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     max_message_bytes: usize,
+    /// Kernel send buffer per game connection, bytes (0 = OS default).
+    #[arg(long, env = "RALLYPOINT_TCP_SEND_BUFFER", default_value_t = 65_536)]
+    tcp_send_buffer: usize,
     /// Events and chat queued for one client before it is a slow consumer.
     #[arg(long, env = "RALLYPOINT_MAX_QUEUED_MESSAGES", default_value_t = 256)]
     max_queued_messages: usize,
@@ -292,6 +295,7 @@ impl ServeArgs {
                 handshake_timeout: l.handshake_timeout,
                 max_message_bytes: l.max_message_bytes,
                 max_queued_messages: l.max_queued_messages,
+                tcp_send_buffer: l.tcp_send_buffer,
                 send_timeout: l.send_timeout,
                 heartbeat_interval: l.heartbeat_interval,
                 heartbeat_timeout: l.heartbeat_timeout,

@@ -91,6 +91,11 @@ pub struct Limits {
     pub read_buffer_bytes: usize,
     /// Cap on bytes queued in a connection's WebSocket write buffer.
     pub max_write_buffer_bytes: usize,
+    /// Kernel send buffer per game connection (`SO_SNDBUF`, set on the listening socket
+    /// and inherited). Bounds kernel memory per client and lets a client that stops
+    /// reading stall our writes within seconds instead of after megabytes; 64 KiB holds
+    /// many seconds of snapshots. 0 = the OS default (autotuned, up to several MiB).
+    pub tcp_send_buffer: usize,
     /// Events and chat lines queued for a client before it counts as a slow consumer.
     pub max_queued_messages: usize,
     /// How long a write to a client may stay blocked before it is dropped as stuck.
@@ -135,6 +140,7 @@ impl Default for Limits {
             max_message_bytes: 4096,
             read_buffer_bytes: 4096,
             max_write_buffer_bytes: 1 << 20,
+            tcp_send_buffer: 64 * 1024,
             max_queued_messages: 256,
             send_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(10),

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -82,10 +82,24 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds both ports from the configuration.
+    /// Binds both ports from the configuration. The game socket gets the configured
+    /// kernel send buffer, which accepted connections inherit.
     pub async fn bind(config: &Config) -> std::io::Result<Listeners> {
+        let socket = if config.listen.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        if config.limits.tcp_send_buffer > 0 {
+            socket.set_send_buffer_size(
+                u32::try_from(config.limits.tcp_send_buffer).unwrap_or(u32::MAX),
+            )?;
+        }
+        socket.bind(config.listen)?;
+        let game = socket.listen(1024)?;
         Ok(Listeners {
-            game: TcpListener::bind(config.listen).await?,
+            game,
             admin: TcpListener::bind(config.admin_listen).await?,
         })
     }
@@ -403,6 +417,7 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, state: &State) {
         identity: accepted.identity,
         subprotocol: accepted.subprotocol,
         reservation: accepted.reservation,
+        token_leeway: state.config.auth.leeway,
     };
     async {
         info!(role = session.identity.role.as_str(), "session started");

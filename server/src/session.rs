@@ -52,6 +52,8 @@ pub struct Session {
     pub subprotocol: Subprotocol,
     /// The seat won during the handshake.
     pub reservation: Reservation,
+    /// Clock skew tolerated on the token's `exp`, as at the handshake.
+    pub token_leeway: Duration,
 }
 
 /// Why the loop stopped.
@@ -158,10 +160,13 @@ pub async fn run(
         End::Close(CloseReason::Internal)
     } else {
         let limiters = Limiters::new(limits, tick_rate);
-        // Expiry is honoured with the same leeway as at the handshake.
-        let expires_in =
-            Duration::from_secs(session.identity.expires_at.saturating_sub(unix_now()))
-                + Duration::from_secs(30);
+        // Expiry is honoured with the same leeway as at the handshake; capped so a
+        // far-future `exp` stays within the timer's range.
+        let deadline = session
+            .identity
+            .expires_at
+            .saturating_add(session.token_leeway.as_secs());
+        let expires_in = Duration::from_secs(deadline.saturating_sub(unix_now()).min(365 * 86_400));
         serve(
             &mut ws,
             &ctx,

@@ -705,3 +705,85 @@ impl Client {
         Closed { code: res, error }
     }
 }
+
+/// Resident memory of a process in bytes (Linux `/proc`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Snapshots a client received while listening for a while, with arrival times.
+#[derive(Debug, Default)]
+pub struct Cadence {
+    /// Arrival instants.
+    pub arrivals: Vec<std::time::Instant>,
+    /// `(tick, ack)` of each snapshot.
+    pub headers: Vec<(u32, u32)>,
+    /// The last snapshot.
+    pub last: Option<rallypoint_protocol::message::Snap>,
+}
+
+impl Cadence {
+    /// The longest gap between two snapshots (or from the start).
+    pub fn max_gap(&self) -> Duration {
+        self.arrivals
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(Duration::MAX)
+    }
+}
+
+impl Client {
+    /// Reads for `duration`, recording snapshots; `None` if the connection ended.
+    pub async fn listen(&mut self, duration: Duration) -> Option<Cadence> {
+        let mut c = Cadence::default();
+        let until = tokio::time::Instant::now() + duration;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Some(c);
+            }
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Err(_) => return Some(c),
+                Ok(None | Some(Err(_))) => return None,
+                Ok(Some(Ok(m))) => {
+                    let decoded = match m {
+                        Message::Binary(b) => decode_server(Encoding::MsgPack, &b).ok(),
+                        Message::Text(t) => decode_server(Encoding::Json, t.as_bytes()).ok(),
+                        Message::Close(_) => return None,
+                        _ => None,
+                    };
+                    if let Some(ServerMessage::Snap(s)) = decoded {
+                        c.arrivals.push(std::time::Instant::now());
+                        c.headers.push((s.tick, s.ack));
+                        c.last = Some(s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The position of entity `id` in the newest snapshot received within `duration`.
+    pub async fn position_of(&mut self, id: u32, duration: Duration) -> Option<(f32, f32, u8)> {
+        let snap = self.listen(duration).await?.last?;
+        snap.ents.iter().find_map(|e| match *e {
+            rallypoint_protocol::entity::Entity::Player {
+                id: i, x, y, flags, ..
+            } if i == id => Some((x, y, flags)),
+            _ => None,
+        })
+    }
+}
+
+/// A TCP connection with a tiny receive buffer, so a client that stops reading stalls
+/// the server's writes quickly.
+pub async fn tcp_small_rcvbuf(addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(2048).expect("SO_RCVBUF");
+    socket.connect(addr).await.expect("connect")
+}

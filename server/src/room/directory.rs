@@ -79,7 +79,7 @@ impl Seat {
 
     /// A seat regardless of capacity: for an account that already has an entity in the
     /// room (resume or replacement), which the room turns back into one seat.
-    fn force(shared: &Arc<RoomShared>, spectator: bool) -> Seat {
+    pub(super) fn force(shared: &Arc<RoomShared>, spectator: bool) -> Seat {
         Seat::counter(shared, spectator).fetch_add(1, Ordering::AcqRel);
         Seat {
             shared: Arc::clone(shared),

@@ -10,6 +10,7 @@
 //! sessions through outboxes. Nothing here touches a socket.
 
 pub mod directory;
+pub mod harness;
 pub mod outbox;
 pub mod task;
 
@@ -93,3 +94,6 @@ pub enum Command {
     /// Describe the room for `/admin/rooms`.
     Describe(oneshot::Sender<serde_json::Value>),
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,6 +35,22 @@ use crate::sim::{Control, PlayerId, World};
 
 /// Starts a room task and returns its handle.
 pub fn spawn(name: Arc<str>, ctx: RoomContext, directory: Arc<Directory>) -> RoomHandle {
+    let mut seed = [0u8; 8];
+    // A fixed seed is as good as any if the OS RNG fails; the seed is logged either way.
+    let _ = getrandom::fill(&mut seed);
+    let (handle, room) = build(Arc::clone(&name), ctx, directory, u64::from_le_bytes(seed));
+    tokio::spawn(room.run().instrument(info_span!("room", room = %name)));
+    handle
+}
+
+/// A room and its handle, not yet running: [`spawn`] drives it with a timer, the
+/// harness ([`super::harness`]) drives it by hand.
+pub(super) fn build(
+    name: Arc<str>,
+    ctx: RoomContext,
+    directory: Arc<Directory>,
+    seed: u64,
+) -> (RoomHandle, Room) {
     let assets = Arc::clone(&ctx.assets.borrow());
     let game = &assets.game;
     let seats = usize::from(game.room_capacity) + usize::from(game.spectator_capacity);
@@ -51,13 +67,8 @@ pub fn spawn(name: Arc<str>, ctx: RoomContext, directory: Arc<Directory>) -> Roo
         tx,
         shared: Arc::clone(&shared),
     };
-    let mut seed = [0u8; 8];
-    // A fixed seed is as good as any if the OS RNG fails; the seed is logged either way.
-    let _ = getrandom::fill(&mut seed);
-    let seed = u64::from_le_bytes(seed);
-    let room = Room::new(name.clone(), shared, rx, directory, ctx, assets, seed);
-    tokio::spawn(room.run().instrument(info_span!("room", room = %name)));
-    handle
+    let room = Room::new(name, shared, rx, directory, ctx, assets, seed);
+    (handle, room)
 }
 
 struct Member {
@@ -83,7 +94,7 @@ struct PlayerSlot {
     _seat: Seat,
 }
 
-struct Room {
+pub(super) struct Room {
     name: Arc<str>,
     shared: Arc<RoomShared>,
     rx: mpsc::Receiver<Command>,
@@ -200,7 +211,9 @@ impl Room {
         info!("room closed");
     }
 
-    fn tick(&mut self, steps: u32) {
+    /// One tick: apply new assets, drain commands, run `steps` simulation steps, then
+    /// snapshot, expire away players and process departures.
+    pub(super) fn tick(&mut self, steps: u32) {
         self.apply_new_assets();
         self.drain_commands();
         for _ in 0..steps {
@@ -208,6 +221,9 @@ impl Room {
         }
         let tick = self.world.tick();
         self.shared.tick.store(tick, Ordering::Release);
+        // Departures and expiries first, so this tick's snapshot already reflects them.
+        self.expire_away(Instant::now());
+        self.process_departures();
         if self
             .last_snapshot_tick
             .is_none_or(|last| tick.wrapping_sub(last) >= self.snap_every)
@@ -215,7 +231,6 @@ impl Room {
             self.last_snapshot_tick = Some(tick);
             self.snapshot(tick);
         }
-        self.expire_away(Instant::now());
         self.process_departures();
         self.metrics.players.set(self.players.len() as i64);
         self.metrics
@@ -561,6 +576,16 @@ impl Room {
         self.world.remove_player(pid);
         self.directory.forget_sub(&p.sub, &self.name);
         self.broadcast(&ServerMessage::Event(Event::Leave { id: pid.0 }));
+    }
+
+    /// The simulation (read-only).
+    pub(super) fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The room's metric handles.
+    pub(super) fn metrics(&self) -> &RoomMetrics {
+        &self.metrics
     }
 
     fn should_close(&mut self, now: Instant) -> bool {
