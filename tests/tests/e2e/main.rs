@@ -5,6 +5,7 @@ mod admin;
 mod assets;
 mod game;
 mod handshake;
+mod interop;
 mod session;
 mod tls;
 
