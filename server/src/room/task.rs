@@ -190,14 +190,16 @@ impl Room {
                 () = tokio::time::sleep_until(next) => {}
             }
             let now = Instant::now();
-            let due = 1
-                + (now.saturating_duration_since(next).as_nanos() / period.as_nanos().max(1))
-                    as u32;
-            let steps = due.min(self.ctx.limits.max_catchup_steps.max(1));
-            if due > steps {
-                self.metrics.overruns.inc_by(u64::from(due - steps));
+            let plan = catch_up(
+                now.saturating_duration_since(next),
+                period,
+                self.ctx.limits.max_catchup_steps,
+            );
+            if plan.skipped > 0 {
+                self.metrics.overruns.inc_by(u64::from(plan.skipped));
             }
-            next += period * due;
+            next += period * (plan.steps + plan.skipped);
+            let steps = plan.steps;
             let started = std::time::Instant::now();
             self.tick(steps);
             self.metrics
@@ -628,6 +630,28 @@ impl Room {
     }
 }
 
+/// What a tick that woke `late` after its deadline should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct CatchUp {
+    /// Simulation steps to run now (at least one).
+    pub steps: u32,
+    /// Steps given up on (overruns).
+    pub skipped: u32,
+}
+
+/// The fixed-timestep rule: every period that has fully elapsed since the deadline is
+/// owed a step, up to `max_steps` back to back; the rest are skipped so that a stall
+/// (a descheduled process, a slow tick) never turns into a burst that makes things worse.
+pub(super) fn catch_up(late: Duration, period: Duration, max_steps: u32) -> CatchUp {
+    let owed = late.as_nanos() / period.as_nanos().max(1);
+    let due = 1 + u32::try_from(owed).unwrap_or(u32::MAX - 1);
+    let steps = due.min(max_steps.max(1));
+    CatchUp {
+        steps,
+        skipped: due - steps,
+    }
+}
+
 fn first_map(assets: &Assets) -> Arc<MapDef> {
     assets
         .game
@@ -637,4 +661,66 @@ fn first_map(assets: &Assets) -> Arc<MapDef> {
         .or_else(|| assets.maps.values().next())
         .cloned()
         .expect("validated assets always contain the maps their rotation names")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Duration = Duration::from_micros(33_333);
+
+    #[test]
+    fn an_on_time_tick_runs_one_step() {
+        assert_eq!(
+            catch_up(Duration::ZERO, P, 5),
+            CatchUp {
+                steps: 1,
+                skipped: 0
+            }
+        );
+        assert_eq!(
+            catch_up(P / 2, P, 5),
+            CatchUp {
+                steps: 1,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_late_tick_catches_up_within_the_bound() {
+        assert_eq!(
+            catch_up(P * 3, P, 5),
+            CatchUp {
+                steps: 4,
+                skipped: 0
+            }
+        );
+        assert_eq!(
+            catch_up(P * 4 + P / 2, P, 5),
+            CatchUp {
+                steps: 5,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn beyond_the_bound_steps_are_skipped_and_counted() {
+        assert_eq!(
+            catch_up(P * 30, P, 5),
+            CatchUp {
+                steps: 5,
+                skipped: 26
+            }
+        );
+        assert_eq!(catch_up(Duration::from_secs(3600), P, 5).steps, 5);
+        assert_eq!(
+            catch_up(Duration::MAX, P, 0),
+            CatchUp {
+                steps: 1,
+                skipped: u32::MAX - 1
+            }
+        );
+    }
 }

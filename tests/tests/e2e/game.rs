@@ -431,3 +431,65 @@ async fn chat_and_events_reach_everyone_in_order() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_room_cap_is_503_server_full() {
+    let s = server().args(["--max-rooms", "1"]).start();
+    let (_a, _) = join_room(&s, "a", MSGPACK, "only").await;
+    let r = Connect::new(&s)
+        .protocol(MSGPACK)
+        .header_token(&s.token("b"))
+        .query("room=another")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (503, Some("server_full"))
+    );
+    // The open room still takes players.
+    let (_c, _) = join_room(&s, "c", MSGPACK, "only").await;
+}
+
+#[tokio::test]
+async fn a_chat_flood_is_dropped_then_closed_and_others_hear_only_the_allowed_lines() {
+    let s = server()
+        .args(["--chat-rate", "2/3", "--abuse-rate", "5/10"])
+        .start();
+    let (mut spammer, _) = join_room(&s, "spammer", MSGPACK, "chatty").await;
+    let (mut listener, _) = join_room(&s, "listener", JSON, "chatty").await;
+    for i in 0..50 {
+        spammer
+            .send(&rallypoint_protocol::ClientMessage::Chat(
+                rallypoint_protocol::message::ChatSend {
+                    text: format!("spam {i}"),
+                },
+            ))
+            .await;
+    }
+    assert_eq!(
+        spammer.closed().await,
+        Closed {
+            code: 1008,
+            error: Some("rate_limited".into())
+        }
+    );
+    let mut heard = 0;
+    let cadence = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match listener.recv().await {
+                Some(ServerMessage::Chat(_)) => heard += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    })
+    .await;
+    assert!(cadence.is_err(), "the listener stays connected");
+    assert_eq!(heard, 3, "only the burst got through");
+    assert!(
+        s.metric("rallypoint_rate_limited_messages_total", "kind=\"chat\"")
+            .await
+            >= 10.0
+    );
+}
