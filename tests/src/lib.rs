@@ -347,6 +347,16 @@ impl TestServer {
             .sum()
     }
 
+    /// Tries to open a MessagePack session for `sub` (token in the header), without
+    /// reading anything.
+    pub async fn connect(&self, sub: &str) -> Result<Client, Rejected> {
+        Connect::new(self)
+            .protocol(Subprotocol::V1MsgPack.name())
+            .header_token(&self.token(sub))
+            .connect()
+            .await
+    }
+
     /// Opens a session with a valid token in the `Authorization` header.
     pub async fn join(&self, sub: &str, protocol: Subprotocol) -> Client {
         let mut c = Connect::new(self)

@@ -430,24 +430,9 @@ async fn a_handshake_flood_from_one_ip_gets_429() {
 #[tokio::test]
 async fn connection_caps_per_ip_and_global() {
     let s = server().args(["--max-connections-per-ip", "2"]).start();
-    let _a = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("a"))
-        .connect()
-        .await
-        .unwrap();
-    let _b = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("b"))
-        .connect()
-        .await
-        .unwrap();
-    let r = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("c"))
-        .connect()
-        .await
-        .unwrap_err();
+    let _a = s.connect("a").await.unwrap();
+    let _b = s.connect("b").await.unwrap();
+    let r = s.connect("c").await.unwrap_err();
     assert_eq!(
         (r.status, r.body["error"].as_str()),
         (429, Some("too_many_connections"))
@@ -455,24 +440,9 @@ async fn connection_caps_per_ip_and_global() {
     drop(_a);
 
     let s = server().args(["--max-connections", "2"]).start();
-    let _a = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("a"))
-        .connect()
-        .await
-        .unwrap();
-    let _b = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("b"))
-        .connect()
-        .await
-        .unwrap();
-    let r = Connect::new(&s)
-        .protocol(MSGPACK)
-        .header_token(&s.token("c"))
-        .connect()
-        .await
-        .unwrap_err();
+    let _a = s.connect("a").await.unwrap();
+    let _b = s.connect("b").await.unwrap();
+    let r = s.connect("c").await.unwrap_err();
     assert_eq!(
         (r.status, r.body["error"].as_str()),
         (503, Some("server_full"))
