@@ -26,7 +26,7 @@ use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -35,8 +35,9 @@ use tracing::{debug, info, warn};
 use crate::auth::{Identity, Role, unix_now};
 use crate::config::{Limits, Quota};
 use crate::metrics::{KindLabels, Metrics, Traffic};
-use crate::room::{Command, Gone, Join, Outbox, Reservation, SessionId};
+use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
 use crate::stream::ClientStream;
+use prometheus_client::metrics::counter::Counter;
 
 /// How long a close handshake may take before the connection is dropped anyway.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -113,17 +114,58 @@ pub fn websocket_config(
         .max_frame_size(Some(limits.max_message_bytes))
 }
 
-struct Ctx<'a> {
+/// One connection's state for the length of its session.
+struct Conn<'a> {
+    ws: WebSocketStream<ClientStream>,
     limits: &'a Limits,
-    metrics: &'a Metrics,
     traffic: Traffic,
+    /// Per-kind drop counters, created once so a flood costs no label lookups.
+    dropped: Dropped,
     encoding: Encoding,
     decode: DecodeLimits,
+    outbox: Arc<Outbox>,
+    room: RoomHandle,
+    session: SessionId,
+    role: Role,
+    limiters: Limiters,
+    /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
+    frame_buf: BytesMut,
+}
+
+struct Dropped {
+    input: Counter,
+    chat: Counter,
+    ping: Counter,
+    room_queue_full: Counter,
+}
+
+impl Dropped {
+    fn new(metrics: &Metrics) -> Dropped {
+        let c = |kind: &str| {
+            metrics
+                .rate_limited
+                .get_or_create_owned(&KindLabels { kind: kind.into() })
+        };
+        Dropped {
+            input: c("input"),
+            chat: c("chat"),
+            ping: c("ping"),
+            room_queue_full: c("room_queue_full"),
+        }
+    }
+
+    fn of(&self, kind: MessageKind) -> &Counter {
+        match kind {
+            MessageKind::Input => &self.input,
+            MessageKind::Chat => &self.chat,
+            MessageKind::Ping => &self.ping,
+        }
+    }
 }
 
 /// Runs a session to its end.
 pub async fn run(
-    mut ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<ClientStream>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -131,35 +173,45 @@ pub async fn run(
     tick_rate: u16,
 ) {
     let encoding = session.subprotocol.encoding();
-    let ctx = Ctx {
-        limits,
-        metrics,
-        traffic: metrics.traffic(encoding),
-        encoding,
-        decode: DecodeLimits {
-            max_message_bytes: limits.max_message_bytes,
-            ..DecodeLimits::default()
-        },
-    };
     let outbox = Arc::new(Outbox::new(limits.max_queued_messages));
-    let room = session.reservation.room.clone();
-    let role = session.identity.role;
     let join = Join {
         session: session.id,
         sub: Arc::from(session.identity.sub.as_str()),
         name: session.identity.name.clone(),
-        role,
+        role: session.identity.role,
         encoding,
         protocol: session.subprotocol.name(),
         outbox: Arc::clone(&outbox),
         seat: session.reservation.seat,
     };
+    let mut conn = Conn {
+        ws,
+        limits,
+        traffic: metrics.traffic(encoding),
+        dropped: Dropped::new(metrics),
+        encoding,
+        decode: DecodeLimits {
+            max_message_bytes: limits.max_message_bytes,
+            ..DecodeLimits::default()
+        },
+        outbox,
+        room: session.reservation.room,
+        session: session.id,
+        role: session.identity.role,
+        limiters: Limiters::new(limits, tick_rate),
+        frame_buf: BytesMut::new(),
+    };
     metrics.connections_open.inc();
     let started = Instant::now();
-    let end = if room.tx.send(Command::Join(Box::new(join))).await.is_err() {
+    let end = if conn
+        .room
+        .tx
+        .send(Command::Join(Box::new(join)))
+        .await
+        .is_err()
+    {
         End::Close(CloseReason::Internal)
     } else {
-        let limiters = Limiters::new(limits, tick_rate);
         // Expiry is honoured with the same leeway as at the handshake; capped so a
         // far-future `exp` stays within the timer's range.
         let deadline = session
@@ -167,18 +219,7 @@ pub async fn run(
             .expires_at
             .saturating_add(session.token_leeway.as_secs());
         let expires_in = Duration::from_secs(deadline.saturating_sub(unix_now()).min(365 * 86_400));
-        serve(
-            &mut ws,
-            &ctx,
-            &outbox,
-            &room,
-            session.id,
-            role,
-            &limiters,
-            &mut shutdown,
-            expires_in,
-        )
-        .await
+        conn.serve(&mut shutdown, expires_in).await
     };
     let gone = match end {
         End::Close(CloseReason::SlowConsumer | CloseReason::HeartbeatTimeout) | End::Lost(_) => {
@@ -186,15 +227,15 @@ pub async fn run(
         }
         _ => Gone::Left,
     };
-    outbox.mark_gone(gone);
+    conn.outbox.mark_gone(gone);
     let reason = match end {
         End::Close(reason) => {
-            close(&mut ws, &ctx, reason).await;
+            conn.close(reason).await;
             reason.error_code()
         }
         End::PeerClosed => {
             // tungstenite has queued its reply; drive it out and wait for the end.
-            linger(&mut ws).await;
+            conn.linger().await;
             "peer_closed"
         }
         End::Lost(why) => why,
@@ -204,65 +245,8 @@ pub async fn run(
     info!(reason, secs = started.elapsed().as_secs(), "session ended");
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve(
-    ws: &mut WebSocketStream<ClientStream>,
-    ctx: &Ctx<'_>,
-    outbox: &Outbox,
-    room: &crate::room::RoomHandle,
-    session: SessionId,
-    role: Role,
-    limiters: &Limiters,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    expires_in: Duration,
-) -> End {
-    let mut heartbeat = tokio::time::interval_at(
-        Instant::now() + ctx.limits.heartbeat_interval,
-        ctx.limits.heartbeat_interval,
-    );
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let expiry = tokio::time::sleep(expires_in);
-    tokio::pin!(expiry);
-    let mut last_heard = Instant::now();
-    let mut frame_buf = BytesMut::new();
-    loop {
-        tokio::select! {
-            biased;
-            () = crate::shutdown::signalled(shutdown) => return End::Close(CloseReason::ShuttingDown),
-            () = outbox.ready() => {
-                if let Some(end) = flush_outbox(ws, ctx, outbox, &mut frame_buf).await {
-                    return end;
-                }
-            }
-            msg = ws.next() => {
-                last_heard = Instant::now();
-                let msg = match msg {
-                    None => return End::Lost("peer_gone"),
-                    Some(Err(e)) => return read_error(&e),
-                    Some(Ok(m)) => m,
-                };
-                if let Some(end) = handle_message(ws, ctx, msg, room, session, role, limiters).await {
-                    return end;
-                }
-            }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= ctx.limits.heartbeat_timeout {
-                    return End::Close(CloseReason::HeartbeatTimeout);
-                }
-                if let Some(end) = send(ws, ctx, vec![Message::Ping(Bytes::new())]).await {
-                    return end;
-                }
-            }
-            () = &mut expiry => return End::Close(CloseReason::TokenExpired),
-        }
-    }
-}
-
 fn read_error(e: &WsError) -> End {
     match e {
-        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
-            End::Close(CloseReason::MessageTooLarge)
-        }
         WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
         WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
@@ -270,96 +254,6 @@ fn read_error(e: &WsError) -> End {
         WsError::ConnectionClosed | WsError::AlreadyClosed => End::Lost("peer_gone"),
         _ => End::Lost("io_error"),
     }
-}
-
-async fn handle_message(
-    ws: &mut WebSocketStream<ClientStream>,
-    ctx: &Ctx<'_>,
-    msg: Message,
-    room: &crate::room::RoomHandle,
-    session: SessionId,
-    role: Role,
-    limiters: &Limiters,
-) -> Option<End> {
-    let payload: Bytes = match (msg, ctx.encoding) {
-        (Message::Binary(b), Encoding::MsgPack) => b,
-        (Message::Text(t), Encoding::Json) => Bytes::from(t),
-        (Message::Binary(_) | Message::Text(_), _) => {
-            return Some(End::Close(CloseReason::WrongFrameType));
-        }
-        (Message::Ping(_), _) => {
-            // tungstenite answers pings itself; a flood of them still costs us.
-            return admit(ctx, limiters, MessageKind::Ping).err();
-        }
-        (Message::Pong(_), _) => return None,
-        (Message::Close(_), _) => return Some(End::PeerClosed),
-        (Message::Frame(_), _) => return None,
-    };
-    ctx.traffic.messages_in.inc();
-    ctx.traffic.bytes_in.inc_by(payload.len() as u64);
-    let msg = match decode_client(ctx.encoding, &payload, &ctx.decode) {
-        Ok(m) => m,
-        Err(e) => {
-            debug!(error = %e, "undecodable message");
-            return Some(End::Close(e.close_reason()));
-        }
-    };
-    if role == Role::Spectator && msg.kind() == MessageKind::Input {
-        return Some(End::Close(CloseReason::SpectatorInput));
-    }
-    match admit(ctx, limiters, msg.kind()) {
-        Ok(true) => {}
-        Ok(false) => return None,
-        Err(end) => return Some(end),
-    }
-    match msg {
-        ClientMessage::Input(input) => {
-            if let Err(TrySendError::Full(_)) = room.tx.try_send(Command::Input { session, input })
-            {
-                // The room is saturated: drop, the next input supersedes this one.
-                ctx.metrics
-                    .rate_limited
-                    .get_or_create(&KindLabels {
-                        kind: "room_queue_full".into(),
-                    })
-                    .inc();
-            }
-            None
-        }
-        ClientMessage::Chat(chat) => {
-            let _ = room.tx.try_send(Command::Chat {
-                session,
-                text: chat.text,
-            });
-            None
-        }
-        ClientMessage::Ping(ping) => {
-            let tick = room.shared.tick.load(std::sync::atomic::Ordering::Acquire);
-            let pong = encode_server(
-                ctx.encoding,
-                &ServerMessage::Pong(Pong { id: ping.id, tick }),
-            );
-            send(ws, ctx, vec![data_message(ctx.encoding, pong)]).await
-        }
-    }
-}
-
-/// Charges one message to its kind's quota. `Ok(true)`: deliver it; `Ok(false)`: drop
-/// it (counted); `Err`: the drop budget is exhausted, which is sustained abuse.
-fn admit(ctx: &Ctx<'_>, limiters: &Limiters, kind: MessageKind) -> Result<bool, End> {
-    if limiters.for_kind(kind).check().is_ok() {
-        return Ok(true);
-    }
-    ctx.metrics
-        .rate_limited
-        .get_or_create(&KindLabels {
-            kind: kind.as_str().into(),
-        })
-        .inc();
-    if limiters.abuse.check().is_err() {
-        return Err(End::Close(CloseReason::RateLimited));
-    }
-    Ok(false)
 }
 
 fn data_message(encoding: Encoding, bytes: Bytes) -> Message {
@@ -370,96 +264,202 @@ fn data_message(encoding: Encoding, bytes: Bytes) -> Message {
     }
 }
 
-async fn flush_outbox(
-    ws: &mut WebSocketStream<ClientStream>,
-    ctx: &Ctx<'_>,
-    outbox: &Outbox,
-    frame_buf: &mut BytesMut,
-) -> Option<End> {
-    let batch = outbox.take();
-    if let Some(reason) = batch.close {
-        return Some(End::Close(reason));
-    }
-    let mut out: Vec<Message> = batch
-        .messages
-        .into_iter()
-        .map(|m| data_message(ctx.encoding, m))
-        .collect();
-    if let Some(s) = batch.snapshot {
-        write_snap(ctx.encoding, s.tick, s.ack, &s.ents, frame_buf);
-        out.push(data_message(ctx.encoding, frame_buf.split().freeze()));
-    }
-    if out.is_empty() {
-        return None;
-    }
-    send(ws, ctx, out).await
-}
-
-/// Writes messages and flushes, within the send timeout.
-async fn send(
-    ws: &mut WebSocketStream<ClientStream>,
-    ctx: &Ctx<'_>,
-    messages: Vec<Message>,
-) -> Option<End> {
-    let write = async {
-        for m in messages {
-            if let Message::Binary(b) = &m {
-                ctx.traffic.messages_out.inc();
-                ctx.traffic.bytes_out.inc_by(b.len() as u64);
-            } else if let Message::Text(t) = &m {
-                ctx.traffic.messages_out.inc();
-                ctx.traffic.bytes_out.inc_by(t.len() as u64);
+impl Conn<'_> {
+    async fn serve(
+        &mut self,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        expires_in: Duration,
+    ) -> End {
+        let period = self.limits.heartbeat_interval;
+        let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let expiry = tokio::time::sleep(expires_in);
+        tokio::pin!(expiry);
+        let mut last_heard = Instant::now();
+        let outbox = Arc::clone(&self.outbox);
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
+                () = outbox.ready() => self.flush_outbox().await,
+                msg = self.ws.next() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        None => Err(End::Lost("peer_gone")),
+                        Some(Err(e)) => Err(read_error(&e)),
+                        Some(Ok(m)) => self.handle_message(m).await,
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() >= self.limits.heartbeat_timeout {
+                        Err(End::Close(CloseReason::HeartbeatTimeout))
+                    } else {
+                        self.send(std::iter::once(Message::Ping(Bytes::new()))).await
+                    }
+                }
+                () = &mut expiry => Err(End::Close(CloseReason::TokenExpired)),
+            };
+            if let Err(end) = step {
+                return end;
             }
-            ws.feed(m).await?;
         }
-        ws.flush().await
-    };
-    match tokio::time::timeout(ctx.limits.send_timeout, write).await {
-        Ok(Ok(())) => None,
-        Ok(Err(_)) => Some(End::Lost("write_failed")),
-        Err(_) => Some(End::Close(CloseReason::SlowConsumer)),
     }
-}
 
-/// Sends `error` and a close frame, then waits (bounded) for the peer's answer.
-async fn close(ws: &mut WebSocketStream<ClientStream>, ctx: &Ctx<'_>, reason: CloseReason) {
-    let frame = CloseFrame {
-        code: CloseCode::from(reason.code()),
-        reason: Utf8Bytes::from_static(reason.description()),
-    };
-    let goodbye = async {
-        if reason.sends_error() {
-            let msg = ServerMessage::Error(ErrorMessage {
-                code: reason.error_code().to_owned(),
-                message: reason.description().to_owned(),
-            });
-            ws.feed(data_message(
-                ctx.encoding,
-                encode_server(ctx.encoding, &msg),
-            ))
-            .await?;
+    async fn handle_message(&mut self, msg: Message) -> Result<(), End> {
+        let payload: Bytes = match (msg, self.encoding) {
+            (Message::Binary(b), Encoding::MsgPack) => b,
+            (Message::Text(t), Encoding::Json) => Bytes::from(t),
+            (Message::Binary(_) | Message::Text(_), _) => {
+                return Err(End::Close(CloseReason::WrongFrameType));
+            }
+            // tungstenite answers pings itself; a flood of them still costs us.
+            (Message::Ping(_), _) => return self.admit(MessageKind::Ping).map(drop),
+            (Message::Pong(_) | Message::Frame(_), _) => return Ok(()),
+            (Message::Close(_), _) => return Err(End::PeerClosed),
+        };
+        self.traffic.messages_in.inc();
+        self.traffic.bytes_in.inc_by(payload.len() as u64);
+        let msg = decode_client(self.encoding, &payload, &self.decode).map_err(|e| {
+            debug!(error = %e, "undecodable message");
+            End::Close(e.close_reason())
+        })?;
+        if self.role == Role::Spectator && msg.kind() == MessageKind::Input {
+            return Err(End::Close(CloseReason::SpectatorInput));
         }
-        ws.send(Message::Close(Some(frame))).await
-    };
-    // A stuck client gets the short version: it cannot read anyway.
-    let budget = if reason == CloseReason::SlowConsumer {
-        Duration::from_millis(200)
-    } else {
-        CLOSE_LINGER
-    };
-    match tokio::time::timeout(budget, goodbye).await {
-        Ok(Ok(())) => linger(ws).await,
-        Ok(Err(e)) => debug!(error = %e, "close frame not delivered"),
-        Err(_) => warn!(reason = reason.error_code(), "close frame timed out"),
+        if !self.admit(msg.kind())? {
+            return Ok(());
+        }
+        let session = self.session;
+        match msg {
+            ClientMessage::Input(input) => {
+                if let Err(TrySendError::Full(_)) =
+                    self.room.tx.try_send(Command::Input { session, input })
+                {
+                    // The room is saturated: drop; the next input supersedes this one.
+                    self.dropped.room_queue_full.inc();
+                }
+                Ok(())
+            }
+            ClientMessage::Chat(chat) => {
+                let _ = self.room.tx.try_send(Command::Chat {
+                    session,
+                    text: chat.text,
+                });
+                Ok(())
+            }
+            ClientMessage::Ping(ping) => {
+                let tick = self
+                    .room
+                    .shared
+                    .tick
+                    .load(std::sync::atomic::Ordering::Acquire);
+                let pong = encode_server(
+                    self.encoding,
+                    &ServerMessage::Pong(Pong { id: ping.id, tick }),
+                );
+                self.send(std::iter::once(data_message(self.encoding, pong)))
+                    .await
+            }
+        }
     }
-}
 
-/// Reads until the peer finishes the close handshake or the linger time is up; reading
-/// (rather than just dropping the socket) keeps the kernel from answering unread data
-/// with a reset that would destroy the close frame in flight.
-async fn linger(ws: &mut WebSocketStream<ClientStream>) {
-    let _ = tokio::time::timeout(CLOSE_LINGER, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+    /// Charges one message to its kind's quota. `Ok(true)`: deliver it; `Ok(false)`: drop
+    /// it (counted); `Err`: the drop budget is exhausted, which is sustained abuse.
+    fn admit(&self, kind: MessageKind) -> Result<bool, End> {
+        if self.limiters.for_kind(kind).check().is_ok() {
+            return Ok(true);
+        }
+        self.dropped.of(kind).inc();
+        if self.limiters.abuse.check().is_err() {
+            return Err(End::Close(CloseReason::RateLimited));
+        }
+        Ok(false)
+    }
+
+    /// Sends what the room left: a close request first, then ordered messages, then the
+    /// newest snapshot framed with this player's header.
+    async fn flush_outbox(&mut self) -> Result<(), End> {
+        let batch = self.outbox.take();
+        if let Some(reason) = batch.close {
+            return Err(End::Close(reason));
+        }
+        let snapshot = batch.snapshot.map(|s| {
+            write_snap(self.encoding, s.tick, s.ack, &s.ents, &mut self.frame_buf);
+            self.frame_buf.split().freeze()
+        });
+        if batch.messages.is_empty() && snapshot.is_none() {
+            return Ok(());
+        }
+        let encoding = self.encoding;
+        self.send(
+            batch
+                .messages
+                .into_iter()
+                .chain(snapshot)
+                .map(|m| data_message(encoding, m)),
+        )
+        .await
+    }
+
+    /// Writes messages and flushes, within the send timeout.
+    async fn send(&mut self, messages: impl Iterator<Item = Message>) -> Result<(), End> {
+        let (ws, traffic) = (&mut self.ws, &self.traffic);
+        let write = async {
+            for m in messages {
+                if let Message::Binary(_) | Message::Text(_) = &m {
+                    traffic.messages_out.inc();
+                    traffic.bytes_out.inc_by(m.len() as u64);
+                }
+                ws.feed(m).await?;
+            }
+            ws.flush().await
+        };
+        match tokio::time::timeout(self.limits.send_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Lost("write_failed")),
+            Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
+        }
+    }
+
+    /// Sends `error` and a close frame, then waits (bounded) for the peer's answer.
+    async fn close(&mut self, reason: CloseReason) {
+        let frame = CloseFrame {
+            code: CloseCode::from(reason.code()),
+            reason: Utf8Bytes::from_static(reason.description()),
+        };
+        let (ws, encoding) = (&mut self.ws, self.encoding);
+        let goodbye = async {
+            if reason.sends_error() {
+                let msg = ServerMessage::Error(ErrorMessage {
+                    code: reason.error_code().to_owned(),
+                    message: reason.description().to_owned(),
+                });
+                ws.feed(data_message(encoding, encode_server(encoding, &msg)))
+                    .await?;
+            }
+            ws.send(Message::Close(Some(frame))).await
+        };
+        // A stuck client gets the short version: it cannot read anyway.
+        let budget = if reason == CloseReason::SlowConsumer {
+            Duration::from_millis(200)
+        } else {
+            CLOSE_LINGER
+        };
+        match tokio::time::timeout(budget, goodbye).await {
+            Ok(Ok(())) => self.linger().await,
+            Ok(Err(e)) => debug!(error = %e, "close frame not delivered"),
+            Err(_) => warn!(reason = reason.error_code(), "close frame timed out"),
+        }
+    }
+
+    /// Reads until the peer finishes the close handshake or the linger time is up; reading
+    /// (rather than just dropping the socket) keeps the kernel from answering unread data
+    /// with a reset that would destroy the close frame in flight.
+    async fn linger(&mut self) {
+        let ws = &mut self.ws;
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+    }
 }
