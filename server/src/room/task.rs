@@ -411,10 +411,14 @@ impl Room {
                     );
                     self.in_use[slot(j.encoding)] += 1;
                     self.introduce(j.session, j.encoding, j.protocol, Role::Player, false);
-                    self.broadcast(&ServerMessage::Event(Event::Player {
-                        id: pid.0,
-                        name: j.name,
-                    }));
+                    // The newcomer's roster already names it.
+                    self.broadcast_except(
+                        Some(j.session),
+                        &ServerMessage::Event(Event::Player {
+                            id: pid.0,
+                            name: j.name,
+                        }),
+                    );
                     return;
                 }
             },
@@ -440,10 +444,13 @@ impl Room {
         };
         self.introduce(j.session, j.encoding, j.protocol, role, resumed);
         if let Some(pid) = player {
-            self.broadcast(&ServerMessage::Event(Event::Player {
-                id: pid.0,
-                name: j.name,
-            }));
+            self.broadcast_except(
+                Some(j.session),
+                &ServerMessage::Event(Event::Player {
+                    id: pid.0,
+                    name: j.name,
+                }),
+            );
         }
     }
 
@@ -490,8 +497,16 @@ impl Room {
     }
 
     fn broadcast(&mut self, msg: &ServerMessage) {
+        self.broadcast_except(None, msg);
+    }
+
+    /// Sends `msg` to every member but `skip` (who already has it, e.g. in its intro).
+    fn broadcast_except(&mut self, skip: Option<SessionId>, msg: &ServerMessage) {
         let mut encoded: [Option<Bytes>; 2] = [None, None];
         for (&session, m) in &self.members {
+            if Some(session) == skip {
+                continue;
+            }
             let bytes =
                 encoded[slot(m.encoding)].get_or_insert_with(|| encode_server(m.encoding, msg));
             match m.outbox.push_message(bytes.clone()) {

@@ -89,6 +89,11 @@ fn a_newcomer_gets_welcome_map_round_and_roster_then_snapshots() {
         })
         .collect();
     assert!(roster.contains(&a) && roster.contains(&w.you), "{roster:?}");
+    assert_eq!(
+        roster.len(),
+        2,
+        "everyone is named exactly once: {roster:?}"
+    );
     let snap = snaps(&msgs);
     assert_eq!(snap.len(), 1);
     assert!(player_row(snap[0], a).is_some() && player_row(snap[0], w.you).is_some());
