@@ -2,9 +2,10 @@
 // renderer and the HUD together, and publishes the page's state on `window.rallypoint`
 // for tests and for curious players (open the console).
 //
-// Page URL options (query string): `name=` display name in dev mode, `room=` room to
-// join, `proto=json` to speak `rallypoint.v1.json` (debugging). The token comes from
-// token.js; the socket goes to `/play` on this page's host, `wss:` when the page is https.
+// Page URL options (query string): `name=` display name and `role=spectator` in dev
+// mode, `room=` room to join, `proto=json` to speak `rallypoint.v1.json` (debugging).
+// The token comes from token.js; the socket goes to `/play` on this page's host, `wss:`
+// when the page is https.
 
 import { Controls } from "./input.js";
 import { Hud } from "./hud.js";

@@ -27,6 +27,7 @@ export class Hud {
     this.bannerText = el("banner-text");
     this.reconnect = el("reconnect");
     this.centre = el("centre");
+    this.help = el("help");
     this.last = new Map();
     this.toastTimer = undefined;
   }
@@ -67,6 +68,7 @@ export class Hud {
       round += " · spectating";
     }
     this.text(this.round, "round", round);
+    if (this.changed("role", world.role)) this.help.hidden = world.role === "spectator";
     this.text(this.centre, "centre", centre);
     this.centre.hidden = centre === "";
 

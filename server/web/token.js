@@ -8,7 +8,8 @@
 //    removed from the address bar (so it is not copied into a chat by accident).
 // 4. Dev mode: `GET /dev/token`, which the server answers only for loopback clients when
 //    it runs without a key. The account id is made up once per page load, so reconnects
-//    (and re-signing after an expiry) keep the same player.
+//    (and re-signing after an expiry) keep the same player. `?role=spectator` asks for a
+//    spectator's token.
 //
 // Never logs or displays a token.
 
@@ -83,6 +84,8 @@ export function tokenSource(query) {
 function devSource(query) {
   const sub = "web-" + randomHex(6);
   const name = (query.get("name") || "").trim() || "guest-" + sub.slice(-4);
+  const params = { sub, name };
+  if (query.get("role") === "spectator") params.role = "spectator";
   let cached = null;
   return {
     kind: "dev mode (/dev/token)",
@@ -92,7 +95,7 @@ function devSource(query) {
       if (cached && !fresh) return cached;
       let res;
       try {
-        res = await fetch("/dev/token?" + new URLSearchParams({ sub, name }), {
+        res = await fetch("/dev/token?" + new URLSearchParams(params), {
           cache: "no-store",
           credentials: "omit",
         });

@@ -292,14 +292,14 @@ async fn browser_plays_over_ws_with_a_dev_token() {
     .await
     .expect("the subprotocol is on screen");
 
-    // Aim where the longest clear line of fire is (a spawn may face a wall, and a shot
-    // into it never shows) and hold the trigger: the page's own projectiles appear in
+    // Aim where the longest clear line of fire is, with room for the projectile's width
+    // (a spawn may face a wall or a corner, and a shot into it never shows) and hold the trigger: the page's own projectiles appear in
     // snapshots. The screenshot is taken with them in flight.
     let aim = page
         .eval(
             "(() => { const r = rallypoint, me = r.players[r.you], walls = r.arena.walls; \
-             const blocked = (x, y) => walls.some(([wx, wy, ww, wh]) => \
-               x >= wx && x <= wx + ww && y >= wy && y <= wy + wh); \
+             const m = 0.4, blocked = (x, y) => walls.some(([wx, wy, ww, wh]) => \
+               x > wx - m && x < wx + ww + m && y > wy - m && y < wy + wh + m); \
              let best = [0, 0]; \
              for (let i = 0; i < 32; i++) { \
                const a = i * Math.PI / 16; let d = 0; \
@@ -312,12 +312,18 @@ async fn browser_plays_over_ws_with_a_dev_token() {
     let (x, y) = (aim["x"].as_f64().unwrap(), aim["y"].as_f64().unwrap());
     page.mouse_move(x, y).await.expect("aim");
     page.mouse_down(x, y).await.expect("fire");
-    page.wait_for(
-        "rallypoint.projectiles.some(p => p.owner === rallypoint.you)",
-        Duration::from_secs(3),
-    )
-    .await
-    .expect("a projectile of ours");
+    if let Err(e) = page
+        .wait_for(
+            "rallypoint.projectiles.some(p => p.owner === rallypoint.you)",
+            Duration::from_secs(3),
+        )
+        .await
+    {
+        panic!(
+            "no projectile of ours after aiming at ({x}, {y}) and pressing: {e}\nstate: {}",
+            state(&page).await
+        );
+    }
     // Past the render delay, and a few shots in, so the picture has them too.
     tokio::time::sleep(Duration::from_millis(500)).await;
     screenshot(&page, "browser-ws.png").await;
