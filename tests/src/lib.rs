@@ -7,6 +7,8 @@
 //! connection that speaks either subprotocol. Everything is bounded in time: a test
 //! that hangs fails instead.
 
+pub mod cdp;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
