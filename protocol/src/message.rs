@@ -157,7 +157,7 @@ pub enum ServerMessage {
 }
 
 /// `{"t":"welcome",...}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// The player's wire id (also its entity id in snapshots). For spectators, an id that
     /// never appears among entities.
@@ -181,6 +181,12 @@ pub struct Welcome {
     /// True when this connection re-attached to an entity kept after a dropped connection.
     #[serde(default)]
     pub resumed: bool,
+    /// Player collision radius in force, world units (for drawing).
+    #[serde(default)]
+    pub player_radius: f32,
+    /// Health of a freshly spawned player (for health bars).
+    #[serde(default)]
+    pub max_hp: u16,
 }
 
 /// `{"t":"snap","tick":u32,"ack":u32,"ents":[[id,kind,x,y,...],...]}`

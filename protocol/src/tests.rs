@@ -91,6 +91,8 @@ fn server_samples() -> Vec<ServerMessage> {
             snap_rate: 30,
             role: "player".into(),
             resumed: false,
+            player_radius: 0.5,
+            max_hp: 100,
         }),
         snap_message(100, 42, sample_ents()),
         snap_message(0, 0, vec![]),

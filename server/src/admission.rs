@@ -105,10 +105,16 @@ impl Admission {
         Arc::clone(&self.pending).try_acquire_owned().ok()
     }
 
-    /// Admits a connection from `ip`, or says why not.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+    /// Admits a connection from `ip`, or says why not. `handshake` charges the per-IP
+    /// handshake rate: true for game sessions and tokens, false for the browser client's
+    /// static files (a page load is a dozen requests; they still count towards the
+    /// connection caps).
+    pub fn admit(self: &Arc<Self>, ip: IpAddr, handshake: bool) -> Result<ConnectionSlot, Refusal> {
         let exempt = self.exempt_loopback && ip.is_loopback();
-        if !exempt && let Err(not_until) = self.handshakes.check_key(&ip) {
+        if handshake
+            && !exempt
+            && let Err(not_until) = self.handshakes.check_key(&ip)
+        {
             return Err(Refusal::TooManyHandshakes(
                 not_until.wait_time_from(DefaultClock::default().now()),
             ));
@@ -127,6 +133,12 @@ impl Admission {
             admission: Arc::clone(self),
             ip,
         })
+    }
+
+    /// [`Admission::admit`] for a game session.
+    #[cfg(test)]
+    fn admit_session(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        self.admit(ip, true)
     }
 
     /// Open connections now.
@@ -169,14 +181,17 @@ mod tests {
         let a = Admission::new(&limits(), false);
         let ip1: IpAddr = "10.0.0.1".parse().unwrap();
         let ip2: IpAddr = "10.0.0.2".parse().unwrap();
-        let s1 = a.admit(ip1).unwrap();
-        let _s2 = a.admit(ip1).unwrap();
-        assert_eq!(a.admit(ip1).unwrap_err(), Refusal::TooManyConnections);
-        let _s3 = a.admit(ip2).unwrap();
-        assert_eq!(a.admit(ip2).unwrap_err(), Refusal::ServerFull);
+        let s1 = a.admit_session(ip1).unwrap();
+        let _s2 = a.admit_session(ip1).unwrap();
+        assert_eq!(
+            a.admit_session(ip1).unwrap_err(),
+            Refusal::TooManyConnections
+        );
+        let _s3 = a.admit_session(ip2).unwrap();
+        assert_eq!(a.admit_session(ip2).unwrap_err(), Refusal::ServerFull);
         drop(s1);
         assert_eq!(a.open(), 2);
-        let _s4 = a.admit(ip2).unwrap();
+        let _s4 = a.admit_session(ip2).unwrap();
     }
 
     #[test]
@@ -190,12 +205,14 @@ mod tests {
             false,
         );
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
-        let slots: Vec<_> = (0..5).map(|_| a.admit(ip).unwrap()).collect();
-        match a.admit(ip) {
+        let slots: Vec<_> = (0..5).map(|_| a.admit_session(ip).unwrap()).collect();
+        match a.admit_session(ip) {
             Err(Refusal::TooManyHandshakes(wait)) => assert!(wait <= Duration::from_secs(1)),
             other => panic!("{other:?}"),
         }
-        assert!(a.admit("10.0.0.10".parse().unwrap()).is_ok());
+        assert!(a.admit_session("10.0.0.10".parse().unwrap()).is_ok());
+        // Static files are not handshakes.
+        assert!(a.admit(ip, false).is_ok());
         drop(slots);
     }
 
@@ -203,9 +220,9 @@ mod tests {
     fn loopback_exemption_is_opt_in() {
         let a = Admission::new(&limits(), true);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let _held: Vec<_> = (0..3).map(|_| a.admit(lo).unwrap()).collect();
+        let _held: Vec<_> = (0..3).map(|_| a.admit_session(lo).unwrap()).collect();
         // The global cap still applies.
-        assert_eq!(a.admit(lo).unwrap_err(), Refusal::ServerFull);
+        assert_eq!(a.admit_session(lo).unwrap_err(), Refusal::ServerFull);
     }
 
     #[test]

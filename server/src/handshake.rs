@@ -123,6 +123,7 @@ pub fn evaluate(req: &Request, ctx: &HandshakeCtx<'_>) -> Result<Accepted, Respo
         status: 101,
         headers: Vec::new(),
         body: Vec::new(),
+        omit_body: false,
     }
     .header("Upgrade", "websocket")
     .header("Connection", "Upgrade")

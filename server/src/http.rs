@@ -159,6 +159,8 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// Body bytes.
     pub body: Vec<u8>,
+    /// Answer to `HEAD`: the headers describe `body` but it is not sent.
+    pub omit_body: bool,
 }
 
 impl Response {
@@ -168,6 +170,7 @@ impl Response {
             status,
             headers: vec![("Content-Type", content_type.to_owned())],
             body: body.into(),
+            omit_body: false,
         }
     }
 
@@ -189,6 +192,12 @@ impl Response {
     /// Adds a header.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The same response as an answer to `HEAD`: same headers, no body.
+    pub fn head(mut self) -> Response {
+        self.omit_body = true;
         self
     }
 
@@ -219,7 +228,9 @@ impl Response {
         }
         head.push_str("\r\n");
         let mut out = head.into_bytes();
-        out.extend_from_slice(&self.body);
+        if !self.omit_body {
+            out.extend_from_slice(&self.body);
+        }
         out
     }
 }

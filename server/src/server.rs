@@ -337,7 +337,8 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, state: &State) {
         }
     };
     let client = client_ip(peer, &req, &state.config.trusted_proxies);
-    let slot = match state.admission.admit(client) {
+    let handshake = matches!(req.path.as_str(), "/play" | "/dev/token");
+    let slot = match state.admission.admit(client, handshake) {
         Ok(slot) => slot,
         Err(refusal) => {
             let r = match refusal {

@@ -6,8 +6,8 @@
 
 import { FLAG_AVAILABLE, FLAG_AWAY, FLAG_DEAD } from "./world.js";
 
-/** Drawn player radius in world units: the server's default (game.toml `player.radius`). */
-const PLAYER_RADIUS = 0.5;
+/** Drawn player radius in world units when the server did not say (game.toml default). */
+const DEFAULT_PLAYER_RADIUS = 0.5;
 const PROJECTILE_RADIUS = 0.15;
 const PICKUP_RADIUS = 0.6;
 
@@ -56,6 +56,7 @@ export class Renderer {
    * @param {number} localAim the player's own aim, drawn without network delay
    */
   draw(world, view, localAim) {
+    const radius = world.playerRadius || DEFAULT_PLAYER_RADIUS;
     const { w, h, dpr } = this.resize();
     const ctx = this.ctx;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -151,11 +152,11 @@ export class Renderer {
       ctx.lineWidth = 0.18;
       ctx.beginPath();
       ctx.moveTo(p.x, p.y);
-      ctx.lineTo(p.x + Math.cos(aim) * PLAYER_RADIUS * 1.8, p.y + Math.sin(aim) * PLAYER_RADIUS * 1.8);
+      ctx.lineTo(p.x + Math.cos(aim) * radius * 1.8, p.y + Math.sin(aim) * radius * 1.8);
       ctx.stroke();
       ctx.fillStyle = colour;
       ctx.beginPath();
-      ctx.arc(p.x, p.y, PLAYER_RADIUS, 0, 2 * Math.PI);
+      ctx.arc(p.x, p.y, radius, 0, 2 * Math.PI);
       ctx.fill();
       if (mine) {
         ctx.strokeStyle = "#ffffff";
@@ -167,7 +168,7 @@ export class Renderer {
       const bw = 1.4;
       const bh = 0.16;
       const bx = p.x - bw / 2;
-      const by = p.y - PLAYER_RADIUS - 0.45;
+      const by = p.y - radius - 0.45;
       ctx.fillStyle = "rgba(0,0,0,0.6)";
       ctx.fillRect(bx, by, bw, bh);
       const frac = Math.max(0, Math.min(1, p.hp / maxHp));
@@ -185,7 +186,7 @@ export class Renderer {
       if (p.flags & FLAG_DEAD) continue;
       const label = world.nameOf(p.id) + (p.flags & FLAG_AWAY ? " (away)" : "");
       const sx = ox + p.x * scale;
-      const sy = oy + (p.y - PLAYER_RADIUS - 0.55) * scale;
+      const sy = oy + (p.y - radius - 0.55) * scale;
       ctx.fillStyle = "rgba(0,0,0,0.7)";
       ctx.fillText(label, sx + 1, sy + 1);
       ctx.fillStyle = p.id === world.you ? "#ffffff" : "#c9d1d9";

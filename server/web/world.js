@@ -86,7 +86,7 @@ export class World {
     this.roundEnd = null;
     this.feed = [];
     this.ack = 0;
-    /** Largest health seen: the protocol does not send the maximum, and players spawn full. */
+    /** Health bar scale: `welcome.max_hp`, or the largest health seen from older servers. */
     this.maxHp = 0;
     /** Server tick estimate: `base` at local time `at` (ms). */
     this.clock = null;
@@ -102,6 +102,9 @@ export class World {
     this.snapRate = msg.snap_rate > 0 ? msg.snap_rate : this.tickRate;
     this.mapName = String(msg.map);
     this.clock = { base: num(msg.tick), at: now };
+    // Older servers did not send these; fall back to the shipped defaults.
+    this.playerRadius = msg.player_radius > 0 ? msg.player_radius : 0.5;
+    this.welcomeMaxHp = msg.max_hp > 0 ? msg.max_hp : 0;
   }
 
   snap(msg, now) {
@@ -111,6 +114,7 @@ export class World {
     this.snaps.push(snap);
     if (this.snaps.length > MAX_SNAPS) this.snaps.shift();
     this.ack = num(msg.ack);
+    this.maxHp = Math.max(this.maxHp, this.welcomeMaxHp || 0);
     for (const p of snap.players.values()) this.maxHp = Math.max(this.maxHp, p.hp);
     const predicted = this.serverTick(now);
     if (this.clock === null || snap.tick > predicted || snap.tick < predicted - this.tickRate) {

@@ -478,6 +478,8 @@ impl Room {
                 snap_rate: game.snapshot_rate,
                 role: role.as_str().to_owned(),
                 resumed,
+                player_radius: self.world.tuning().player.radius,
+                max_hp: self.world.tuning().player.max_health,
             }),
             ServerMessage::Event(Event::Map(self.world.map_info())),
             ServerMessage::Event(self.world.round_start_event()),
