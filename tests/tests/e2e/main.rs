@@ -2,6 +2,7 @@
 //! talks to it over real sockets, asserting what a client would see.
 
 mod admin;
+mod bots;
 mod handshake;
 mod session;
 mod tls;
