@@ -40,6 +40,8 @@ use crate::wire::{self, Inbound};
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a normal close may take (our close frame, the server's answer).
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long answering the server's close frame may take.
+const ANSWER_WAIT: Duration = Duration::from_millis(200);
 /// After a failed write, how long to read what the server sent last (its close frame).
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// Inputs remembered for input→ack latency; at 30 Hz this is 8 s of unacknowledged input,
@@ -128,15 +130,26 @@ impl Shared {
         f(&mut guard)
     }
 
+    /// Resolves when the run ends.
+    async fn stopped(&self) {
+        let mut stop = self.stop_rx.clone();
+        // An error means the run dropped the sender: it is over either way.
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    }
+
     /// Sleeps until `until`; returns false if the run ended first.
     async fn sleep_until(&self, until: Instant) -> bool {
-        let mut stop = self.stop_rx.clone();
-        if *stop.borrow_and_update() {
-            return false;
-        }
         tokio::select! {
             () = tokio::time::sleep_until(until) => !self.stopping(),
-            _ = stop.changed() => false,
+            () = self.stopped() => false,
+        }
+    }
+
+    /// Runs `f` unless the run ends first (`None`).
+    async fn unless_stopped<T>(&self, f: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = f => Some(out),
+            () = self.stopped() => None,
         }
     }
 }
@@ -167,14 +180,23 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         return;
     }
     let mut rng = Rng::new(plan.seed);
-    let token = match token(&plan, &shared).await {
-        Ok(t) => t,
-        Err(f) => {
-            shared.with_stats(|s| {
-                s.failed(group, f.key());
-                s.group(group).gave_up += 1;
-            });
+    let token = loop {
+        let Some(result) = shared.unless_stopped(token(&plan, &shared)).await else {
             return;
+        };
+        match result {
+            Ok(t) => break t,
+            Err(f) => {
+                let retry = f.retry_in();
+                shared.with_stats(|s| s.failed(group, f.key()));
+                let Some(wait) = retry else {
+                    shared.with_stats(|s| s.group(group).gave_up += 1);
+                    return;
+                };
+                if !shared.sleep_until(Instant::now() + wait).await {
+                    return;
+                }
+            }
         }
     };
     let mut local = Local::new();
@@ -184,7 +206,10 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         if shared.stopping() {
             break;
         }
-        let (mut ws, welcome, handshake) = match connect(&plan, &shared, &token).await {
+        let Some(attempt) = shared.unless_stopped(connect(&plan, &shared, &token)).await else {
+            break;
+        };
+        let (mut ws, welcome, handshake) = match attempt {
             Ok(c) => c,
             Err(f) => {
                 let retry = f.retry_in();
@@ -404,6 +429,9 @@ impl<'a> Session<'a> {
                         Some(Ok(Message::Binary(b))) => b,
                         Some(Ok(Message::Text(t))) => t.into(),
                         Some(Ok(Message::Close(f))) => {
+                            // Send tungstenite's queued answer, briefly: the server is
+                            // waiting for it before it lets go of the connection.
+                            let _ = tokio::time::timeout(ANSWER_WAIT, ws.close(None)).await;
                             return self.closed(f.map_or(1005, |f| u16::from(f.code)));
                         }
                         Some(Ok(_)) => continue,

@@ -209,6 +209,9 @@ pub struct Sent {
     pub bytes_per_s: f64,
     /// `input` messages.
     pub inputs: u64,
+    /// Inputs per connected bot-second: should equal the tick rate (abusers' floods
+    /// included).
+    pub inputs_per_bot_per_s: f64,
     /// `ping` messages.
     pub pings: u64,
 }
@@ -258,8 +261,8 @@ pub struct Inputs {
     pub unexplained: u64,
 }
 
-impl From<InputTotals> for Inputs {
-    fn from(i: InputTotals) -> Self {
+impl Inputs {
+    fn from_totals(i: InputTotals) -> Self {
         Inputs {
             sent: i.sent,
             acked: i.acked,
@@ -382,7 +385,7 @@ fn group_report(g: &GroupAgg, connected_at_end: u64) -> GroupReport {
         ack: Latency::from_micros(&g.ack),
         jitter: Latency::from_micros(&g.jitter),
         snapshots_per_bot_per_s: per_s(g.c.snapshots, g.connected_time.as_secs_f64()),
-        inputs: g.inputs.into(),
+        inputs: Inputs::from_totals(g.inputs),
     }
 }
 
@@ -485,6 +488,7 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             messages_per_s: per_s(messages_out, elapsed),
             bytes_per_s: per_s(bytes_out, elapsed),
             inputs: sum(|g| g.c.inputs_out),
+            inputs_per_bot_per_s: per_s(sum(|g| g.c.inputs_out), bot_seconds),
             pings: sum(|g| g.c.pings_out),
         },
         closes_by_code: merge(|g| codes(&g.closes)),
@@ -609,10 +613,11 @@ impl Report {
         let t = &self.sent;
         let _ = writeln!(
             s,
-            "  sent        {} messages/s, {}/s; {} inputs, {} pings, {} total",
+            "  sent        {} messages/s, {}/s; {} inputs ({} per bot per second), {} pings, {} total",
             human(t.messages_per_s),
             bytes(t.bytes_per_s),
             t.inputs,
+            t.inputs_per_bot_per_s,
             t.pings,
             bytes(t.bytes as f64)
         );
@@ -642,16 +647,22 @@ impl Report {
                 self.abusive.cut_off, self.abusive.survived
             );
             for (mode, m) in self.abusive.by_mode.iter().filter(|(_, m)| m.bots > 0) {
+                let timing = if m.cut_off > 0 {
+                    format!(
+                        "; cut off {} ms after misbehaving (median), {} ms max",
+                        m.time_to_cut_off_p50_ms, m.time_to_cut_off_max_ms
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     s,
-                    "               {mode}: {} bots, {} cut off ({} with the expected code) {}, {} survived; cut off after {} ms median, {} ms max",
+                    "               {mode}: {} bots, {} cut off ({} with the expected code) {}, {} survived{timing}",
                     m.bots,
                     m.cut_off,
                     m.expected_code,
                     map_text(&m.closes_by_code),
                     m.survived,
-                    m.time_to_cut_off_p50_ms,
-                    m.time_to_cut_off_max_ms
                 );
             }
         }
