@@ -86,10 +86,11 @@ async fn fifty_bots_play_and_every_input_is_acknowledged() {
     assert_eq!(r.well_behaved.inputs.sent, r.well_behaved.inputs.acked);
     assert!(r.ack.samples > 1000, "acks advance: {:?}", r.ack);
     assert!(r.rtt.samples >= 50, "{:?}", r.rtt);
-    // The server snapshots at 30 Hz (assets/game.toml).
+    // The server snapshots at 30 Hz (assets/game.toml); a starved machine makes a debug
+    // server late (fewer snapshots), never faster; short runs round up a little.
     let rate = r.received.snapshots_per_bot_per_s;
     assert!(
-        (20.0..=40.0).contains(&rate),
+        (15.0..=32.0).contains(&rate),
         "{rate} snapshots per bot per second"
     );
     assert!(r.cpu.per_bot_second_ms > 0.0);
