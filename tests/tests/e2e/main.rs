@@ -3,6 +3,7 @@
 
 mod admin;
 mod assets;
+mod bots;
 mod browser;
 mod game;
 mod handshake;
