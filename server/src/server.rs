@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
@@ -34,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::reload::AssetStore;
 use crate::room::{Directory, RoomContext};
 use crate::session::{self, Session};
+use crate::shutdown::Tracker;
 use crate::stream::ClientStream;
 use crate::web;
 
@@ -179,12 +180,12 @@ pub async fn serve(
         assets = %assets.current().version,
         "listening"
     );
-    // Every connection task holds a clone; when all are dropped, the drain is complete.
-    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    // Every connection task is tracked; the drain is complete when none is left.
+    let connections = Arc::new(Tracker::default());
     let game = tokio::spawn(accept_loop(
         listeners.game,
         Arc::clone(&state),
-        done_tx,
+        Arc::clone(&connections),
         stop_rx.clone(),
     ));
     let admin = tokio::spawn(crate::admin::serve(
@@ -202,7 +203,7 @@ pub async fn serve(
     state.ready.store(false, Ordering::Release);
     state.directory.start_draining();
     let _ = shutdown_tx.send(true);
-    let drained = tokio::time::timeout(state.config.limits.drain_timeout, done_rx.recv())
+    let drained = tokio::time::timeout(state.config.limits.drain_timeout, connections.wait_idle())
         .await
         .is_ok();
     if !drained {
@@ -232,7 +233,7 @@ async fn maintenance(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
-    done: mpsc::Sender<()>,
+    connections: Arc<Tracker>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(5);
@@ -245,10 +246,10 @@ async fn accept_loop(
             Ok((tcp, peer)) => {
                 backoff = Duration::from_millis(5);
                 let state = Arc::clone(&state);
-                let done = done.clone();
+                let tracked = connections.track();
                 tokio::spawn(async move {
                     handle_connection(tcp, peer, &state).await;
-                    drop(done);
+                    drop(tracked);
                 });
             }
             Err(e) => {
