@@ -63,3 +63,31 @@ async fn health_readiness_and_metrics() {
     let missing = s.admin_get("/nope").await;
     assert_eq!(missing.status, 404);
 }
+
+#[tokio::test]
+async fn an_operator_kick_closes_with_4002_and_the_player_leaves() {
+    let s = server().start();
+    let mut ana = s.join("ana", Subprotocol::V1MsgPack).await;
+    let mut bob = s.join("bob", Subprotocol::V1Json).await;
+    let kicked = s.admin_post("/admin/kick?sub=ana").await;
+    assert_eq!(kicked.status, 200);
+    assert_eq!(kicked.json()["kicked"], "ana");
+    assert_eq!(
+        ana.closed().await,
+        rallypoint_tests::Closed {
+            code: 4002,
+            error: Some("kicked".into())
+        }
+    );
+    // The others are told the player left, and stay connected.
+    bob.recv_until(std::time::Duration::from_secs(3), |m| match m {
+        rallypoint_protocol::message::ServerMessage::Event(
+            rallypoint_protocol::message::Event::Leave { .. },
+        ) => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(s.admin_post("/admin/kick?sub=nobody").await.status, 404);
+    assert_eq!(s.admin_post("/admin/kick").await.status, 400);
+    assert_eq!(s.admin_get("/admin/kick?sub=bob").await.status, 405);
+}
