@@ -95,6 +95,7 @@ pub fn main() -> ExitCode {
 }
 
 fn idle(args: &memory::IdleArgs) -> ExitCode {
+    let _ = crate::sys::raise_fd_limit(args.connections as u64 + 256);
     let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

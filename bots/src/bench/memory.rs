@@ -150,7 +150,7 @@ fn print_point(p: &Point, per: Option<(f64, f64)>) {
         )
     });
     println!(
-        "  {:>5} idle connections: server VmRSS {:>7} KiB, Pss {:>7} KiB; machine TCP memory {} KiB{per}",
+        "  {:>5} idle connections: server VmRSS {:>7} KiB, Pss {:>7} KiB; kernel TCP buffers (whole machine) {} KiB{per}",
         p.connections,
         p.memory.rss_kib,
         p.memory.pss_kib,

@@ -10,7 +10,9 @@
 //!
 //! - [`cli`]: flags, pinning, the runtime, Ctrl-C and the order of the measurements.
 //! - [`handshakes`]: complete handshakes per second, HS256 and ES256, 1 and 64 at once.
-//! - [`memory`]: server memory per idle authenticated connection at 1,000 and 5,000.
+//! - [`memory`]: server memory per idle authenticated connection at 1,000 and 5,000;
+//!   also the hidden `idle` command, which holds idle connections open against a server
+//!   started by hand (for heap profiles).
 //! - [`rooms`]: CPU per player-tick and tick duration under bots, game against floor.
 //! - [`floor`]: the floor, a bare broadcast server with no game (a hidden subcommand).
 //! - [`child`]: spawning, pinning and killing the measured processes; scratch dirs.

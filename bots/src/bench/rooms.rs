@@ -358,7 +358,7 @@ pub fn summary(runs: &[Vec<Pair>]) {
         }
     );
     println!(
-        "  | rooms × players | game µs/player-tick | floor µs/player-tick | game/floor | game/floor by /proc/stat busy | p99 tick ms | snapshots/bot/s game, floor (lowest) | server CPU game % | noisy runs |"
+        "  | rooms × players | game µs/player-tick | floor µs/player-tick | game/floor | game/floor by /proc/stat busy (tick-sampled) | p99 tick ms | snapshots/bot/s game, floor (lowest) | server CPU game % | noisy runs |"
     );
     println!("  |---|---|---|---|---|---|---|---|---|");
     for shape in first.iter().map(|p| p.shape) {
