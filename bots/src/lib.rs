@@ -19,10 +19,15 @@
 //! - [`assert`](mod@assert): `METRIC OP VALUE` gates over a report.
 //! - [`progress`]: the live progress snapshot and its one-line rendering.
 //! - [`rng`]: a seeded generator for reproducible bot decisions.
-//! - [`sys`]: CPU usage and the open-file limit (the only `unsafe` code).
+//! - [`sys`]: CPU usage and the open-file limit (with [`bench::sys`](mod@bench::sys),
+//!   the only `unsafe` code).
+//! - [`bench`](mod@bench): the `rallypoint-bench` command: the server measured over
+//!   loopback against a bare broadcast floor (handshakes, memory per connection, CPU per
+//!   player-tick).
 
 pub mod assert;
 pub mod behavior;
+pub mod bench;
 mod bot;
 pub mod cli;
 pub mod config;

@@ -33,6 +33,14 @@ pub struct Progress {
     pub bytes_in_per_s: f64,
     /// Messages sent per second, last interval.
     pub messages_out_per_s: f64,
+    /// Snapshots received since the run started. Bots hand their counts over about once
+    /// a second, so totals lag by up to a second; differences between two samples of a
+    /// steady run are exact rates (what `rallypoint-bench` uses).
+    pub snapshots_total: u64,
+    /// Payload bytes received since the run started (same lag as `snapshots_total`).
+    pub bytes_in_total: u64,
+    /// Messages sent since the run started (same lag as `snapshots_total`).
+    pub messages_out_total: u64,
     /// RTT p99 over the last interval, ms.
     pub rtt_p99_ms: Option<f64>,
     /// Input→ack p99 over the last interval, ms.
