@@ -287,11 +287,13 @@ async fn handle_message(
         (Message::Binary(_) | Message::Text(_), _) => {
             return Some(End::Close(CloseReason::WrongFrameType));
         }
-        (Message::Ping(_), _) => {
-            // tungstenite answers pings itself; a flood of them still costs us.
+        (Message::Ping(_) | Message::Pong(_), _) => {
+            // tungstenite answers pings itself; a flood of them still costs us. Pongs share
+            // the quota: an honest client sends one per heartbeat ping (or a rare
+            // unsolicited one as a keepalive), and a free pong would be an unlimited way
+            // to keep a connection busy.
             return admit(ctx, limiters, MessageKind::Ping).err();
         }
-        (Message::Pong(_), _) => return None,
         (Message::Close(_), _) => return Some(End::PeerClosed),
         (Message::Frame(_), _) => return None,
     };

@@ -374,6 +374,22 @@ async fn ping_flood_is_1008() {
 }
 
 #[tokio::test]
+async fn unsolicited_pong_flood_is_1008() {
+    let s = server().start();
+    let bystander = Bystander::join(&s).await;
+    let mut m = attacker(&s, "mallory", MSGPACK).await;
+    // Unsolicited pongs are legal (a one-way heartbeat) but cost as much as pings, so they
+    // are charged to the same quota. Flood for longer than the abuse budget lasts.
+    let flood = m.flood(
+        frame(op::PONG, b"flood!!!").repeat(1000),
+        Duration::from_secs(6),
+    );
+    assert_eq!(m.closed().await, closed(1008, "rate_limited"));
+    flood.abort();
+    bystander.finish().await;
+}
+
+#[tokio::test]
 async fn input_flood_is_1008() {
     let s = server().start();
     let bystander = Bystander::join(&s).await;
