@@ -39,10 +39,13 @@ const JSON: Subprotocol = Subprotocol::V1Json;
 const ROOM: &str = "abused";
 /// The longest silence between two snapshots the bystander tolerates.
 const MAX_GAP: Duration = Duration::from_millis(800);
+/// The shortest time the bystander watches.
+const MIN_WATCH: Duration = Duration::from_secs(1);
 
 /// A well-behaved player: sends one input per 100 ms and records every snapshot until
 /// [`Bystander::finish`].
 struct Bystander {
+    joined: Instant,
     stop: Arc<AtomicBool>,
     task: JoinHandle<Seen>,
 }
@@ -74,7 +77,11 @@ impl Bystander {
         assert_eq!(welcome.room, ROOM);
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn(Self::play(c, welcome.snap_rate, Arc::clone(&stop)));
-        Bystander { stop, task }
+        Bystander {
+            joined: Instant::now(),
+            stop,
+            task,
+        }
     }
 
     async fn play(mut c: Client, snap_rate: u16, stop: Arc<AtomicBool>) -> Seen {
@@ -108,8 +115,11 @@ impl Bystander {
         seen
     }
 
-    /// Stops the bystander and asserts it was served steadily throughout.
+    /// Stops the bystander and asserts it was served steadily throughout. It watches for
+    /// at least [`MIN_WATCH`], so that what follows a quick abuse (the close linger, the
+    /// room noticing the departure) is watched too.
     async fn finish(self) -> Seen {
+        tokio::time::sleep_until((self.joined + MIN_WATCH).into()).await;
         self.stop.store(true, Ordering::Relaxed);
         let seen = self.task.await.expect("bystander task");
         assert!(seen.connected, "the bystander was disconnected: {seen:?}");
@@ -142,6 +152,11 @@ impl Bystander {
 }
 
 /// An attacker with a valid token in the abused room, speaking WebSocket by hand.
+///
+/// Tests that connect many attackers one after another reuse one account: a new account
+/// takes a seat until the room's next tick processes its join, so a burst of distinct
+/// accounts within one tick would fill the room (503 `room_full`), while the same account
+/// reattaches to its own seat.
 async fn attacker(s: &TestServer, sub: &str, protocol: Subprotocol) -> RawWs {
     RawWs::connect(
         s.game,
@@ -401,6 +416,23 @@ async fn input_flood_is_1008() {
 }
 
 #[tokio::test]
+async fn chat_flood_is_1008() {
+    let s = server().start();
+    let bystander = Bystander::join(&s).await;
+    let mut m = attacker(&s, "mallory", JSON).await;
+    let line = frame(op::TEXT, br#"{"t":"chat","text":"buy gold"}"#);
+    let _ = m.send(&line.repeat(500)).await;
+    assert_eq!(m.closed().await, closed(1008, "rate_limited"));
+    // Past the chat burst, lines were dropped and counted until the abuse budget (two
+    // seconds of ticks: 60) ran out.
+    let dropped = s
+        .metric("rallypoint_rate_limited_messages_total", "kind=\"chat\"")
+        .await;
+    assert!(dropped >= 60.0, "{dropped} chat lines dropped");
+    bystander.finish().await;
+}
+
+#[tokio::test]
 async fn oversized_frames_are_1009() {
     let s = server().start();
     let bystander = Bystander::join(&s).await;
@@ -511,8 +543,8 @@ async fn reserved_bits_and_opcodes_are_1002() {
             .concat(),
         ),
     ];
-    for (i, (what, bytes)) in cases.into_iter().enumerate() {
-        let mut m = attacker(&s, &format!("rsv-{i}"), MSGPACK).await;
+    for (what, bytes) in cases {
+        let mut m = attacker(&s, "mallory", MSGPACK).await;
         let _ = m.send(&bytes).await;
         assert_eq!(
             m.closed().await,
@@ -536,8 +568,8 @@ async fn control_frames_over_125_bytes_or_fragmented_are_1002() {
             Frame::new(op::PING).fin(false).encode(b"p"),
         ),
     ];
-    for (i, (what, bytes)) in cases.into_iter().enumerate() {
-        let mut m = attacker(&s, &format!("ctl-{i}"), MSGPACK).await;
+    for (what, bytes) in cases {
+        let mut m = attacker(&s, "mallory", MSGPACK).await;
         let _ = m.send(&bytes).await;
         assert_eq!(
             m.closed().await,
@@ -552,14 +584,11 @@ async fn control_frames_over_125_bytes_or_fragmented_are_1002() {
 async fn close_frames_with_invalid_codes() {
     let s = server().start();
     let bystander = Bystander::join(&s).await;
-    // Codes a peer may not send (below 1000, 1004-1006, 1015, 1016-2999, 5000 and up).
-    // tungstenite answers these itself, with 1002 and no `error` message: the close
-    // handshake is already under way, so the session cannot send one.
-    for (i, code) in [0u16, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535]
-        .into_iter()
-        .enumerate()
-    {
-        let mut m = attacker(&s, &format!("code-{i}"), MSGPACK).await;
+    // Codes a peer may not send (as tungstenite reads RFC 6455: below 1000, 1004-1006,
+    // 1014-2999, 5000 and up). tungstenite answers these itself, with 1002 and no `error`
+    // message: the close handshake is already under way, so the session cannot send one.
+    for code in [0u16, 999, 1004, 1005, 1006, 1014, 1015, 2999, 5000, 65535] {
+        let mut m = attacker(&s, "mallory", MSGPACK).await;
         let _ = m.send(&close_frame(code, b"")).await;
         assert_eq!(
             m.closed().await,
@@ -571,16 +600,16 @@ async fn close_frames_with_invalid_codes() {
         );
     }
     // A one-byte close payload cannot hold a code: the session's own 1002.
-    let mut m = attacker(&s, "short", MSGPACK).await;
+    let mut m = attacker(&s, "mallory", MSGPACK).await;
     let _ = m.send(&frame(op::CLOSE, &[0x03])).await;
     assert_eq!(m.closed().await, closed(1002, "protocol_violation"));
     // A reason that is not UTF-8: 1007, like any invalid text.
-    let mut m = attacker(&s, "reason", MSGPACK).await;
+    let mut m = attacker(&s, "mallory", MSGPACK).await;
     let _ = m.send(&close_frame(1000, b"\xff\xfe")).await;
     assert_eq!(m.closed().await, closed(1007, "invalid_message"));
-    // Valid codes are echoed (1000, and the private range).
-    for code in [1000, 4321] {
-        let mut m = attacker(&s, &format!("fine-{code}"), MSGPACK).await;
+    // Valid codes are echoed (normal, registered, and the library and private ranges).
+    for code in [1000, 1011, 3000, 4321] {
+        let mut m = attacker(&s, "mallory", MSGPACK).await;
         m.send(&close_frame(code, b"bye")).await.unwrap();
         assert_eq!(m.closed().await, RawClosed { code, error: None });
     }
@@ -617,6 +646,22 @@ async fn connection_caps_are_429_per_ip_and_503_globally() {
             Err(r) => panic!("refused under the cap: {} {}", r.status, r.text()),
         }
     }
+    bystander.finish().await;
+}
+
+#[tokio::test]
+async fn the_room_cap_is_503() {
+    let s = server().args(["--max-rooms", "1"]).start();
+    let bystander = Bystander::join(&s).await;
+    // The bystander's room is the only one allowed: a new name finds no room.
+    let r = RawWs::connect(s.game, "/play?room=another", MSGPACK, &s.token("roomless"))
+        .await
+        .expect_err("no second room");
+    assert_refused(&r, 503, "server_full");
+    assert!(retry_after(&r) >= 1);
+    // Automatic placement still finds the open room.
+    let mut placed = s.join("placed", MSGPACK).await;
+    let _ = &mut placed;
     bystander.finish().await;
 }
 
