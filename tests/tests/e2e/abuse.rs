@@ -23,7 +23,8 @@ use rallypoint_tests::raw::{
     Frame, RSV1, RSV2, RSV3, RawClosed, RawWs, close_frame, frame, op, upgrade_request,
 };
 use rallypoint_tests::{
-    Cadence, Client, Connect, HttpResponse, TestServer, claims, now, parse_http, tcp_small_rcvbuf,
+    Cadence, Client, Connect, HttpResponse, TempDir, TestServer, claims, copy_dir, now, parse_http,
+    repo_assets, tcp_small_rcvbuf,
 };
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -662,6 +663,33 @@ async fn the_room_cap_is_503() {
     // Automatic placement still finds the open room.
     let mut placed = s.join("placed", MSGPACK).await;
     let _ = &mut placed;
+    bystander.finish().await;
+}
+
+#[tokio::test]
+async fn spectator_seats_are_capped_with_503() {
+    let dir = TempDir::new("assets");
+    copy_dir(&repo_assets(), &dir.0);
+    let game = std::fs::read_to_string(dir.join("game.toml")).unwrap();
+    assert!(game.contains("spectator_capacity = 32"));
+    let game = game.replace("spectator_capacity = 32", "spectator_capacity = 1");
+    std::fs::write(dir.join("game.toml"), game).unwrap();
+    let s = server().assets(&dir.0).start();
+    let bystander = Bystander::join(&s).await;
+    let spectator = |sub: &str| {
+        let mut c = claims(sub);
+        c["role"] = json!("spectator");
+        s.token_with(&c)
+    };
+    let path = format!("/play?room={ROOM}");
+    let _fan = RawWs::connect(s.game, &path, MSGPACK, &spectator("fan-1"))
+        .await
+        .expect("the one spectator seat");
+    let r = RawWs::connect(s.game, &path, MSGPACK, &spectator("fan-2"))
+        .await
+        .expect_err("no second spectator");
+    assert_refused(&r, 503, "room_full");
+    assert!(retry_after(&r) >= 1);
     bystander.finish().await;
 }
 
