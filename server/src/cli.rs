@@ -152,7 +152,7 @@ struct LimitArgs {
     /// `chat` quota per player, RATE/BURST.
     #[arg(long, env = "RALLYPOINT_CHAT_RATE", default_value = "2/5", value_parser = parse_quota)]
     chat_rate: Quota,
-    /// `ping` (and WebSocket ping) quota per player, RATE/BURST.
+    /// `ping` (and WebSocket ping and pong) quota per player, RATE/BURST.
     #[arg(long, env = "RALLYPOINT_PING_RATE", default_value = "5/10", value_parser = parse_quota)]
     ping_rate: Quota,
     /// Over-quota messages tolerated before closing with 1008, RATE/BURST [default: tick

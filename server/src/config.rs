@@ -109,7 +109,7 @@ pub struct Limits {
     pub input_quota: Option<Quota>,
     /// `chat` messages per player.
     pub chat_quota: Quota,
-    /// `ping` messages and WebSocket pings per player.
+    /// `ping` messages, WebSocket pings and WebSocket pongs per player.
     pub ping_quota: Quota,
     /// Dropped (over-quota) messages a player may accumulate before being closed with
     /// 1008. `None` = derived from the tick rate (tick rate per second, burst of two

@@ -312,9 +312,14 @@ impl Conn<'_> {
             (Message::Binary(_) | Message::Text(_), _) => {
                 return Err(End::Close(CloseReason::WrongFrameType));
             }
-            // tungstenite answers pings itself; a flood of them still costs us.
-            (Message::Ping(_), _) => return self.admit(MessageKind::Ping).map(drop),
-            (Message::Pong(_) | Message::Frame(_), _) => return Ok(()),
+            // tungstenite answers pings itself; a flood of them still costs us. Pongs share
+            // the quota: an honest client sends one per heartbeat ping (or a rare
+            // unsolicited one as a keepalive), and a free pong would be an unlimited way
+            // to keep a connection busy.
+            (Message::Ping(_) | Message::Pong(_), _) => {
+                return self.admit(MessageKind::Ping).map(drop);
+            }
+            (Message::Frame(_), _) => return Ok(()),
             (Message::Close(_), _) => return Err(End::PeerClosed),
         };
         self.traffic.messages_in.inc();

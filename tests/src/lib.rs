@@ -4,7 +4,8 @@
 //! [`ServerBuilder`] starts the binary with a fresh HS256 secret (or in dev mode), JSON
 //! logs and the repository's `assets/`, learns its ports from the `listening` log line,
 //! and keeps every log line for assertions. [`Client`] wraps a tokio-tungstenite
-//! connection that speaks either subprotocol. Everything is bounded in time: a test
+//! connection that speaks either subprotocol; [`raw`] speaks WebSocket by hand, for tests
+//! that must send what no client library would. Everything is bounded in time: a test
 //! that hangs fails instead.
 
 pub mod cdp;
@@ -27,6 +28,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+pub mod raw;
 
 /// How long any single wait in a test may take before the test fails.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);

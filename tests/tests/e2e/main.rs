@@ -1,6 +1,7 @@
 //! End-to-end tests: every test starts its own real server process on 127.0.0.1:0 and
 //! talks to it over real sockets, asserting what a client would see.
 
+mod abuse;
 mod admin;
 mod assets;
 mod bots;
