@@ -339,6 +339,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
+    metrics.count_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -83,6 +83,23 @@ pub fn tick_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.000_025, std::f64::consts::SQRT_2, 24)
 }
 
+/// `VmRSS` of `/proc/self/status` in bytes; `None` where there is no procfs.
+fn resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_rss(&status)
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line["VmRSS:".len()..]
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 fn tick_histogram() -> Histogram {
     Histogram::new(tick_buckets())
 }
@@ -133,6 +150,10 @@ pub struct Metrics {
     pub assets_version: Family<VersionLabels, Gauge>,
     /// Asset reloads by outcome (`applied`, `rejected`).
     pub assets_reloads: Family<OutcomeLabels, Counter>,
+    /// Panics on any thread since start (see [`Metrics::count_panics`]). Each is a bug.
+    pub panics: Counter,
+    /// Resident memory of the process, read when `/metrics` is scraped (Linux).
+    pub resident_memory_bytes: Gauge,
 }
 
 impl Default for Metrics {
@@ -167,6 +188,8 @@ impl Metrics {
             room_slow_consumer_disconnects: Family::default(),
             assets_version: Family::default(),
             assets_reloads: Family::default(),
+            panics: Counter::default(),
+            resident_memory_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -271,11 +294,37 @@ impl Metrics {
             "Asset reloads by outcome",
             m.assets_reloads.clone(),
         );
+        r.register(
+            "panics",
+            "Panics on any thread since start; each one is a bug",
+            m.panics.clone(),
+        );
+        r.register(
+            "resident_memory_bytes",
+            "Resident memory of the server process (Linux; 0 elsewhere)",
+            m.resident_memory_bytes.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Counts every panic of the process in `panics`, then runs the hook that was
+    /// installed before (which prints the message). Process-wide: the binary calls it
+    /// once for the server it runs.
+    pub fn count_panics(&self) {
+        let panics = self.panics.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            panics.inc();
+            previous(info);
+        }));
     }
 
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
+        if let Some(bytes) = resident_memory() {
+            self.resident_memory_bytes
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
         let mut out = String::with_capacity(8 * 1024);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -390,5 +439,34 @@ impl Drop for RoomMetrics {
         p.room_snapshot_bytes.remove(l);
         p.room_slow_consumer_drops.remove(l);
         p.room_slow_consumer_disconnects.remove(l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_is_read_from_vm_rss() {
+        let status = "Name:\trallypoint\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
+        assert_eq!(parse_vm_rss("Name:\tx\n"), None);
+        assert_eq!(parse_vm_rss("VmRSS:\tlots\n"), None);
+    }
+
+    #[test]
+    fn the_exposition_carries_panics_and_resident_memory() {
+        let m = Metrics::new();
+        m.panics.inc();
+        let text = m.encode();
+        assert!(text.contains("rallypoint_panics_total 1"), "{text}");
+        if cfg!(target_os = "linux") {
+            let rss = text
+                .lines()
+                .find_map(|l| l.strip_prefix("rallypoint_resident_memory_bytes "))
+                .and_then(|v| v.parse::<u64>().ok())
+                .expect("a resident memory sample");
+            assert!(rss > 1024 * 1024, "{rss}");
+        }
     }
 }
