@@ -6,6 +6,10 @@
 //! its measurements and rolls for churn. Snapshots update the ack bookkeeping (input→ack
 //! latency, reconciliation) and the snapshot jitter; `pong`s give the RTT.
 //!
+//! Churn is a hand-off (see [`crate::handoff`]): the bot comes to rest, notes where its
+//! player stands, drops the connection abruptly, reconnects after a short pause and checks
+//! that the resumed player stands where it left it, with the same score.
+//!
 //! Abusive bots play nicely for `abuse_after`, then misbehave in their mode and expect to
 //! be cut off. When the run ends, a bot stops sending, waits (bounded) for the ack of its
 //! last input and closes with 1000.
@@ -31,6 +35,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::behavior::{self, Control, Wander};
 use crate::config::{AbuseMode, Auth, Behavior};
+use crate::handoff::{self, Standing, Verdict};
 use crate::net::{self, BotStream, ConnectFailure, Target};
 use crate::rng::Rng;
 use crate::stats::{Aggregate, Group, Local, SessionEnd, SessionSummary};
@@ -55,6 +60,10 @@ const FLOOD_PER_TICK: u32 = 10;
 /// Receive buffer of a slow reader's socket: small, so the server's writes back up in
 /// seconds instead of filling megabytes of kernel buffers first.
 const SLOW_READER_RCVBUF: u32 = 4096;
+/// Longest a churning bot tries to come to rest before it drops the connection anyway
+/// (its hand-off is then counted as unsettled and not checked). Longer than the default
+/// respawn delay (3 s): a bot that decides to leave while dead waits for its respawn.
+const HANDOFF_LIMIT: Duration = Duration::from_secs(5);
 /// Wait before a well-behaved bot reconnects after an unexpected close.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -99,9 +108,11 @@ pub struct Shared {
     pub behavior: Behavior,
     /// Probability that a well-behaved bot drops its connection in a given second.
     pub churn_per_s: f64,
-    /// No churn from this instant on, so every bot ends in a session long enough to
-    /// settle its final ack.
+    /// No churn and no new abuse from this instant on, so every bot ends in a session
+    /// long enough to settle its final ack, and every abuser has been dealt with.
     pub churn_until: Instant,
+    /// See [`crate::Config::abusers_return`].
+    pub abusers_return: bool,
     /// See [`crate::Config::abuse_after`].
     pub abuse_after: Duration,
     /// See [`crate::Config::oversize_bytes`].
@@ -201,6 +212,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
     };
     let mut local = Local::new();
     let mut resume_of: Option<u32> = None;
+    let mut left: Option<Standing> = None;
     let mut first = true;
     loop {
         if shared.stopping() {
@@ -239,13 +251,23 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         });
         first = false;
         let mut session = Session::new(&plan, &shared, &welcome, &mut rng);
+        // A failed resume is counted above; a new player has nothing to compare.
+        session.expect = left.take().filter(|_| welcome.resumed);
         let end = session.drive(&mut ws, &mut local, &mut rng).await;
         drop(ws);
         let summary = session.summary();
         shared.with_stats(|s| {
             s.flush(group, &mut local);
             s.ended(group, plan.role.mode(), &end, &summary);
+            let g = s.group(group);
+            if session.expect.is_some() {
+                g.handoffs.unchecked += 1;
+            }
+            if matches!(end, SessionEnd::Churned) && session.left.is_none() {
+                g.handoffs.unsettled += 1;
+            }
         });
+        left = session.left.take();
         match end {
             SessionEnd::Finished => break,
             SessionEnd::Churned => {
@@ -259,7 +281,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
                 }
             }
             SessionEnd::Closed { .. } => {
-                if plan.role != Role::WellBehaved
+                if (plan.role != Role::WellBehaved && !shared.abusers_return)
                     || !shared.sleep_until(Instant::now() + RECONNECT_DELAY).await
                 {
                     break;
@@ -366,6 +388,18 @@ struct Session<'a> {
     /// False while a slow reader ignores its socket.
     reading: bool,
     last_error: Option<String>,
+    /// Round number, from `round_start` events (the join intro carries the current one).
+    round: Option<u32>,
+    /// Churn decided at this instant: coming to rest before dropping the connection.
+    leaving: Option<Instant>,
+    /// Own position in the previous snapshot (while leaving).
+    last_pos: Option<(f32, f32)>,
+    /// Where the player stood when this session dropped its connection (churn).
+    left: Option<Standing>,
+    /// Where the player must stand in this session's first snapshot (after a resume).
+    expect: Option<Standing>,
+    /// Set by a snapshot that completes the hand-off: drop the connection now.
+    drop_now: bool,
 }
 
 impl<'a> Session<'a> {
@@ -384,7 +418,8 @@ impl<'a> Session<'a> {
             role: plan.role,
             encoding: shared.protocol.encoding(),
             behavior: shared.behavior,
-            want_ents: shared.behavior == Behavior::Fight,
+            // Churn checks the player's state across resumes, which takes entities.
+            want_ents: shared.behavior == Behavior::Fight || shared.churn_per_s > 0.0,
             you: welcome.you,
             tick_rate,
             snap_period: Duration::from_secs_f64(1.0 / f64::from(snap_rate)),
@@ -401,6 +436,12 @@ impl<'a> Session<'a> {
             abused_at: None,
             reading: true,
             last_error: None,
+            round: None,
+            leaving: None,
+            last_pos: None,
+            left: None,
+            expect: None,
+            drop_now: false,
         }
     }
 
@@ -438,6 +479,9 @@ impl<'a> Session<'a> {
                         Some(Err(_)) | None => return self.closed(1006),
                     };
                     self.on_data(&bytes, local);
+                    if self.drop_now {
+                        return drop_abruptly(ws);
+                    }
                     if local.full() {
                         self.shared.with_stats(|s| s.flush(self.role.group(), local));
                     }
@@ -475,11 +519,11 @@ impl<'a> Session<'a> {
                             None => self.closed(1006),
                         };
                     }
-                    if self.churn_now(now, ticks, rng) {
-                        // Abrupt: a reset instead of a close frame or even a FIN, like a
-                        // phone losing its network.
-                        let _ = ws.get_ref().tcp().set_zero_linger();
-                        return SessionEnd::Churned;
+                    match self.leaving {
+                        Some(since) if now - since >= HANDOFF_LIMIT => return drop_abruptly(ws),
+                        Some(_) => {}
+                        None if self.churn_now(now, ticks, rng) => self.leaving = Some(now),
+                        None => {}
                     }
                 }
             }
@@ -497,6 +541,7 @@ impl<'a> Session<'a> {
     ) -> Result<(), WriteFailed> {
         if let Role::Abuser(mode) = self.role
             && now >= self.abuse_at
+            && (self.abused_at.is_some() || now < self.shared.churn_until)
         {
             let first = self.abused_at.is_none();
             if first {
@@ -520,6 +565,8 @@ impl<'a> Session<'a> {
             }
         }
         let control = match self.behavior {
+            // Coming to rest for a churn hand-off.
+            _ if self.leaving.is_some() => Control::default(),
             Behavior::Idle => Control::default(),
             Behavior::Wander => self.wander.control(now.into_std(), rng),
             Behavior::Fight => match self.fight {
@@ -603,7 +650,13 @@ impl<'a> Session<'a> {
                     }
                 }
                 if let Some(ents) = ents {
-                    self.fight = behavior::fight(self.you, &ents);
+                    if self.behavior == Behavior::Fight {
+                        self.fight = behavior::fight(self.you, &ents);
+                    }
+                    self.check_resume(&ents);
+                    if self.leaving.is_some() {
+                        self.settle(&ents);
+                    }
                 }
             }
             Ok(Inbound::Pong(p)) => {
@@ -616,8 +669,46 @@ impl<'a> Session<'a> {
                 }
             }
             Ok(Inbound::Error(e)) => self.last_error = Some(e.code),
+            Ok(Inbound::RoundStart(round)) => self.round = Some(round),
             Ok(Inbound::Welcome(_) | Inbound::Other) => {}
             Err(_) => local.c.decode_errors += 1,
+        }
+    }
+
+    /// After a resume: the first snapshot that shows the player settles the check.
+    fn check_resume(&mut self, ents: &[rallypoint_protocol::entity::Entity]) {
+        let (Some(before), Some(round)) = (self.expect, self.round) else {
+            return;
+        };
+        let Some(verdict) = handoff::compare(self.you, &before, round, ents) else {
+            return;
+        };
+        self.expect = None;
+        self.shared.with_stats(|s| {
+            let h = &mut s.group(self.role.group()).handoffs;
+            match verdict {
+                Verdict::Kept => h.kept += 1,
+                Verdict::NewRound => h.new_round += 1,
+                Verdict::Lost(what) => {
+                    h.lost += 1;
+                    h.first_loss.get_or_insert(what);
+                }
+            }
+        });
+    }
+
+    /// While leaving: once every input is acknowledged and the player is at rest, note
+    /// where it stands and ask for the drop.
+    fn settle(&mut self, ents: &[rallypoint_protocol::entity::Entity]) {
+        let previous = self.last_pos.take();
+        self.last_pos = handoff::position(self.you, ents);
+        let Some(round) = self.round else { return };
+        if self.acked < self.seq {
+            return;
+        }
+        if let Some(standing) = handoff::at_rest(self.you, previous, round, ents) {
+            self.left = Some(standing);
+            self.drop_now = true;
         }
     }
 
@@ -658,6 +749,13 @@ impl<'a> Session<'a> {
         self.acked = acked;
         res.ok().map(|code| self.closed(code))
     }
+}
+
+/// Ends the session like a phone losing its network: a reset instead of a close frame or
+/// even a FIN.
+fn drop_abruptly(ws: &mut Ws) -> SessionEnd {
+    let _ = ws.get_ref().tcp().set_zero_linger();
+    SessionEnd::Churned
 }
 
 /// Sends our close frame (1000) and waits, bounded, for the server's.

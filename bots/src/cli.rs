@@ -84,6 +84,9 @@ pub struct Args {
     /// garbage, slow-reader (repeatable).
     #[arg(long, num_args = 2, value_names = ["MODE", "FRACTION"], action = clap::ArgAction::Append)]
     pub abuse: Vec<String>,
+    /// Abusers reconnect after being cut off and misbehave again, all run long.
+    #[arg(long)]
+    pub abusers_return: bool,
     /// How long abusers play nicely before misbehaving.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub abuse_after: Duration,
@@ -114,6 +117,17 @@ pub struct Args {
     /// No progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The server's admin address (HOST:PORT): sample its /metrics through the run
+    /// (resident memory, open sessions, panics) into the report's `server` section.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<String>,
+    /// Interval between admin samples.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// Admin samples before this are warm-up, left out of the memory figures [default:
+    /// the ramp plus a fifth of --duration].
+    #[arg(long, value_parser = parse_duration)]
+    pub warmup: Option<Duration>,
 }
 
 impl Args {
@@ -187,12 +201,16 @@ impl Args {
             churn_pct_per_s: self.churn,
             abuse,
             abuse_after: self.abuse_after,
+            abusers_return: self.abusers_return,
             oversize_bytes: self.oversize_bytes,
             sub_prefix: self.sub_prefix.clone(),
             seed: self.seed,
             connect_timeout: self.connect_timeout,
             final_ack_wait: self.final_ack_wait,
             threads: self.threads,
+            admin: self.admin.clone(),
+            sample_every: self.sample_every,
+            warmup: self.warmup,
             ..Config::default()
         };
         config.validate()?;
@@ -207,6 +225,14 @@ impl Args {
             .map(|s| s.parse::<Assertion>())
             .collect::<Result<Vec<_>, _>>()?;
         assert::validate(&parsed)?;
+        if self.admin.is_none()
+            && let Some(a) = parsed.iter().find(|a| a.metric.starts_with("server"))
+        {
+            bail!(
+                "--assert `{}`: server metrics come from the admin port; add --admin HOST:PORT",
+                a.metric
+            );
+        }
         Ok(parsed)
     }
 }

@@ -43,6 +43,9 @@ pub struct Config {
     /// How long an abusive bot plays nicely after `welcome` before it misbehaves, so its
     /// connection is measurably healthy first.
     pub abuse_after: Duration,
+    /// Abusers reconnect after being cut off and misbehave again, for the whole run (a
+    /// soak), instead of leaving after their first cut-off.
+    pub abusers_return: bool,
     /// Size of the `oversize` abuser's message. 16 KiB is four times the server's default
     /// 4 KiB limit.
     pub oversize_bytes: usize,
@@ -63,6 +66,15 @@ pub struct Config {
     /// Worker threads of the runtime the caller built (recorded in the report; the
     /// library runs on whatever runtime it is given).
     pub threads: usize,
+    /// The server's admin address (`HOST:PORT`). When set, the run samples its `/metrics`
+    /// (resident memory, open sessions, panics) every `sample_every` and the report gets
+    /// a `server` section: what a soak is judged by.
+    pub admin: Option<String>,
+    /// Interval between admin samples.
+    pub sample_every: Duration,
+    /// Samples before this are warm-up, left out of the memory figures. `None`: the ramp
+    /// plus a fifth of the duration.
+    pub warmup: Option<Duration>,
 }
 
 impl Default for Config {
@@ -80,6 +92,7 @@ impl Default for Config {
             churn_pct_per_s: 0.0,
             abuse: Vec::new(),
             abuse_after: Duration::from_secs(1),
+            abusers_return: false,
             oversize_bytes: 16 * 1024,
             sub_prefix: "bot".into(),
             seed: None,
@@ -87,6 +100,9 @@ impl Default for Config {
             final_ack_wait: Duration::from_secs(2),
             progress_interval: Duration::from_secs(1),
             threads: 1,
+            admin: None,
+            sample_every: Duration::from_secs(10),
+            warmup: None,
         }
     }
 }
@@ -156,7 +172,17 @@ impl Config {
         if self.sub_prefix.is_empty() || self.sub_prefix.len() > 64 {
             return bad("--sub-prefix must be 1-64 bytes".into());
         }
+        if self.admin.is_some() && self.sample_every.is_zero() {
+            return bad("--sample-every must be positive".into());
+        }
         Ok(())
+    }
+
+    /// The warm-up in force: as configured, else the ramp plus a fifth of the duration.
+    pub fn warmup(&self) -> Duration {
+        self.warmup.unwrap_or_else(|| {
+            Duration::from_secs_f64(self.bots as f64 / self.ramp_per_s) + self.duration / 5
+        })
     }
 }
 

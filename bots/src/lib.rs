@@ -10,6 +10,7 @@
 //! - [`config`]: every knob of a run with its default.
 //! - [`run`](mod@run): one run: placement, ramp, progress, the bounded end, the report.
 //! - `bot`: one bot task: token, connect, one session after another, churn, abuse.
+//! - [`handoff`]: what a churning bot checks across a resume (pure).
 //! - [`net`]: target URL, TCP/TLS streams, the WebSocket upgrade, `/dev/token`.
 //! - [`token`]: HS256 tokens minted per bot.
 //! - [`wire`]: outgoing frames and incoming messages decoded only as far as needed.
@@ -18,6 +19,10 @@
 //! - [`report`]: the report's JSON shape, text rendering and metric names.
 //! - [`assert`](mod@assert): `METRIC OP VALUE` gates over a report.
 //! - [`progress`]: the live progress snapshot and its one-line rendering.
+//! - [`server_stats`]: the server's memory, sessions and panics sampled from its admin
+//!   port during a run (`--admin`), and the memory-growth summary a soak is judged by.
+//! - [`prom`]: the admin port's `/metrics`, scraped and summed.
+//! - [`soak`]: the gates a soak is judged by.
 //! - [`rng`]: a seeded generator for reproducible bot decisions.
 //! - [`sys`]: CPU usage and the open-file limit (with [`bench::sys`](mod@bench::sys),
 //!   the only `unsafe` code).
@@ -31,11 +36,15 @@ pub mod bench;
 mod bot;
 pub mod cli;
 pub mod config;
+pub mod handoff;
 pub mod net;
 pub mod progress;
+pub mod prom;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod server_stats;
+pub mod soak;
 mod stats;
 pub mod sys;
 pub mod token;

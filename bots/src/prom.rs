@@ -1,6 +1,7 @@
-//! The server's `/metrics`, scraped over plain HTTP and read as far as the benchmark
-//! needs: counters summed over their labels, and the tick-duration histogram summed over
-//! rooms, from which a quantile is interpolated.
+//! The server's `/metrics`, scraped over plain HTTP from its admin port and read as far as
+//! the benchmark and the run's server samples need: counters and gauges summed over their
+//! labels, and the tick-duration histogram summed over rooms, from which a quantile is
+//! interpolated.
 //!
 //! Must not interpret metrics beyond summing and interpolating.
 

@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::config::AbuseMode;
+use crate::server_stats::ServerReport;
 use crate::stats::{GroupAgg, Inputs as InputTotals, ModeAgg};
 
 /// Version of the JSON shape; bumped on incompatible changes.
@@ -67,6 +68,10 @@ pub struct Report {
     pub well_behaved: GroupReport,
     /// Bots that misbehave on purpose.
     pub abusive: AbusiveReport,
+    /// The server as its admin port showed it (`--admin`): memory over time, sessions,
+    /// panics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerReport>,
 }
 
 /// The run's settings, echoed.
@@ -227,6 +232,19 @@ pub struct Churn {
     pub resumes: u64,
     /// Reconnections that did not.
     pub resume_failures: u64,
+    /// Resumed players found where they were left, with the same score.
+    pub state_kept: u64,
+    /// Resumed players with another position or score (must be 0).
+    pub state_lost: u64,
+    /// The first such loss, described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_state_loss: Option<String>,
+    /// Resumes into a new round (everyone respawned with no score: nothing to compare).
+    pub new_round: u64,
+    /// Drops made before the player came to rest (not checked).
+    pub unsettled: u64,
+    /// Resumed sessions that ended before their first snapshot (not checked).
+    pub unchecked: u64,
 }
 
 /// The bots' own cost.
@@ -360,6 +378,8 @@ pub(crate) struct RunFacts {
     pub cpu: crate::sys::Usage,
     /// Bots per abuse mode.
     pub mode_bots: BTreeMap<AbuseMode, u64>,
+    /// Admin samples, when asked for.
+    pub server: Option<ServerReport>,
 }
 
 fn per_s(n: u64, secs: f64) -> f64 {
@@ -501,6 +521,12 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             drops: sum(|g| g.churn_drops),
             resumes: sum(|g| g.resumes),
             resume_failures: sum(|g| g.resume_failures),
+            state_kept: sum(|g| g.handoffs.kept),
+            state_lost: sum(|g| g.handoffs.lost),
+            first_state_loss: wb.handoffs.first_loss.clone(),
+            new_round: sum(|g| g.handoffs.new_round),
+            unsettled: sum(|g| g.handoffs.unsettled),
+            unchecked: sum(|g| g.handoffs.unchecked),
         },
         cpu: Cpu {
             user_s: round3(facts.cpu.user.as_secs_f64()),
@@ -525,6 +551,7 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             survived: ab.modes.values().map(|m| m.survived).sum(),
             by_mode,
         },
+        server: facts.server,
         config: facts.config,
     }
 }
@@ -540,6 +567,7 @@ impl Report {
                     .collect(),
                 ..AbusiveReport::default()
             },
+            server: Some(ServerReport::default()),
             ..Report::default()
         }
     }
@@ -637,6 +665,14 @@ impl Report {
                 "  churn       {}%/s: {} drops, {} resumed, {} failed to resume",
                 ch.pct_per_s, ch.drops, ch.resumes, ch.resume_failures
             );
+            let _ = writeln!(
+                s,
+                "               position and score kept {}, lost {}; not comparable: {} new round, {} unsettled, {} unchecked",
+                ch.state_kept, ch.state_lost, ch.new_round, ch.unsettled, ch.unchecked
+            );
+            if let Some(first) = &ch.first_state_loss {
+                let _ = writeln!(s, "               first loss: {first}");
+            }
         }
         group_text(&mut s, "well-behaved", &self.well_behaved);
         if self.abusive.group.bots > 0 {
@@ -672,7 +708,55 @@ impl Report {
             "  cpu         {:.2} s user + {:.2} s sys = {}% of one core; {} ms per bot-second; {} MiB peak RSS",
             cpu.user_s, cpu.sys_s, cpu.percent_of_core, cpu.per_bot_second_ms, cpu.max_rss_mib
         );
+        if let Some(server) = &self.server {
+            server_text(&mut s, server);
+        }
         s
+    }
+}
+
+/// Rows of the memory timeline printed at most; longer runs show every n-th sample (the
+/// JSON report keeps them all).
+const TIMELINE_ROWS: usize = 24;
+
+fn server_text(s: &mut String, sv: &ServerReport) {
+    let _ = writeln!(
+        s,
+        "  server      {}: {} samples every {} s ({} failed); panics {}; sessions max {}, {} after the run",
+        sv.admin,
+        sv.samples.len(),
+        sv.sample_every_s,
+        sv.scrape_failures,
+        sv.panics,
+        sv.connections_max,
+        sv.connections_at_end
+    );
+    let _ = writeln!(
+        s,
+        "               memory after the {} s warm-up: {} MiB, last {} MiB, max {} MiB; fitted {} MiB/min, growth {}% over {} samples",
+        sv.warmup_s,
+        sv.rss_after_warmup_mib,
+        sv.rss_last_mib,
+        sv.rss_max_mib,
+        sv.rss_slope_mib_per_min,
+        sv.rss_growth_pct,
+        sv.samples_after_warmup
+    );
+    let step = sv.samples.len().div_ceil(TIMELINE_ROWS).max(1);
+    let last = sv.samples.len().saturating_sub(1);
+    let _ = writeln!(
+        s,
+        "               {:>8}  {:>9}  {:>8}",
+        "t (s)", "rss (MiB)", "sessions"
+    );
+    for (i, x) in sv.samples.iter().enumerate() {
+        if i % step == 0 || i == last {
+            let _ = writeln!(
+                s,
+                "               {:>8.1}  {:>9.1}  {:>8}",
+                x.t_s, x.rss_mib, x.connections
+            );
+        }
     }
 }
 

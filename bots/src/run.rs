@@ -5,10 +5,12 @@
 //! Bots are tasks on whatever tokio runtime calls [`run_with`] (the CLI builds a
 //! single-threaded one by default). The run is bounded: after the duration (or the stop
 //! signal), bots get `final_ack_wait` plus a few seconds to close; any still running then
-//! are aborted and counted as `unfinished`.
+//! are aborted and counted as `unfinished`. With an admin address, a sampler task reads
+//! the server's `/metrics` through the run and once more after the bots have closed.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -23,10 +25,14 @@ use crate::net::{ConnectFailure, Target, TargetError};
 use crate::progress::Progress;
 use crate::report::{self, AbuseConfig, Report, RunConfig, RunFacts};
 use crate::rng::Rng;
+use crate::server_stats::{self, Sampler};
 use crate::stats::{Aggregate, Group};
 
 /// Time after the final-ack wait for closing handshakes and slow-reader drains.
 const END_SLACK: Duration = Duration::from_secs(4);
+/// Wait between the bots' end and the last admin sample, so the server has processed
+/// their closes.
+const FINAL_SAMPLE_DELAY: Duration = Duration::from_millis(500);
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +49,9 @@ pub enum RunError {
          dev tokens only exist on a dev-mode server reached over loopback"
     )]
     DevToken(ConnectFailure),
+    /// The admin address does not resolve.
+    #[error("--admin {0}: {1}")]
+    Admin(String, String),
     /// The server could not be reached at all before the run (only checked when dev
     /// tokens are needed).
     #[error("cannot reach the server: {0}")]
@@ -77,6 +86,10 @@ pub async fn run_with(
                 other => RunError::Unreachable(other),
             })?;
     }
+    let admin = match &config.admin {
+        Some(a) => Some(resolve_admin(a).await?),
+        None => None,
+    };
     let roles = assign_roles(config.bots, &config, &mut rng);
     let mut mode_bots: BTreeMap<AbuseMode, u64> = BTreeMap::new();
     for role in &roles {
@@ -108,9 +121,12 @@ pub async fn run_with(
         token_ttl: config.duration + Duration::from_secs(600),
         behavior: config.behavior,
         churn_per_s: config.churn_pct_per_s / 100.0,
+        // Room for the last hand-off (coming to rest, the pause, the resumed snapshot) or
+        // the last abuser's cut-off: 30 % of the run, at most 5 s.
         churn_until: end_at
-            .checked_sub(Duration::from_secs(2))
+            .checked_sub((config.duration.mul_f64(0.3)).min(Duration::from_secs(5)))
             .unwrap_or(started),
+        abusers_return: config.abusers_return,
         abuse_after: config.abuse_after,
         oversize_bytes: config.oversize_bytes,
         connect_timeout: config.connect_timeout,
@@ -118,6 +134,11 @@ pub async fn run_with(
         stop: false.into(),
         stop_rx,
         stats: std::sync::Mutex::new(aggregate),
+    });
+    let sampler = admin.map(|addr| {
+        let sampler = Sampler::new(addr, started);
+        let task = tokio::spawn(sampler.clone().run(config.sample_every));
+        (sampler, task)
     });
     let mut tasks = JoinSet::new();
     for (index, role) in roles.into_iter().enumerate() {
@@ -161,6 +182,23 @@ pub async fn run_with(
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     let elapsed = started.elapsed();
+    let server = match sampler {
+        Some((sampler, task)) => {
+            task.abort();
+            // The last sample after the server has seen the bots' closes.
+            tokio::time::sleep(FINAL_SAMPLE_DELAY).await;
+            sampler.sample().await;
+            let (samples, failures) = sampler.take();
+            Some(server_stats::summarize(
+                config.admin.clone().unwrap_or_default(),
+                config.sample_every,
+                config.warmup(),
+                samples,
+                failures,
+            ))
+        }
+        None => None,
+    };
     let cpu_end = crate::sys::usage();
     let cpu = crate::sys::Usage {
         user: cpu_end.user.saturating_sub(cpu_start.user),
@@ -176,8 +214,20 @@ pub async fn run_with(
         unfinished,
         cpu,
         mode_bots,
+        server,
     };
     Ok(shared.with_stats(|s| report::build(&s.groups, facts)))
+}
+
+/// Resolves `--admin` (`HOST:PORT`) to its first address.
+async fn resolve_admin(admin: &str) -> Result<SocketAddr, RunError> {
+    let fail = |why: String| RunError::Admin(admin.to_owned(), why);
+    let mut addrs = tokio::net::lookup_host(admin)
+        .await
+        .map_err(|e| fail(format!("{e} (expected HOST:PORT)")))?;
+    addrs
+        .next()
+        .ok_or_else(|| fail("resolves to no address".into()))
 }
 
 /// Which bots abuse and how: `round(fraction × bots)` per mode (at least one for a

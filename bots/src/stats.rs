@@ -216,6 +216,8 @@ pub struct GroupAgg {
     pub resumes: u64,
     /// Reconnections after churn that did not (`resumed` false or another `you`).
     pub resume_failures: u64,
+    /// What resumed players looked like.
+    pub handoffs: Handoffs,
     /// Input reconciliation.
     pub inputs: Inputs,
     /// Total time bots spent connected.
@@ -246,11 +248,29 @@ impl Default for GroupAgg {
             churn_drops: 0,
             resumes: 0,
             resume_failures: 0,
+            handoffs: Handoffs::default(),
             inputs: Inputs::default(),
             connected_time: Duration::ZERO,
             modes: BTreeMap::new(),
         }
     }
+}
+
+/// Churn hand-offs (see [`crate::handoff`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Handoffs {
+    /// Resumed with the same position and score.
+    pub kept: u64,
+    /// Resumed into a new round (nothing to compare).
+    pub new_round: u64,
+    /// Resumed with another position or score.
+    pub lost: u64,
+    /// The first loss, described.
+    pub first_loss: Option<String>,
+    /// Dropped without coming to rest first (not checked).
+    pub unsettled: u64,
+    /// Resumed sessions that ended before their first snapshot (not checked).
+    pub unchecked: u64,
 }
 
 /// Latency samples since the last progress line, all bots.

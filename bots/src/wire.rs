@@ -4,8 +4,9 @@
 //! the traffic, so a bot that does not look at entities (idle, wander) reads only `t`,
 //! `tick` and `ack` ([`peek_type`], [`peek_snap_header`] for MessagePack; the equivalent
 //! prefix scan for JSON, which the server also writes in a fixed key order) and never
-//! decodes `ents`. Events and chat are only counted. Everything else (welcome, pong,
-//! error) is decoded fully, and anything a fast path does not recognise falls back to the
+//! decodes `ents`. Events and chat are only counted, except that a bot watching the game
+//! state (fight, or checking its state across resumes) decodes events for the round
+//! number. Everything else (welcome, pong, error) is decoded fully, and anything a fast path does not recognise falls back to the
 //! full decoder, so a change in the server's key order costs speed, not correctness.
 //!
 //! Must not do IO.
@@ -16,7 +17,7 @@ use rallypoint_protocol::codec::{
 };
 use rallypoint_protocol::entity::Entity;
 use rallypoint_protocol::message::{
-    ChatSend, ClientMessage, ErrorMessage, Input, Ping, Pong, ServerMessage, Welcome,
+    ChatSend, ClientMessage, ErrorMessage, Event, Input, Ping, Pong, ServerMessage, Welcome,
 };
 use rallypoint_protocol::{DecodeError, Encoding};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -41,18 +42,27 @@ pub enum Inbound {
     Pong(Pong),
     /// Sent before a close with a reason.
     Error(ErrorMessage),
-    /// Events and chat: counted, not decoded.
+    /// A `round_start` event (only decoded when asked for the game state).
+    RoundStart(u32),
+    /// Other events and chat: counted, not decoded.
     Other,
 }
 
-/// Decodes `bytes` (one frame's payload) as far as needed.
-pub fn classify(encoding: Encoding, bytes: &[u8], want_ents: bool) -> Result<Inbound, DecodeError> {
+/// Decodes `bytes` (one frame's payload) as far as needed: with `want_state`, snapshot
+/// entities and `round_start` events too.
+pub fn classify(
+    encoding: Encoding,
+    bytes: &[u8],
+    want_state: bool,
+) -> Result<Inbound, DecodeError> {
+    let want_ents = want_state;
     let kind = match encoding {
         Encoding::MsgPack => peek_type(bytes),
         Encoding::Json => json_peek_type(bytes),
     };
     match kind {
-        Some("event" | "chat") => return Ok(Inbound::Other),
+        Some("chat") => return Ok(Inbound::Other),
+        Some("event") if !want_state => return Ok(Inbound::Other),
         Some("snap") if !want_ents => {
             let head = match encoding {
                 Encoding::MsgPack => peek_snap_header(bytes),
@@ -77,6 +87,9 @@ pub fn classify(encoding: Encoding, bytes: &[u8], want_ents: bool) -> Result<Inb
         ServerMessage::Welcome(w) => Inbound::Welcome(w),
         ServerMessage::Pong(p) => Inbound::Pong(p),
         ServerMessage::Error(e) => Inbound::Error(e),
+        ServerMessage::Event(Event::RoundStart { round, .. }) if want_state => {
+            Inbound::RoundStart(round)
+        }
         ServerMessage::Chat(_) | ServerMessage::Event(_) => Inbound::Other,
     })
 }
@@ -170,7 +183,6 @@ pub fn payload_len(m: &Message) -> usize {
 mod tests {
     use super::*;
     use rallypoint_protocol::codec::{DecodeLimits, decode_client, encode_server, snap_message};
-    use rallypoint_protocol::message::Event;
 
     const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
 
@@ -184,6 +196,15 @@ mod tests {
             score: 1,
             flags: 0,
         }]
+    }
+
+    fn round_start(round: u32) -> Event {
+        Event::RoundStart {
+            round,
+            map: "courtyard".into(),
+            end_tick: 9000,
+            score_limit: 20,
+        }
     }
 
     #[test]
@@ -230,6 +251,13 @@ mod tests {
         for enc in BOTH {
             let ev = encode_server(enc, &ServerMessage::Event(Event::Leave { id: 4 }));
             assert_eq!(classify(enc, &ev, true).unwrap(), Inbound::Other);
+            let start = encode_server(enc, &ServerMessage::Event(round_start(7)));
+            assert_eq!(classify(enc, &start, false).unwrap(), Inbound::Other);
+            assert_eq!(
+                classify(enc, &start, true).unwrap(),
+                Inbound::RoundStart(7),
+                "{enc}"
+            );
             let pong = encode_server(enc, &ServerMessage::Pong(Pong { id: 9, tick: 1 }));
             assert_eq!(
                 classify(enc, &pong, false).unwrap(),

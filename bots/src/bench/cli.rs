@@ -4,6 +4,7 @@
 //! This is the binary edge: errors become `anyhow` reports and exit codes here. Exit
 //! codes: 0 = every requested measurement ran (whatever the figures say), 2 = it could
 //! not run (no server binary, a child that would not start, ...), 130 = interrupted.
+//! `soak` has a verdict: 0 = passed, 1 = a gate failed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
-use super::{Bench, floor, handshakes, memory, procfs, rooms, sys};
+use super::{Bench, floor, handshakes, memory, procfs, rooms, soak, sys};
 use crate::config::parse_duration;
 
 /// Measure the Rallypoint server over loopback: handshakes per second, memory per idle
@@ -68,6 +69,9 @@ enum What {
     Memory,
     /// CPU per player-tick and p99 tick at 10x10, 10x50, 20x100, against the floor.
     Rooms,
+    /// Soak: fighting, churning and returning abusive bots for a long run; the server's
+    /// memory sampled; exit 1 if it panicked, grew, or anyone well-behaved noticed.
+    Soak(soak::SoakArgs),
     /// The floor server (started by `rooms`; not for direct use).
     #[command(hide = true)]
     Floor(floor::FloorArgs),
@@ -86,7 +90,10 @@ pub fn main() -> ExitCode {
         _ => {}
     }
     match prepare(&args) {
-        Ok(bench) => run_all(&bench, &what, args.runs),
+        Ok(bench) => match &what {
+            What::Soak(s) => run_soak(&bench, s),
+            _ => run_all(&bench, &what, args.runs),
+        },
         Err(e) => {
             eprintln!("rallypoint-bench: {e:#}");
             ExitCode::from(2)
@@ -207,6 +214,33 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
             None => None,
         },
     })
+}
+
+fn run_soak(bench: &Bench, args: &soak::SoakArgs) -> ExitCode {
+    let _ = crate::sys::raise_fd_limit(args.bots as u64 * 2 + 256);
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(async {
+                tokio::select! {
+                    r = soak::run(bench, args) => r.map(Some),
+                    _ = tokio::signal::ctrl_c() => Ok(None),
+                }
+            })
+        });
+    match result {
+        Ok(Some(code)) => code,
+        Ok(None) => {
+            eprintln!("rallypoint-bench: interrupted; every child process was killed");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("rallypoint-bench soak: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn run_all(bench: &Bench, what: &What, runs: u32) -> ExitCode {

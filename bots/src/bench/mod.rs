@@ -14,11 +14,13 @@
 //!   also the hidden `idle` command, which holds idle connections open against a server
 //!   started by hand (for heap profiles).
 //! - [`rooms`]: CPU per player-tick and tick duration under bots, game against floor.
+//! - [`soak`]: the server under fighting, churning and abusive bots for minutes, its
+//!   memory sampled, judged by the [`crate::soak`] gates (this one has a verdict).
 //! - [`floor`]: the floor, a bare broadcast server with no game (a hidden subcommand).
 //! - [`child`]: spawning, pinning and killing the measured processes; scratch dirs.
 //! - [`cpu`]: the CPU a window cost: server CPU, process, load, other programs.
 //! - [`procfs`]: CPU and memory readings from `/proc`.
-//! - [`prom`]: the server's `/metrics`: counters and the tick histogram.
+//! - [`prom`](crate::prom): the server's `/metrics`: counters and the tick histogram.
 //! - [`tokens`]: tokens minted ahead of the measurements.
 //! - [`sys`]: CPU affinity and child-process hygiene (the only `unsafe` code).
 
@@ -29,8 +31,9 @@ pub mod floor;
 pub mod handshakes;
 pub mod memory;
 pub mod procfs;
-pub mod prom;
+pub use crate::prom;
 pub mod rooms;
+pub mod soak;
 pub mod sys;
 pub mod tokens;
 

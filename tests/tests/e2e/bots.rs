@@ -238,15 +238,26 @@ async fn churned_bots_resume_their_players() {
     let r = run(Config {
         churn_pct_per_s: 30.0,
         rooms: Rooms::Named("churn".into()),
-        ..config(&s, 16, 4.5)
+        ..config(&s, 16, 5.0)
     })
     .await;
+    let text = r.render_text();
     assert_healthy(&r, 16);
     let c = &r.churn;
-    assert!(c.drops >= 3, "{}", r.render_text());
-    assert_eq!(c.resumes, c.drops, "{}", r.render_text());
+    assert!(c.drops >= 3, "{text}");
+    assert_eq!(c.resumes, c.drops, "{text}");
     assert_eq!(c.resume_failures, 0, "resumed with the same `you`");
     assert_eq!(r.handshake.ok, 16 + c.drops);
+    // Each bot came to rest before dropping, so nothing was in flight, and found its
+    // player where it left it with the same score.
+    assert_eq!(r.well_behaved.inputs.lost_at_churn, 0, "{text}");
+    assert_eq!(c.state_lost, 0, "{text}");
+    assert!(c.state_kept >= 1, "{text}");
+    assert_eq!(
+        c.state_kept + c.new_round + c.unchecked,
+        c.resumes - c.unsettled,
+        "{text}"
+    );
 }
 
 #[tokio::test]

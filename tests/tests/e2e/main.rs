@@ -10,6 +10,7 @@ mod game;
 mod handshake;
 mod interop;
 mod session;
+mod soak;
 mod tls;
 
 use rallypoint_tests::ServerBuilder;
