@@ -9,6 +9,7 @@
 //! - [`codec`]: one codec per subprotocol (MessagePack and JSON) with size and nesting
 //!   limits, typed decode errors, and the encode-once snapshot layout.
 //! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
+//! - [`examples`]: example entities behind the golden bytes (tests, docs, fuzz seeds).
 //!
 //! This crate must not do IO, read a clock or depend on an async runtime: it is shared by
 //! the server, the bots, the tests and the fuzz targets, and must stay deterministic.
@@ -18,6 +19,7 @@
 pub mod close;
 pub mod codec;
 pub mod entity;
+pub mod examples;
 pub mod message;
 pub mod subprotocol;
 

@@ -2,7 +2,7 @@
 //! errors rather than panics or allocations.
 
 use crate::codec::*;
-use crate::entity::{Entity, PICKUP_ACTIVE, PLAYER_DEAD};
+use crate::entity::Entity;
 use crate::message::*;
 use crate::{ClientMessage, DecodeError, DecodeLimits, Encoding, ServerMessage};
 
@@ -32,41 +32,8 @@ pub(crate) fn sample_input() -> ClientMessage {
     })
 }
 
-pub(crate) fn sample_ents() -> Vec<Entity> {
-    vec![
-        Entity::Player {
-            id: 1,
-            x: 12.5,
-            y: 8.0,
-            aim: 0.5,
-            hp: 100,
-            score: 3,
-            flags: 0,
-        },
-        Entity::Player {
-            id: 2,
-            x: 30.0,
-            y: 20.25,
-            aim: -2.0,
-            hp: 0,
-            score: -1,
-            flags: PLAYER_DEAD,
-        },
-        Entity::Projectile {
-            id: 9,
-            x: 14.0,
-            y: 8.5,
-            vx: 30.0,
-            vy: 0.0,
-            owner: 1,
-        },
-        Entity::Pickup {
-            id: 5,
-            x: 20.0,
-            y: 15.0,
-            flags: PICKUP_ACTIVE,
-        },
-    ]
+fn sample_ents() -> Vec<Entity> {
+    crate::examples::entities()
 }
 
 fn client_samples() -> Vec<ClientMessage> {

@@ -103,22 +103,42 @@ pub fn main() -> ExitCode {
 
 fn idle(args: &memory::IdleArgs) -> ExitCode {
     let _ = crate::sys::raise_fd_limit(args.connections as u64 + 256);
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| {
-            rt.block_on(async {
-                tokio::select! {
-                    r = memory::hold(args) => r,
-                    _ = tokio::signal::ctrl_c() => Ok(()),
-                }
-            })
-        });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    match until_ctrl_c(memory::hold(args)) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rallypoint-bench idle: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs `work` on a single-threaded runtime until it ends (`Some`) or Ctrl-C (`None`).
+/// Dropping an interrupted `work` kills every child process it started.
+fn until_ctrl_c<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        tokio::select! {
+            r = work => r.map(Some),
+            _ = tokio::signal::ctrl_c() => Ok(None),
+        }
+    })
+}
+
+/// The exit code of a run that ended with `result`; `Ok(None)` = interrupted.
+fn exit_code(result: anyhow::Result<Option<ExitCode>>) -> ExitCode {
+    match result {
+        Ok(Some(code)) => code,
+        Ok(None) => {
+            eprintln!("rallypoint-bench: interrupted; every child process was killed");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("rallypoint-bench: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -218,60 +238,15 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
 
 fn run_soak(bench: &Bench, args: &soak::SoakArgs) -> ExitCode {
     let _ = crate::sys::raise_fd_limit(args.bots as u64 * 2 + 256);
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| {
-            rt.block_on(async {
-                tokio::select! {
-                    r = soak::run(bench, args) => r.map(Some),
-                    _ = tokio::signal::ctrl_c() => Ok(None),
-                }
-            })
-        });
-    match result {
-        Ok(Some(code)) => code,
-        Ok(None) => {
-            eprintln!("rallypoint-bench: interrupted; every child process was killed");
-            ExitCode::from(130)
-        }
-        Err(e) => {
-            eprintln!("rallypoint-bench soak: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    exit_code(until_ctrl_c(soak::run(bench, args)))
 }
 
 fn run_all(bench: &Bench, what: &What, runs: u32) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("rallypoint-bench: starting the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let outcome = runtime.block_on(async {
-        tokio::select! {
-            r = measure(bench, what, runs) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
+    let measured = until_ctrl_c(async {
+        measure(bench, what, runs).await?;
+        Ok(ExitCode::SUCCESS)
     });
-    // Dropping the measurement future above has already killed every child.
-    match outcome {
-        Some(Ok(())) => ExitCode::SUCCESS,
-        Some(Err(e)) => {
-            eprintln!("rallypoint-bench: {e:#}");
-            ExitCode::from(2)
-        }
-        None => {
-            eprintln!("rallypoint-bench: interrupted; every child process was killed");
-            ExitCode::from(130)
-        }
-    }
+    exit_code(measured)
 }
 
 async fn measure(bench: &Bench, what: &What, runs: u32) -> anyhow::Result<()> {

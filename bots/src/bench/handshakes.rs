@@ -179,18 +179,20 @@ fn print_cell(c: &Cell) {
 
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[Vec<Cell>]) {
-    println!(
-        "handshakes over loopback ws:// (complete = 101 + welcome + close 1000; upgrade only = 101 + close 1000); {}",
-        if runs.len() > 1 {
-            format!("median (min–max) of {} runs", runs.len())
-        } else {
-            "one run".into()
-        }
+    super::summary_head(
+        "handshakes over loopback ws:// (complete = 101 + welcome + close 1000; upgrade only = 101 + close 1000)",
+        runs.len(),
+        &[
+            "token",
+            "in flight",
+            "complete /s",
+            "to welcome p50 / p99 ms",
+            "µs server CPU each",
+            "upgrade only /s",
+            "to 101 p50 / p99 ms",
+            "µs server CPU each",
+        ],
     );
-    println!(
-        "  | token | in flight | complete /s | to welcome p50 / p99 ms | µs server CPU each | upgrade only /s | to 101 p50 / p99 ms | µs server CPU each |"
-    );
-    println!("  |---|---|---|---|---|---|---|---|");
     for alg in ["HS256", "ES256"] {
         for concurrency in [1, 64] {
             let find = |complete: bool| -> Vec<&Cell> {

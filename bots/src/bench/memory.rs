@@ -160,18 +160,18 @@ fn print_point(p: &Point, per: Option<(f64, f64)>) {
 
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[MemoryResult]) {
-    println!(
-        "memory per idle authenticated connection (server VmRSS growth over its baseline / connections); {}",
-        if runs.len() > 1 {
-            format!("median (min–max) of {} runs", runs.len())
-        } else {
-            "one run".into()
-        }
+    super::summary_head(
+        "memory per idle authenticated connection (server VmRSS growth over its baseline / connections)",
+        runs.len(),
+        &[
+            "connections",
+            "server RSS KiB",
+            "baseline KiB",
+            "KiB/connection (RSS)",
+            "KiB/connection (PSS)",
+            "target ≤ 16 KiB",
+        ],
     );
-    println!(
-        "  | connections | server RSS KiB | baseline KiB | KiB/connection (RSS) | KiB/connection (PSS) | target ≤ 16 KiB |"
-    );
-    println!("  |---|---|---|---|---|---|");
     let Some(first) = runs.first() else { return };
     for (i, p) in first.points.iter().enumerate() {
         let at: Vec<(&MemoryResult, &Point)> = runs

@@ -212,6 +212,18 @@ impl Spread {
     }
 }
 
+/// Prints a summary's title (with how many runs it covers) and its table's head.
+pub fn summary_head(title: &str, runs: usize, columns: &[&str]) {
+    let over = if runs > 1 {
+        format!("median (min–max) of {runs} runs")
+    } else {
+        "one run".into()
+    };
+    println!("{title}; {over}");
+    println!("  | {} |", columns.join(" | "));
+    println!("  |{}", "---|".repeat(columns.len()));
+}
+
 /// A percentile of an HDR histogram of microseconds, in milliseconds.
 pub fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
     if h.is_empty() {

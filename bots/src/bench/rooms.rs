@@ -349,18 +349,23 @@ fn fmt_secs(v: Option<f64>) -> String {
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[Vec<Pair>]) {
     let Some(first) = runs.first() else { return };
-    println!(
-        "rooms at {TICK_RATE} Hz, server CPU per player-tick (process + its softirq work), game vs floor; {}",
-        if runs.len() > 1 {
-            format!("median (min–max) of {} runs", runs.len())
-        } else {
-            "one run".into()
-        }
+    super::summary_head(
+        &format!(
+            "rooms at {TICK_RATE} Hz, server CPU per player-tick (process + its softirq work), game vs floor"
+        ),
+        runs.len(),
+        &[
+            "rooms × players",
+            "game µs/player-tick",
+            "floor µs/player-tick",
+            "game/floor",
+            "game/floor by /proc/stat busy (tick-sampled)",
+            "p99 tick ms",
+            "snapshots/bot/s game, floor (lowest)",
+            "server CPU game %",
+            "noisy runs",
+        ],
     );
-    println!(
-        "  | rooms × players | game µs/player-tick | floor µs/player-tick | game/floor | game/floor by /proc/stat busy (tick-sampled) | p99 tick ms | snapshots/bot/s game, floor (lowest) | server CPU game % | noisy runs |"
-    );
-    println!("  |---|---|---|---|---|---|---|---|---|");
     for shape in first.iter().map(|p| p.shape) {
         let pairs: Vec<&Pair> = runs.iter().flatten().filter(|p| p.shape == shape).collect();
         let of = |f: &dyn Fn(&Pair) -> f64| Spread::of(pairs.iter().map(|p| f(p)));

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rallypoint_fuzz::{EC_KID, HS256_SECRET};
 use rallypoint_protocol::codec::{encode_client, encode_server, snap_message};
-use rallypoint_protocol::entity::{Entity, PICKUP_ACTIVE, PLAYER_DEAD};
 use rallypoint_protocol::message::{
     ChatRelay, ChatSend, ClientMessage, ErrorMessage, Event, Input, MapInfo, Ping, Pong,
     ServerMessage, Welcome,
@@ -60,40 +59,7 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
 }
 
 fn server_messages() -> Vec<(&'static str, ServerMessage)> {
-    let ents = vec![
-        Entity::Player {
-            id: 1,
-            x: 12.5,
-            y: 8.0,
-            aim: 0.5,
-            hp: 100,
-            score: 3,
-            flags: 0,
-        },
-        Entity::Player {
-            id: 2,
-            x: 30.0,
-            y: 20.25,
-            aim: -2.0,
-            hp: 0,
-            score: -1,
-            flags: PLAYER_DEAD,
-        },
-        Entity::Projectile {
-            id: 9,
-            x: 14.0,
-            y: 8.5,
-            vx: 30.0,
-            vy: 0.0,
-            owner: 1,
-        },
-        Entity::Pickup {
-            id: 5,
-            x: 20.0,
-            y: 15.0,
-            flags: PICKUP_ACTIVE,
-        },
-    ];
+    let ents = rallypoint_protocol::examples::entities();
     vec![
         (
             "welcome",
@@ -107,6 +73,8 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
                 snap_rate: 30,
                 role: "player".into(),
                 resumed: false,
+                player_radius: 0.5,
+                max_hp: 100,
             }),
         ),
         ("snap", snap_message(100, 42, ents)),

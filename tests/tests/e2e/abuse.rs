@@ -169,6 +169,20 @@ async fn attacker(s: &TestServer, sub: &str, protocol: Subprotocol) -> RawWs {
     .unwrap_or_else(|r| panic!("attacker {sub} rejected: {} {}", r.status, r.text()))
 }
 
+/// Sends each case's bytes from a fresh attacker; each must end in 1002
+/// `protocol_violation`.
+async fn each_is_a_protocol_violation(s: &TestServer, cases: Vec<(&str, Vec<u8>)>) {
+    for (what, bytes) in cases {
+        let mut m = attacker(s, "mallory", MSGPACK).await;
+        let _ = m.send(&bytes).await;
+        assert_eq!(
+            m.closed().await,
+            closed(1002, "protocol_violation"),
+            "{what}"
+        );
+    }
+}
+
 fn closed(code: u16, error: &str) -> RawClosed {
     RawClosed {
         code,
@@ -544,15 +558,7 @@ async fn reserved_bits_and_opcodes_are_1002() {
             .concat(),
         ),
     ];
-    for (what, bytes) in cases {
-        let mut m = attacker(&s, "mallory", MSGPACK).await;
-        let _ = m.send(&bytes).await;
-        assert_eq!(
-            m.closed().await,
-            closed(1002, "protocol_violation"),
-            "{what}"
-        );
-    }
+    each_is_a_protocol_violation(&s, cases).await;
     bystander.finish().await;
 }
 
@@ -569,15 +575,7 @@ async fn control_frames_over_125_bytes_or_fragmented_are_1002() {
             Frame::new(op::PING).fin(false).encode(b"p"),
         ),
     ];
-    for (what, bytes) in cases {
-        let mut m = attacker(&s, "mallory", MSGPACK).await;
-        let _ = m.send(&bytes).await;
-        assert_eq!(
-            m.closed().await,
-            closed(1002, "protocol_violation"),
-            "{what}"
-        );
-    }
+    each_is_a_protocol_violation(&s, cases).await;
     bystander.finish().await;
 }
 
