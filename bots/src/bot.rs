@@ -61,9 +61,13 @@ const FLOOD_PER_TICK: u32 = 10;
 /// seconds instead of filling megabytes of kernel buffers first.
 const SLOW_READER_RCVBUF: u32 = 4096;
 /// Longest a churning bot tries to come to rest before it drops the connection anyway
-/// (its hand-off is then counted as unsettled and not checked). Longer than the default
-/// respawn delay (3 s): a bot that decides to leave while dead waits for its respawn.
-const HANDOFF_LIMIT: Duration = Duration::from_secs(5);
+/// (its hand-off is then counted as unsettled and not checked). Well over the default
+/// respawn delay (3 s): a bot standing still in a fight may be killed, and waits for its
+/// respawn.
+const HANDOFF_LIMIT: Duration = Duration::from_secs(8);
+/// After giving up on coming to rest, how long the bot waits (sending nothing) for the
+/// ack of what it already sent before it drops anyway.
+const HANDOFF_ACK_WAIT: Duration = Duration::from_secs(1);
 /// Wait before a well-behaved bot reconnects after an unexpected close.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
@@ -111,6 +115,9 @@ pub struct Shared {
     /// No churn and no new abuse from this instant on, so every bot ends in a session
     /// long enough to settle its final ack, and every abuser has been dealt with.
     pub churn_until: Instant,
+    /// The same for slow readers, which take the server's send timeout plus the time
+    /// to fill the buffers (15–20 s with the defaults) to be caught.
+    pub slow_reading_until: Instant,
     /// See [`crate::Config::abusers_return`].
     pub abusers_return: bool,
     /// See [`crate::Config::abuse_after`].
@@ -130,6 +137,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// No abuser starts misbehaving in `mode` from this instant on.
+    fn abuse_until(&self, mode: AbuseMode) -> Instant {
+        match mode {
+            AbuseMode::SlowReader => self.slow_reading_until,
+            _ => self.churn_until,
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
@@ -512,6 +527,16 @@ impl<'a> Session<'a> {
                         finish_by = Some(now + self.shared.final_ack_wait);
                         continue;
                     }
+                    if let Some(since) = self.leaving
+                        && now - since >= HANDOFF_LIMIT
+                    {
+                        // Unsettled: send nothing more, drop once what is in flight is
+                        // acknowledged (or after a bounded wait).
+                        if self.acked >= self.seq || now - since >= HANDOFF_LIMIT + HANDOFF_ACK_WAIT {
+                            return drop_abruptly(ws);
+                        }
+                        continue;
+                    }
                     ticks = ticks.wrapping_add(1);
                     if self.tick(ws, now, ticks, local, rng).await.is_err() {
                         return match self.drain(ws).await {
@@ -519,11 +544,8 @@ impl<'a> Session<'a> {
                             None => self.closed(1006),
                         };
                     }
-                    match self.leaving {
-                        Some(since) if now - since >= HANDOFF_LIMIT => return drop_abruptly(ws),
-                        Some(_) => {}
-                        None if self.churn_now(now, ticks, rng) => self.leaving = Some(now),
-                        None => {}
+                    if self.leaving.is_none() && self.churn_now(now, ticks, rng) {
+                        self.leaving = Some(now);
                     }
                 }
             }
@@ -541,7 +563,7 @@ impl<'a> Session<'a> {
     ) -> Result<(), WriteFailed> {
         if let Role::Abuser(mode) = self.role
             && now >= self.abuse_at
-            && (self.abused_at.is_some() || now < self.shared.churn_until)
+            && (self.abused_at.is_some() || now < self.shared.abuse_until(mode))
         {
             let first = self.abused_at.is_none();
             if first {

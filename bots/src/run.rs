@@ -126,6 +126,10 @@ pub async fn run_with(
         churn_until: end_at
             .checked_sub((config.duration.mul_f64(0.3)).min(Duration::from_secs(5)))
             .unwrap_or(started),
+        // Slow readers take the send timeout plus buffer filling to be caught.
+        slow_reading_until: end_at
+            .checked_sub((config.duration / 2).min(Duration::from_secs(25)))
+            .unwrap_or(started),
         abusers_return: config.abusers_return,
         abuse_after: config.abuse_after,
         oversize_bytes: config.oversize_bytes,
