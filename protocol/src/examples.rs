@@ -1,7 +1,21 @@
-//! Example values for tests, documentation and fuzz seeds: the entities behind the golden
-//! snapshot bytes of `PROTOCOL.md`. Plain data; nothing here is used by the codecs.
+//! Example values for tests, documentation and fuzz seeds: the `input` and the entities
+//! behind the golden bytes of `PROTOCOL.md`. Plain data; nothing here is used by the
+//! codecs.
 
 use crate::entity::{Entity, PICKUP_ACTIVE, PLAYER_DEAD};
+use crate::message::Input;
+
+/// The `input` of the golden bytes: `seq` 42, moving right and a little up, aiming at 1.5
+/// rad, firing.
+pub fn input() -> Input {
+    Input {
+        seq: 42,
+        mx: 1.0,
+        my: -0.5,
+        aim: 1.5,
+        fire: true,
+    }
+}
 
 /// One row of every entity kind: a living player, a dead one, a projectile and an active
 /// pickup. The golden bytes in `PROTOCOL.md` encode a snapshot of these.

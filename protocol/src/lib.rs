@@ -9,7 +9,8 @@
 //! - [`codec`]: one codec per subprotocol (MessagePack and JSON) with size and nesting
 //!   limits, typed decode errors, and the encode-once snapshot layout.
 //! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
-//! - [`examples`]: example entities behind the golden bytes (tests, docs, fuzz seeds).
+//! - [`examples`]: the example input and entities behind the golden bytes (tests, docs,
+//!   fuzz seeds).
 //!
 //! This crate must not do IO, read a clock or depend on an async runtime: it is shared by
 //! the server, the bots, the tests and the fuzz targets, and must stay deterministic.

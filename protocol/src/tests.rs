@@ -23,13 +23,7 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 pub(crate) fn sample_input() -> ClientMessage {
-    ClientMessage::Input(Input {
-        seq: 42,
-        mx: 1.0,
-        my: -0.5,
-        aim: 1.5,
-        fire: true,
-    })
+    ClientMessage::Input(crate::examples::input())
 }
 
 fn sample_ents() -> Vec<Entity> {

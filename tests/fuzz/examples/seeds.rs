@@ -15,8 +15,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rallypoint_fuzz::{EC_KID, HS256_SECRET};
 use rallypoint_protocol::codec::{encode_client, encode_server, snap_message};
 use rallypoint_protocol::message::{
-    ChatRelay, ChatSend, ClientMessage, ErrorMessage, Event, Input, MapInfo, Ping, Pong,
-    ServerMessage, Welcome,
+    ChatRelay, ChatSend, ClientMessage, ErrorMessage, Event, MapInfo, Ping, Pong, ServerMessage,
+    Welcome,
 };
 use rallypoint_protocol::{Encoding, Subprotocol};
 use serde_json::json;
@@ -40,13 +40,7 @@ fn client_messages() -> Vec<(&'static str, ClientMessage)> {
     vec![
         (
             "input",
-            ClientMessage::Input(Input {
-                seq: 42,
-                mx: 1.0,
-                my: -0.5,
-                aim: 1.5,
-                fire: true,
-            }),
+            ClientMessage::Input(rallypoint_protocol::examples::input()),
         ),
         ("ping", ClientMessage::Ping(Ping { id: 7 })),
         (
