@@ -76,6 +76,40 @@ impl Drop for TempDir {
     }
 }
 
+/// A self-signed certificate for `localhost` and `127.0.0.1`, written as PEM files (removed
+/// on drop), for `wss://` tests.
+#[derive(Debug)]
+pub struct TestCert {
+    /// The certificate, PEM (also what a client trusts as its CA).
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    _dir: TempDir,
+}
+
+impl TestCert {
+    /// Generates one.
+    pub fn generate() -> TestCert {
+        let dir = TempDir::new("cert");
+        let ck = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("certificate");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).expect("write cert.pem");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key.pem");
+        TestCert {
+            cert,
+            key,
+            der: ck.cert.der().to_vec(),
+            _dir: dir,
+        }
+    }
+}
+
 /// Copies a directory tree (for tests that edit assets).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create dir");
@@ -132,6 +166,16 @@ impl ServerBuilder {
     pub fn dev_mode(mut self) -> Self {
         self.dev_mode = true;
         self
+    }
+
+    /// Serve `wss://` with this certificate (`--tls-cert`, `--tls-key`).
+    pub fn tls(self, cert: &TestCert) -> Self {
+        self.args([
+            "--tls-cert".to_owned(),
+            cert.cert.display().to_string(),
+            "--tls-key".to_owned(),
+            cert.key.display().to_string(),
+        ])
     }
 
     /// Serve assets from this directory.

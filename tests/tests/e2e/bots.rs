@@ -9,7 +9,7 @@ use std::time::Duration;
 use rallypoint_bots::{
     AbuseMode, AbuseSpec, Auth, Behavior, Config, MintOptions, Report, Rooms, TlsOptions,
 };
-use rallypoint_tests::{TempDir, TestServer};
+use rallypoint_tests::{TempDir, TestCert, TestServer};
 
 use crate::server;
 
@@ -303,24 +303,13 @@ async fn abusers_are_cut_off_and_nobody_else_notices() {
 
 #[tokio::test]
 async fn wss_with_a_trusted_ca() {
-    let dir = TempDir::new("bots-tls");
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-    let s = server()
-        .args(LOAD_LIMITS)
-        .args([
-            "--tls-cert",
-            dir.join("cert.pem").to_str().unwrap(),
-            "--tls-key",
-            dir.join("key.pem").to_str().unwrap(),
-        ])
-        .start();
+    let cert = TestCert::generate();
+    let s = server().args(LOAD_LIMITS).tls(&cert).start();
     let r = run(Config {
         url: format!("wss://localhost:{}/play", s.game.port()),
         tls: TlsOptions {
             insecure: false,
-            ca: Some(dir.join("cert.pem")),
+            ca: Some(cert.cert.clone()),
         },
         ..config(&s, 4, 1.5)
     })

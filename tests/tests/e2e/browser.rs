@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rallypoint_protocol::Subprotocol;
 use rallypoint_tests::cdp::{Browser, Key, LaunchOptions, Page, chromium_for_test};
-use rallypoint_tests::{Client, Connect, TempDir, TestServer, claims, http};
+use rallypoint_tests::{Client, Connect, TestCert, TestServer, claims, http};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -337,20 +337,8 @@ async fn browser_plays_over_wss_with_a_token_in_the_fragment() {
     let Some(exe) = chromium_for_test("browser_plays_over_wss_with_a_token_in_the_fragment") else {
         return;
     };
-    let dir = TempDir::new("web-tls");
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("certificate");
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-    let s = server()
-        .args([
-            "--tls-cert",
-            dir.join("cert.pem").to_str().unwrap(),
-            "--tls-key",
-            dir.join("key.pem").to_str().unwrap(),
-        ])
-        .start();
+    let cert = TestCert::generate();
+    let s = server().tls(&cert).start();
     let mut c = claims("carol-account");
     c["name"] = "carol".into();
     let token = s.token_with(&c);

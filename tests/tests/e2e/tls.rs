@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use rallypoint_protocol::Subprotocol;
-use rallypoint_tests::{Connect, TempDir};
+use rallypoint_tests::{Connect, TestCert};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -11,23 +11,11 @@ use crate::server;
 
 #[tokio::test]
 async fn wss_with_a_generated_certificate() {
-    let dir = TempDir::new("tls");
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
-    let s = server()
-        .args([
-            "--tls-cert",
-            dir.join("cert.pem").to_str().unwrap(),
-            "--tls-key",
-            dir.join("key.pem").to_str().unwrap(),
-        ])
-        .start();
+    let cert = TestCert::generate();
+    let s = server().tls(&cert).start();
 
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from(ck.cert.der().to_vec()))
-        .unwrap();
+    roots.add(CertificateDer::from(cert.der.clone())).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
