@@ -499,6 +499,32 @@ async fn garbage_is_1002_outside_frames_and_1007_inside() {
     bystander.finish().await;
 }
 
+/// After closing, the server reads for at most the close linger (2 s), so its close frame
+/// is not destroyed by a reset; a peer that never answers the close and keeps sending is
+/// then dropped, not read forever.
+#[tokio::test]
+async fn a_peer_that_never_answers_the_close_is_dropped_after_the_linger() {
+    let s = server().start();
+    let bystander = Bystander::join(&s).await;
+    let mut m = attacker(&s, "deaf", MSGPACK).await;
+    m.send(&frame(op::BINARY, &[0xc1])).await.unwrap();
+    assert_eq!(m.closed().await, closed(1007, "invalid_message"));
+    // Well-formed frames, never a close: only the linger can end this.
+    let started = Instant::now();
+    let flood = m.flood(input_frame(1).repeat(64), Duration::from_secs(30));
+    assert!(
+        m.read_frame().await.is_none(),
+        "nothing after the close frame but the end of the connection"
+    );
+    let dropped_after = started.elapsed();
+    assert!(
+        dropped_after < Duration::from_secs(8),
+        "dropped {dropped_after:?} after its close frame, while the peer kept sending"
+    );
+    flood.abort();
+    bystander.finish().await;
+}
+
 #[tokio::test]
 async fn invalid_utf8_on_json_is_1007() {
     let s = server().start();
