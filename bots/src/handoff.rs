@@ -68,18 +68,12 @@ pub fn at_rest(
     round: u32,
     ents: &[Entity],
 ) -> Option<Standing> {
-    let (x, y) = position(me, ents)?;
-    if previous != Some((x, y)) {
-        return None;
-    }
+    let (x, y, score, flags) = row(me, ents)?;
+    let alive = flags & (PLAYER_DEAD | PLAYER_AWAY) == 0;
     let shooting = ents
         .iter()
         .any(|e| matches!(*e, Entity::Projectile { owner, .. } if owner == me));
-    if shooting {
-        return None;
-    }
-    let (_, _, score, _) = row(me, ents)?;
-    Some(Standing { x, y, score, round })
+    (alive && previous == Some((x, y)) && !shooting).then_some(Standing { x, y, score, round })
 }
 
 /// Compares the standing before the drop with the first snapshot after the resume, in
