@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rallypoint_protocol::entity::{Entity, PLAYER_AWAY, PLAYER_DEAD};
 
-use crate::rng::Rng;
+use rallypoint_protocol::rng::SplitMix64 as Rng;
 
 /// One sample of a bot's controls: exactly the fields of an `input` message.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -37,9 +37,9 @@ use crate::behavior::{self, Control, Wander};
 use crate::config::{AbuseMode, Auth, Behavior};
 use crate::handoff::{self, Standing, Verdict};
 use crate::net::{self, BotStream, ConnectFailure, Target};
-use crate::rng::Rng;
 use crate::stats::{Aggregate, Group, Local, SessionEnd, SessionSummary};
 use crate::wire::{self, Inbound};
+use rallypoint_protocol::rng::SplitMix64 as Rng;
 
 /// A write that takes longer than this means the connection is stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);

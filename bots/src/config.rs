@@ -408,28 +408,14 @@ pub fn parse_protocol(s: &str) -> Result<Subprotocol, String> {
         })
 }
 
-/// Parses `500ms`, `5s`, `2m`, `1h` or a bare number of seconds.
+/// A duration flag (`30s`, `500ms`, `2m`, …): the shared parser, bounded to a week so a
+/// typo cannot produce a run nobody can wait for.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 500ms, 2m"))?;
-    let secs = match unit.trim() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h)")),
-    };
-    // A week bounds every run: a typo must not produce a run nobody can wait for.
-    if !secs.is_finite() || !(0.0..=7.0 * 86400.0).contains(&secs) {
-        return Err(format!("`{s}` is out of range"));
+    let d = rallypoint_protocol::duration::parse_duration(s)?;
+    if d > Duration::from_secs(7 * 86_400) {
+        return Err(format!("`{}` is longer than a week", s.trim()));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]

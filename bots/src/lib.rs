@@ -23,7 +23,6 @@
 //!   port during a run (`--admin`), and the memory-growth summary a soak is judged by.
 //! - [`prom`]: the admin port's `/metrics`, scraped and summed.
 //! - [`soak`]: the gates a soak is judged by.
-//! - [`rng`]: a seeded generator for reproducible bot decisions.
 //! - [`sys`]: CPU usage and the open-file limit (with [`bench::sys`](mod@bench::sys),
 //!   the only `unsafe` code).
 //! - [`bench`](mod@bench): the `rallypoint-bench` command: the server measured over
@@ -41,7 +40,6 @@ pub mod net;
 pub mod progress;
 pub mod prom;
 pub mod report;
-pub mod rng;
 pub mod run;
 pub mod server_stats;
 pub mod soak;

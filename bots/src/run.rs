@@ -24,9 +24,9 @@ use crate::config::{AbuseMode, Auth, Config, ConfigError, Rooms};
 use crate::net::{ConnectFailure, Target, TargetError};
 use crate::progress::Progress;
 use crate::report::{self, AbuseConfig, Report, RunConfig, RunFacts};
-use crate::rng::Rng;
 use crate::server_stats::{self, Sampler};
 use crate::stats::{Aggregate, Group};
+use rallypoint_protocol::rng::SplitMix64 as Rng;
 
 /// Time after the final-ack wait for closing handshakes and slow-reader drains.
 const END_SLACK: Duration = Duration::from_secs(4);

@@ -11,6 +11,8 @@
 //! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
 //! - [`examples`]: the example input and entities behind the golden bytes (tests, docs,
 //!   fuzz seeds).
+//! - [`rng`] and [`duration`]: small pure pieces every Rallypoint program shares (a seeded
+//!   generator; `5s`-style durations for flags).
 //!
 //! This crate must not do IO, read a clock or depend on an async runtime: it is shared by
 //! the server, the bots, the tests and the fuzz targets, and must stay deterministic.
@@ -19,9 +21,11 @@
 
 pub mod close;
 pub mod codec;
+pub mod duration;
 pub mod entity;
 pub mod examples;
 pub mod message;
+pub mod rng;
 pub mod subprotocol;
 
 pub use close::CloseReason;

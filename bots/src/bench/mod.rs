@@ -149,7 +149,7 @@ fn random_secret() -> Vec<u8> {
         .map_or(0, |d| d.as_nanos() as u64)
         ^ (u64::from(std::process::id()) << 32)
         ^ (std::ptr::addr_of!(probe) as u64);
-    let mut rng = crate::rng::Rng::new(seed);
+    let mut rng = rallypoint_protocol::rng::SplitMix64::new(seed);
     (0..4)
         .map(|_| format!("{:016x}", rng.next_u64()))
         .collect::<String>()

@@ -8,8 +8,8 @@
 //! Layout: [`world`] holds the state and the room-facing API, [`snapshot`] what it
 //! shows outward, [`step`] the per-step pipeline, [`combat`] weapons and projectiles,
 //! [`round`] the round cycle, [`spawn`] the choice of spawn points; [`motion`] and
-//! [`geom`] are the collision math, [`control`] makes client numbers safe, and [`ids`],
-//! [`rng`] and [`hash`] are the small utilities that keep the state deterministic.
+//! [`geom`] are the collision math, [`control`] makes client numbers safe, and [`ids`]
+//! and [`hash`] (with the protocol crate's seeded generator) keep the state deterministic.
 
 mod combat;
 mod control;
@@ -17,7 +17,6 @@ mod geom;
 mod hash;
 mod ids;
 mod motion;
-mod rng;
 mod round;
 mod snapshot;
 mod spawn;

@@ -7,9 +7,9 @@
 use rallypoint_protocol::message::Event;
 use slotmap::SlotMap;
 
-use super::rng::SplitMix64;
 use super::world::{Player, PlayerKey, World};
 use crate::assets::Point;
+use rallypoint_protocol::rng::SplitMix64;
 
 impl World {
     /// A spawn position for a player of the current radius, already settled clear of

@@ -15,9 +15,9 @@ use super::control::SafeControl;
 use super::geom::Aabb;
 use super::ids::WireIds;
 use super::motion::Arena;
-use super::rng::SplitMix64;
 use super::round::Round;
 use crate::assets::{MapDef, Tuning};
+use rallypoint_protocol::rng::SplitMix64;
 
 new_key_type! {
     pub(super) struct PlayerKey;

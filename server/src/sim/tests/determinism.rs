@@ -4,8 +4,8 @@ use rallypoint_protocol::message::Event;
 
 use super::support::*;
 use crate::assets::Tuning;
-use crate::sim::rng::SplitMix64;
 use crate::sim::{Control, PlayerId, World};
+use rallypoint_protocol::rng::SplitMix64;
 
 /// A change to make to the scripted inputs: at `step`, push the first living player's
 /// move input by this much along x.

@@ -10,8 +10,8 @@ use rallypoint_protocol::message::Event;
 
 use super::support::*;
 use crate::assets::{MapDef, Point, Rect, Tuning};
-use crate::sim::rng::SplitMix64;
 use crate::sim::{Control, PlayerId, World};
+use rallypoint_protocol::rng::SplitMix64;
 
 const SEEDS: u64 = 16;
 const STEPS: usize = 3000;
