@@ -283,7 +283,7 @@ impl Encoder {
         });
         let baseline = match kind {
             FrameKind::Keyframe => 0,
-            FrameKind::Delta => member.baseline().map_or(0, |b| b.tick),
+            FrameKind::Delta => member.baseline().map_or(0, |(t, _)| t),
         };
         member.record(tick, known, everything, kind == FrameKind::Keyframe);
         if hash.is_some() {
@@ -317,13 +317,13 @@ impl Encoder {
     /// recipient's baseline was an everything frame too.
     fn everything_body(&mut self, member: &Member) -> (Bytes, FrameKind, FrameBytes) {
         let base = member.baseline();
-        let key = base.filter(|b| b.everything).map(|b| b.tick);
+        let key = base.filter(|(_, b)| b.everything).map(|(t, _)| t);
         let shareable = base.is_none() || key.is_some();
         let cached = self.cache.shared.iter().find(|s| s.baseline == key);
         if let Some(s) = cached.filter(|_| shareable) {
             return (s.body.clone(), s.kind, s.bytes);
         }
-        let base = base.map(|b| (b.tick, &b.known));
+        let base = base.map(|(t, b)| (t, &b.known));
         let (kind, bytes) = build_body(
             &self.layout,
             &self.state,
@@ -353,7 +353,7 @@ impl Encoder {
             }
             _ => {}
         }
-        let base = member.baseline().map(|b| (b.tick, &b.known));
+        let base = member.baseline().map(|(t, b)| (t, &b.known));
         match member.center {
             Some(center) => {
                 self.grid.build(&self.state, self.reach.stay);
@@ -403,14 +403,11 @@ fn build_body(
         );
     };
     let mut bytes = FrameBytes::default();
-    let mut scratch = Vec::with_capacity(8);
-    let removed = known.minus(now).count();
-    put_uvar(&mut scratch, removed as u64);
+    put_uvar(out, known.minus(now).count() as u64);
     for id in known.minus(now) {
-        put_uvar(&mut scratch, u64::from(id));
+        put_uvar(out, u64::from(id));
     }
-    bytes.removals = scratch.len() as u64;
-    out.extend_from_slice(&scratch);
+    bytes.removals = out.len() as u64;
     cache.pieces.clear();
     for id in now.iter() {
         let change = match known.contains(id) {
@@ -471,9 +468,7 @@ fn keyframe_len(layout: &Layout, state: &WireState, cache: &mut Cache, now: &IdS
 
 /// Appends the count and the pieces gathered in `cache.pieces`.
 fn put_pieces(cache: &Cache, out: &mut BytesMut, bytes: &mut FrameBytes) {
-    let mut count = Vec::with_capacity(5);
-    put_uvar(&mut count, cache.pieces.len() as u64);
-    out.extend_from_slice(&count);
+    put_uvar(out, cache.pieces.len() as u64);
     for &(start, len, full) in &cache.pieces {
         out.extend_from_slice(&cache.arena[start as usize..(start + len) as usize]);
         if full {
@@ -537,7 +532,8 @@ impl Cache {
 }
 
 /// The frame header: `{"t":"s","n":tick,"b":baseline,"a":ack,["h":hash,]"d":<bin len>}`,
-/// the `bin` payload (the body) following it directly.
+/// the `bin` payload (the body) following it directly. MessagePack written by hand (each
+/// integer in its shortest form): this runs once per recipient per tick.
 fn write_header(
     tick: u32,
     baseline: u32,
@@ -545,27 +541,58 @@ fn write_header(
     hash: Option<u32>,
     body_len: usize,
 ) -> ([u8; HEADER_MAX], usize) {
-    let mut buf = [0u8; HEADER_MAX];
-    let mut w = &mut buf[..];
-    // Writes into a slice large enough for the longest header cannot fail.
-    let _ = rmp::encode::write_map_len(&mut w, if hash.is_some() { 6 } else { 5 });
-    let _ = rmp::encode::write_str(&mut w, "t");
-    let _ = rmp::encode::write_str(&mut w, "s");
+    let mut h = HeaderBuf {
+        buf: [0; HEADER_MAX],
+        len: 0,
+    };
+    h.put(&[0x85 + u8::from(hash.is_some()), 0xa1, b't', 0xa1, b's']);
     for (key, value) in [
-        ("n", Some(tick)),
-        ("b", Some(baseline)),
-        ("a", Some(ack)),
-        ("h", hash),
+        (b'n', Some(tick)),
+        (b'b', Some(baseline)),
+        (b'a', Some(ack)),
+        (b'h', hash),
     ] {
         if let Some(v) = value {
-            let _ = rmp::encode::write_str(&mut w, key);
-            let _ = rmp::encode::write_uint(&mut w, u64::from(v));
+            h.put(&[0xa1, key]);
+            h.uint(v);
         }
     }
-    let _ = rmp::encode::write_str(&mut w, "d");
-    let _ = rmp::encode::write_bin_len(&mut w, body_len as u32);
-    let len = HEADER_MAX - w.len();
-    (buf, len)
+    h.put(&[0xa1, b'd']);
+    let n = body_len as u32;
+    match n {
+        0..=0xff => h.put(&[0xc4, n as u8]),
+        0x100..=0xffff => h.put(&[0xc5, (n >> 8) as u8, n as u8]),
+        _ => {
+            h.put(&[0xc6]);
+            h.put(&n.to_be_bytes());
+        }
+    }
+    (h.buf, h.len)
+}
+
+struct HeaderBuf {
+    buf: [u8; HEADER_MAX],
+    len: usize,
+}
+
+impl HeaderBuf {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// A MessagePack unsigned integer in its shortest form.
+    fn uint(&mut self, v: u32) {
+        match v {
+            0..=0x7f => self.put(&[v as u8]),
+            0x80..=0xff => self.put(&[0xcc, v as u8]),
+            0x100..=0xffff => self.put(&[0xcd, (v >> 8) as u8, v as u8]),
+            _ => {
+                self.put(&[0xce]);
+                self.put(&v.to_be_bytes());
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -50,14 +50,18 @@ pub(crate) struct Reach {
     pub(crate) stay: i64,
 }
 
+/// Largest reach in steps: squared distances of two such offsets still fit an `i64`.
+const MAX_REACH: i64 = 1 << 30;
+
 impl Reach {
     pub(crate) fn new(interest: Interest, position_scale: f64) -> Reach {
-        let enter = (f64::from(interest.radius) * position_scale).ceil() as i64;
-        let margin = f64::from(interest.margin.max(0.0)) * position_scale;
-        let stay = enter.saturating_add(margin.ceil() as i64).max(1);
+        let steps =
+            |v: f32| ((f64::from(v.max(0.0)) * position_scale).ceil() as i64).min(MAX_REACH);
+        let enter = steps(interest.radius);
+        let stay = (enter + steps(interest.margin)).clamp(1, MAX_REACH);
         Reach {
-            enter2: enter.saturating_mul(enter),
-            stay2: stay.saturating_mul(stay),
+            enter2: enter * enter,
+            stay2: stay * stay,
             stay,
         }
     }
@@ -70,9 +74,10 @@ pub(crate) struct Grid {
     cell: i64,
     origin: [i64; 2],
     dims: [i64; 2],
-    /// `start[c]..start[c + 1]` are the entries of cell `c` in `ids`.
+    /// `start[c]..start[c + 1]` are the entries of cell `c` in `items`.
     start: Vec<u32>,
-    ids: Vec<u32>,
+    /// Each live entity with its position, by cell.
+    items: Vec<(u32, [i64; 2])>,
 }
 
 impl Grid {
@@ -97,7 +102,10 @@ impl Grid {
         self.origin = lo;
         self.cell = reach.max(1);
         loop {
-            self.dims = [0, 1].map(|a| (hi[a] - lo[a]) / self.cell + 1);
+            self.dims = [
+                (hi[0] - lo[0]) / self.cell + 1,
+                (hi[1] - lo[1]) / self.cell + 1,
+            ];
             if self.dims[0].saturating_mul(self.dims[1]) <= MAX_CELLS {
                 break;
             }
@@ -107,8 +115,9 @@ impl Grid {
     }
 
     fn cell_of(&self, p: [i64; 2]) -> usize {
-        let c = [0, 1].map(|a| (p[a] - self.origin[a]) / self.cell);
-        (c[1] * self.dims[0] + c[0]) as usize
+        let cx = (p[0] - self.origin[0]) / self.cell;
+        let cy = (p[1] - self.origin[1]) / self.cell;
+        (cy * self.dims[0] + cx) as usize
     }
 
     /// Counting sort of the live ids into cells.
@@ -123,18 +132,20 @@ impl Grid {
         for c in 0..cells {
             self.start[c + 1] += self.start[c];
         }
-        self.ids.clear();
-        self.ids.resize(self.start[cells] as usize, 0);
+        self.items.clear();
+        self.items.resize(self.start[cells] as usize, (0, [0; 2]));
         let mut next = self.start.clone();
         for id in state.live.iter() {
-            let c = self.cell_of(state.slots[id as usize].now);
-            self.ids[next[c] as usize] = id;
+            let p = state.slots[id as usize].now;
+            let c = self.cell_of(p);
+            self.items[next[c] as usize] = (id, p);
             next[c] += 1;
         }
     }
 
-    /// Every live id in the cells that overlap the square `center ± reach`.
-    fn near(&self, center: [i64; 2], reach: i64, mut f: impl FnMut(u32)) {
+    /// Every live entity in the cells that overlap the square `center ± reach`, with its
+    /// offset from `center` when that is within the square.
+    fn near(&self, center: [i64; 2], reach: i64, mut f: impl FnMut(u32, i64, i64)) {
         let range = |a: usize| {
             let from = |c: i64| c.saturating_sub(self.origin[a]).div_euclid(self.cell);
             let (lo, hi) = (
@@ -147,7 +158,12 @@ impl Grid {
             for cx in range(0) {
                 let c = (cy * self.dims[0] + cx) as usize;
                 let (a, b) = (self.start[c] as usize, self.start[c + 1] as usize);
-                self.ids[a..b].iter().for_each(|&id| f(id));
+                for &(id, p) in &self.items[a..b] {
+                    let (dx, dy) = (p[0] - center[0], p[1] - center[1]);
+                    if dx.abs() <= reach && dy.abs() <= reach {
+                        f(id, dx, dy);
+                    }
+                }
             }
         }
     }
@@ -163,12 +179,14 @@ impl Grid {
         out: &mut IdSet,
     ) {
         out.clear();
-        self.near(center, reach.stay, |id| {
-            let s = &state.slots[id as usize];
-            let (dx, dy) = (s.now[0] - center[0], s.now[1] - center[1]);
-            let d2 = dx.saturating_mul(dx).saturating_add(dy.saturating_mul(dy));
-            let known = base.is_some_and(|(tick, set)| set.contains(id) && s.born <= tick);
-            if d2 <= reach.enter2 || (known && d2 <= reach.stay2) {
+        self.near(center, reach.stay, |id, dx, dy| {
+            let d2 = dx * dx + dy * dy;
+            let stays = || {
+                base.is_some_and(|(tick, set)| {
+                    set.contains(id) && state.slots[id as usize].born <= tick
+                })
+            };
+            if d2 <= reach.enter2 || (d2 <= reach.stay2 && stays()) {
                 out.insert(id);
             }
         });

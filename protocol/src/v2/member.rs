@@ -8,8 +8,6 @@
 //! taken yet all mean the next frame is a keyframe. Bounded: at most [`SENT_KEPT`] frames
 //! are remembered beside the held one.
 
-use std::collections::VecDeque;
-
 use super::bits::IdSet;
 
 /// Frames remembered after the held one. The outbox keeps only the newest snapshot, so
@@ -20,7 +18,8 @@ pub const SENT_KEPT: usize = 4;
 /// One frame as the recipient holds it once taken.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Sent {
-    pub(crate) tick: u32,
+    /// The frame's tick; `None` for a free slot.
+    pub(crate) tick: Option<u32>,
     /// Entities the recipient holds after this frame.
     pub(crate) known: IdSet,
     /// Built for the everything view: `known` is every live entity at `tick`.
@@ -32,9 +31,10 @@ pub(crate) struct Sent {
 /// or resume) starts with a new one, so its first frame is a keyframe.
 #[derive(Debug, Clone, Default)]
 pub struct Member {
-    held: Option<Sent>,
-    sent: VecDeque<Sent>,
-    spare: Vec<IdSet>,
+    /// The held frame and those sent after it, in no order; a fixed set of slots whose
+    /// id sets are reused, so steady operation allocates nothing.
+    slots: [Sent; SENT_KEPT + 1],
+    held: Option<usize>,
     keyframe_needed: bool,
     pub(crate) last_hash: Option<u32>,
     pub(crate) center: Option<[i64; 2]>,
@@ -50,12 +50,8 @@ impl Member {
     /// keyframes, and nothing sent before counts as a baseline any more.
     pub fn request_keyframe(&mut self) {
         self.keyframe_needed = true;
-        if let Some(h) = self.held.take() {
-            self.spare.push(h.known);
-        }
-        while let Some(s) = self.sent.pop_front() {
-            self.spare.push(s.known);
-        }
+        self.held = None;
+        self.slots.iter_mut().for_each(|s| s.tick = None);
     }
 
     /// Whether the next frame will be a keyframe whatever is taken (a resync is pending).
@@ -63,62 +59,48 @@ impl Member {
         self.keyframe_needed
     }
 
-    /// Moves the held state to the frame the session last took.
+    /// Moves the held state to the frame the session last took; frames older than it can
+    /// no longer be taken and are forgotten.
     pub(crate) fn take(&mut self, taken: Option<u32>) {
-        let Some(t) = taken else {
-            self.drop_held();
+        let found = taken.and_then(|t| self.slots.iter().position(|s| s.tick == Some(t)));
+        self.held = found;
+        let Some(i) = found else {
             return;
         };
-        if let Some(i) = self.sent.iter().position(|s| s.tick == t) {
-            let s = self.sent.remove(i).expect("index in range");
-            while self.sent.front().is_some_and(|f| f.tick <= t) {
-                let old = self.sent.pop_front().expect("front exists");
-                self.spare.push(old.known);
+        let t = self.slots[i].tick;
+        for s in &mut self.slots {
+            if s.tick < t {
+                s.tick = None;
             }
-            if s.keyframe {
-                self.keyframe_needed = false;
-            }
-            self.drop_held();
-            self.held = Some(s);
-        } else if self.held.as_ref().is_none_or(|h| h.tick != t) {
-            self.drop_held();
         }
-    }
-
-    fn drop_held(&mut self) {
-        if let Some(h) = self.held.take() {
-            self.spare.push(h.known);
+        if self.slots[i].keyframe {
+            self.keyframe_needed = false;
         }
     }
 
     /// The state a delta may be built against: none while a keyframe is needed, and
     /// never tick 0 (a baseline of 0 means "keyframe" on the wire).
-    pub(crate) fn baseline(&self) -> Option<&Sent> {
+    pub(crate) fn baseline(&self) -> Option<(u32, &Sent)> {
         if self.keyframe_needed {
             return None;
         }
-        self.held.as_ref().filter(|h| h.tick != 0)
+        let held = &self.slots[self.held?];
+        held.tick.filter(|&t| t != 0).map(|t| (t, held))
     }
 
-    /// Remembers a frame pushed at `tick`.
+    /// Remembers a frame pushed at `tick`: in the slot of an earlier frame of the same tick,
+    /// else a free slot, else the oldest one that is not held.
     pub(crate) fn record(&mut self, tick: u32, known: &IdSet, everything: bool, keyframe: bool) {
-        if let Some(i) = self.sent.iter().position(|s| s.tick >= tick) {
-            for s in self.sent.drain(i..) {
-                self.spare.push(s.known);
-            }
-        }
-        if self.sent.len() >= SENT_KEPT {
-            let old = self.sent.pop_front().expect("non-empty");
-            self.spare.push(old.known);
-        }
-        let mut set = self.spare.pop().unwrap_or_default();
-        set.copy_from(known);
-        self.sent.push_back(Sent {
-            tick,
-            known: set,
-            everything,
-            keyframe,
-        });
+        let held = self.held;
+        let i = (0..self.slots.len())
+            .filter(|&i| Some(i) != held)
+            .min_by_key(|&i| (self.slots[i].tick != Some(tick), self.slots[i].tick))
+            .expect("more than one slot");
+        let s = &mut self.slots[i];
+        s.tick = Some(tick);
+        s.known.copy_from(known);
+        s.everything = everything;
+        s.keyframe = keyframe;
     }
 
     /// Whether a frame at `tick` should carry the state hash.
@@ -131,6 +113,10 @@ impl Member {
 #[cfg(test)]
 impl Member {
     pub(crate) fn last_sent(&self) -> Option<&IdSet> {
-        self.sent.back().map(|s| &s.known)
+        self.slots
+            .iter()
+            .filter(|s| s.tick.is_some())
+            .max_by_key(|s| s.tick)
+            .map(|s| &s.known)
     }
 }

@@ -113,7 +113,7 @@ impl Layout {
 
     /// A position in steps.
     pub(crate) fn quantize_position(&self, v: f32) -> i64 {
-        clamp_i32((f64::from(v) * self.position_scale).round())
+        clamp_i32(f64::from(v) * self.position_scale)
     }
 
     /// Where `m` puts an entity of `kind` at `tick`, in steps: per axis
@@ -125,10 +125,11 @@ impl Layout {
             return m.pos;
         }
         let age = (tick - i64::from(m.ref_tick)) as f64;
-        [0, 1].map(|axis| {
-            let steps = m.vel[axis] as f64 * age * self.position_scale / k.divisor[axis];
-            m.pos[axis].saturating_add((steps + 0.5).floor() as i64)
-        })
+        let axis = |a: usize| {
+            let steps = m.vel[a] as f64 * age * self.position_scale / k.divisor[a];
+            m.pos[a].saturating_add(floor(steps + 0.5))
+        };
+        [axis(0), axis(1)]
     }
 
     /// Feeds one entity's record into the state hash (see PROTOCOL.md, "State hash").
@@ -175,22 +176,47 @@ impl Record {
     }
 }
 
+/// `v` rounded to the nearest integer (halves away from zero), saturating, NaN as 0.
+/// Written out because `f64::round` is a library call on baseline x86-64, and the
+/// encoder rounds several values per entity per tick.
+fn round(v: f64) -> i64 {
+    // `as` truncates towards zero, saturates, and maps NaN to 0.
+    let t = v as i64;
+    let frac = v - t as f64;
+    if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// `floor(v)` as an integer, saturating: exact for every value dead reckoning produces,
+/// without a library call.
+fn floor(v: f64) -> i64 {
+    let t = v as i64;
+    if (t as f64) > v {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
+}
+
+/// `v` rounded into the `i32` range.
 fn clamp_i32(v: f64) -> i64 {
-    // `as` maps NaN to 0 and saturates; the clamp keeps the value inside i32.
-    (v as i64).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+    round(v).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
 }
 
 /// A field value as the integer v2 carries.
 pub(crate) fn quantize(ty: FieldType, v: f64) -> i64 {
     match ty {
-        FieldType::Real { scale } => clamp_i32((v * f64::from(scale)).round()),
-        FieldType::Angle { bits } => {
-            let n = 1i64 << bits;
-            ((v / TAU * n as f64).round() as i64).rem_euclid(n)
-        }
-        FieldType::Int => clamp_i32(v.round()),
-        FieldType::UInt | FieldType::Ref => (v.round() as i64).clamp(0, i64::from(u32::MAX)),
-        FieldType::Flags => (v.round() as i64).clamp(0, 255),
+        FieldType::Real { scale } => clamp_i32(v * f64::from(scale)),
+        // n is a power of two: the mask is the Euclidean remainder.
+        FieldType::Angle { bits } => round(v / TAU * (1i64 << bits) as f64) & ((1 << bits) - 1),
+        FieldType::Int => clamp_i32(v),
+        FieldType::UInt | FieldType::Ref => round(v).clamp(0, i64::from(u32::MAX)),
+        FieldType::Flags => round(v).clamp(0, 255),
     }
 }
 
@@ -277,6 +303,33 @@ mod tests {
         assert_eq!(dequantize(ty, 512), -std::f64::consts::PI);
         assert!((dequantize(ty, quantize(ty, 1.5)) - 1.5).abs() <= TAU / 2048.0);
         assert_eq!(quantize(ty, f64::NAN), 0);
+    }
+
+    #[test]
+    fn rounding_and_floor_match_the_library_functions() {
+        for v in [
+            0.0,
+            0.5,
+            -0.5,
+            1.49,
+            2.5,
+            -2.5,
+            -2.51,
+            7.0,
+            -7.0,
+            1e15 + 0.5,
+            -3.999,
+            4.2e9,
+            -1e300,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let sat = |x: f64| x as i64;
+            assert_eq!(round(v), sat(v.round()), "round({v})");
+            assert_eq!(floor(v), sat(v.floor()), "floor({v})");
+        }
     }
 
     #[test]

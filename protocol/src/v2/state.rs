@@ -42,8 +42,15 @@ pub(crate) struct Slot {
     pub(crate) prev: Option<(Motion, u32)>,
     /// Per declared field, the tick its value last changed (velocity fields: unused).
     pub(crate) field_at: Vec<u32>,
+    /// The latest of `born`, `motion_at` and every `field_at`: an entity unchanged since
+    /// a baseline is skipped without looking further.
+    changed_at: u32,
     /// The true position this tick, quantized: what interest is computed from.
     pub(crate) now: [i64; 2],
+    /// The declared fields' values as last given, and quantized: an unchanged value is
+    /// not quantized again.
+    raw: Vec<f64>,
+    quantized: Vec<i64>,
 }
 
 /// What a client that holds the state of tick `B` needs for one entity.
@@ -116,6 +123,9 @@ impl WireState {
     /// What a client holding tick `baseline`, which knew the entity then, needs now.
     pub(crate) fn change_since(&self, layout: &Layout, id: u32, baseline: u32) -> Change {
         let s = &self.slots[id as usize];
+        if s.changed_at <= baseline {
+            return Change::None;
+        }
         if s.born > baseline {
             return Change::Full;
         }
@@ -159,7 +169,10 @@ impl Slot {
             motion_at: tick,
             prev: None,
             field_at: Vec::new(),
+            changed_at: tick,
             now: [0; 2],
+            raw: Vec::new(),
+            quantized: Vec::new(),
         }
     }
 
@@ -171,27 +184,39 @@ impl Slot {
         self.rec.kind = row.head.kind;
         self.rec.pos = self.now;
         self.rec.ref_tick = if k.velocity.is_some() { tick } else { 0 };
-        self.rec.fields.clear();
-        self.rec.fields.extend(
+        self.raw.clear();
+        self.raw.extend((0..k.types.len()).map(|i| value(row, i)));
+        self.quantized.clear();
+        self.quantized.extend(
             k.types
                 .iter()
-                .enumerate()
-                .map(|(i, &ty)| quantize(ty, value(row, i))),
+                .zip(&self.raw)
+                .map(|(&ty, &v)| quantize(ty, v)),
         );
+        self.rec.fields.clone_from(&self.quantized);
         self.field_at.clear();
         self.field_at.resize(k.types.len(), tick);
         self.motion_at = tick;
+        self.changed_at = tick;
         self.prev = None;
     }
 
     fn follow(&mut self, layout: &Layout, tick: u32, row: Row<'_>) {
         let k = layout.kind(row.head.kind);
         self.now = quantize_head(layout, row);
+        for (i, &ty) in k.types.iter().enumerate() {
+            let v = value(row, i);
+            if v.to_bits() != self.raw[i].to_bits() {
+                self.raw[i] = v;
+                self.quantized[i] = quantize(ty, v);
+            }
+        }
         for &i in &k.plain {
-            let q = quantize(k.types[i], value(row, i));
+            let q = self.quantized[i];
             if q != self.rec.fields[i] {
                 self.rec.fields[i] = q;
                 self.field_at[i] = tick;
+                self.changed_at = tick;
             }
         }
         let old = self.rec.motion(k);
@@ -203,12 +228,13 @@ impl Slot {
                 ref_tick: 0,
             },
             Some(v) => {
-                let vel = [v[0], v[1]].map(|i| quantize(k.types[i], value(row, i)));
+                let vel = [self.quantized[v[0]], self.quantized[v[1]]];
                 let pred = layout.predict(self.rec.kind, &old, i64::from(tick));
-                let truth = [row.head.x, row.head.y].map(|c| f64::from(c) * layout.position_scale);
-                let off = (0..2).any(|a| (pred[a] as f64 - truth[a]).abs() > POSITION_TOLERANCE);
-                let turned = (0..2).any(|a| (vel[a] - old.vel[a]).abs() > k.velocity_tolerance[a]);
-                if !(off || turned) {
+                let ps = layout.position_scale;
+                let truth = [f64::from(row.head.x) * ps, f64::from(row.head.y) * ps];
+                let off = |a: usize| (pred[a] as f64 - truth[a]).abs() > POSITION_TOLERANCE;
+                let turned = |a: usize| (vel[a] - old.vel[a]).abs() > k.velocity_tolerance[a];
+                if !(off(0) || off(1) || turned(0) || turned(1)) {
                     return;
                 }
                 Motion {
@@ -221,11 +247,15 @@ impl Slot {
         self.prev = Some((old, self.motion_at));
         self.rec.set_motion(k, new);
         self.motion_at = tick;
+        self.changed_at = tick;
     }
 }
 
 fn quantize_head(layout: &Layout, row: Row<'_>) -> [i64; 2] {
-    [row.head.x, row.head.y].map(|c| layout.quantize_position(c))
+    [
+        layout.quantize_position(row.head.x),
+        layout.quantize_position(row.head.y),
+    ]
 }
 
 /// Field `i` of a row; a row shorter than its kind's declaration reads 0.

@@ -2,6 +2,8 @@
 //! signed values. A JavaScript client decodes both with float arithmetic (every value is
 //! below 2^35), no 64-bit integers needed.
 
+use bytes::BufMut;
+
 use super::V2Error;
 
 /// Largest value a 5-byte varint carries.
@@ -9,13 +11,13 @@ pub(crate) const VARINT_MAX: u64 = (1 << 35) - 1;
 /// Largest magnitude a zigzag value may have so that it fits [`VARINT_MAX`].
 pub(crate) const SIGNED_MAX: i64 = (1 << 34) - 1;
 
-pub(crate) fn put_uvar(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_uvar(out: &mut impl BufMut, mut v: u64) {
     debug_assert!(v <= VARINT_MAX);
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        out.put_u8((v as u8) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.put_u8(v as u8);
 }
 
 pub(crate) fn zigzag(v: i64) -> u64 {
@@ -26,7 +28,7 @@ pub(crate) fn unzigzag(u: u64) -> i64 {
     ((u >> 1) as i64) ^ -((u & 1) as i64)
 }
 
-pub(crate) fn put_svar(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_svar(out: &mut impl BufMut, v: i64) {
     put_uvar(out, zigzag(v));
 }
 
