@@ -28,8 +28,8 @@ use super::{ID_LIMIT, V2Error};
 pub struct Applied {
     /// The tick the client now holds.
     pub tick: u32,
-    /// The frame's baseline (0 for a keyframe).
-    pub baseline: u32,
+    /// The frame's baseline tick (`None` for a keyframe).
+    pub baseline: Option<u32>,
     /// The last input `seq` of this player the simulation applied.
     pub ack: u32,
     /// Keyframe or delta.
@@ -48,7 +48,8 @@ pub struct Applied {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Header<'a> {
     tick: u32,
-    baseline: u32,
+    /// `None` for a keyframe.
+    baseline: Option<u32>,
     ack: u32,
     hash: Option<u32>,
     body: &'a [u8],
@@ -156,25 +157,13 @@ impl ClientState {
 
     fn apply_frame(&mut self, frame: &[u8]) -> Result<Applied, V2Error> {
         let h = parse_header(frame)?;
-        let kind = if h.baseline == 0 {
-            FrameKind::Keyframe
-        } else {
-            match self.tick {
-                None => return Err(V2Error::AwaitingKeyframe),
-                Some(held) if held != h.baseline => {
-                    return Err(V2Error::BaselineMismatch {
-                        baseline: h.baseline,
-                        held,
-                    });
-                }
-                Some(_) if h.tick <= h.baseline => {
-                    return Err(V2Error::TickNotAfterBaseline {
-                        tick: h.tick,
-                        baseline: h.baseline,
-                    });
-                }
-                Some(_) => FrameKind::Delta,
+        let kind = match (h.baseline, self.tick) {
+            (None, _) => FrameKind::Keyframe,
+            (Some(_), None) => return Err(V2Error::AwaitingKeyframe),
+            (Some(baseline), Some(held)) if baseline != held => {
+                return Err(V2Error::BaselineMismatch { baseline, held });
             }
+            (Some(_), Some(_)) => FrameKind::Delta,
         };
         if kind == FrameKind::Keyframe {
             self.records.clear();
@@ -389,18 +378,18 @@ fn read_id(r: &mut Reader<'_>, last: &mut Option<u32>) -> Result<u32, V2Error> {
 }
 
 /// Reads `{"t":"s","n":..,"b":..,"a":..,["h":..,]"d":bin}` in any key order, skipping
-/// unknown keys.
+/// unknown keys. `b` counts ticks back from `n` to the baseline; 0 is a keyframe.
 fn parse_header(frame: &[u8]) -> Result<Header<'_>, V2Error> {
     let mut rd = frame;
     let len = rmp::decode::read_map_len(&mut rd).map_err(|_| V2Error::Malformed("not a map"))?;
-    let (mut t, mut tick, mut baseline, mut ack, mut hash, mut body) =
+    let (mut t, mut tick, mut since, mut ack, mut hash, mut body) =
         (false, None, None, None, None, None);
     for _ in 0..len {
         let key = read_str(&mut rd).ok_or(V2Error::Malformed("a key is not a string"))?;
         match key {
             "t" => t = read_str(&mut rd) == Some("s"),
             "n" => tick = Some(read_u32(&mut rd, "n is not a u32")?),
-            "b" => baseline = Some(read_u32(&mut rd, "b is not a u32")?),
+            "b" => since = Some(read_u32(&mut rd, "b is not a u32")?),
             "a" => ack = Some(read_u32(&mut rd, "a is not a u32")?),
             "h" => hash = Some(read_u32(&mut rd, "h is not a u32")?),
             "d" => body = Some(read_bin(&mut rd)?),
@@ -417,9 +406,15 @@ fn parse_header(frame: &[u8]) -> Result<Header<'_>, V2Error> {
         return Err(V2Error::Malformed("bytes after the map"));
     }
     let missing = V2Error::Malformed;
+    let tick = tick.ok_or(missing("missing n"))?;
+    let since = since.ok_or(missing("missing b"))?;
+    let baseline = match since {
+        0 => None,
+        b => Some(tick.checked_sub(b).ok_or(missing("b is larger than n"))?),
+    };
     Ok(Header {
-        tick: tick.ok_or(missing("missing n"))?,
-        baseline: baseline.ok_or(missing("missing b"))?,
+        tick,
+        baseline,
         ack: ack.ok_or(missing("missing a"))?,
         hash,
         body: body.ok_or(missing("missing d"))?,

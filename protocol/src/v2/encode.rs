@@ -111,7 +111,11 @@ pub struct EncoderStats {
     pub keyframes: u64,
     /// Deltas handed out.
     pub deltas: u64,
-    /// Bytes handed out, by part.
+    /// Bytes of the keyframes handed out (whole messages).
+    pub keyframe_bytes: u64,
+    /// Bytes of the deltas handed out (whole messages).
+    pub delta_bytes: u64,
+    /// Bytes handed out, by part (header, removals, full rows, deltas).
     pub bytes: FrameBytes,
     /// Bodies assembled (the rest were shared).
     pub bodies: u64,
@@ -131,8 +135,8 @@ pub struct Frame {
     pub kind: FrameKind,
     /// The snapshot's tick.
     pub tick: u32,
-    /// The tick the delta applies to (0 for a keyframe).
-    pub baseline: u32,
+    /// The tick the delta applies to (`None` for a keyframe).
+    pub baseline: Option<u32>,
     /// The state hash, when this frame carries one.
     pub hash: Option<u32>,
     /// Byte accounting.
@@ -282,8 +286,8 @@ impl Encoder {
             false => hash_of(&self.layout, &self.state, &self.view),
         });
         let baseline = match kind {
-            FrameKind::Keyframe => 0,
-            FrameKind::Delta => member.baseline().map_or(0, |(t, _)| t),
+            FrameKind::Keyframe => None,
+            FrameKind::Delta => member.baseline().map(|(t, _)| t),
         };
         member.record(tick, known, everything, kind == FrameKind::Keyframe);
         if hash.is_some() {
@@ -306,8 +310,14 @@ impl Encoder {
 
     fn count(&mut self, kind: FrameKind, bytes: &FrameBytes) {
         match kind {
-            FrameKind::Keyframe => self.stats.keyframes += 1,
-            FrameKind::Delta => self.stats.deltas += 1,
+            FrameKind::Keyframe => {
+                self.stats.keyframes += 1;
+                self.stats.keyframe_bytes += bytes.total();
+            }
+            FrameKind::Delta => {
+                self.stats.deltas += 1;
+                self.stats.delta_bytes += bytes.total();
+            }
         }
         self.stats.bytes.add(bytes);
         self.stats.pieces += std::mem::take(&mut self.cache.encoded);
@@ -531,12 +541,13 @@ impl Cache {
     }
 }
 
-/// The frame header: `{"t":"s","n":tick,"b":baseline,"a":ack,["h":hash,]"d":<bin len>}`,
-/// the `bin` payload (the body) following it directly. MessagePack written by hand (each
-/// integer in its shortest form): this runs once per recipient per tick.
+/// The frame header: `{"t":"s","n":tick,"b":tick - baseline,"a":ack,["h":hash,]"d":<bin
+/// len>}` (`b` 0 for a keyframe), the `bin` payload (the body) following it directly.
+/// MessagePack written by hand (each integer in its shortest form): this runs once per
+/// recipient per tick.
 fn write_header(
     tick: u32,
-    baseline: u32,
+    baseline: Option<u32>,
     ack: u32,
     hash: Option<u32>,
     body_len: usize,
@@ -548,7 +559,7 @@ fn write_header(
     h.put(&[0x85 + u8::from(hash.is_some()), 0xa1, b't', 0xa1, b's']);
     for (key, value) in [
         (b'n', Some(tick)),
-        (b'b', Some(baseline)),
+        (b'b', Some(baseline.map_or(0, |b| tick - b))),
         (b'a', Some(ack)),
         (b'h', hash),
     ] {

@@ -37,7 +37,7 @@ pub enum V2Error {
     /// A delta whose baseline is not the tick this client holds: resync.
     #[error("delta against tick {baseline}, but this client holds tick {held}")]
     BaselineMismatch {
-        /// The frame's `b`.
+        /// The frame's baseline tick (`n - b`).
         baseline: u32,
         /// The tick of the state the client holds.
         held: u32,
@@ -46,14 +46,6 @@ pub enum V2Error {
     /// after an error). Not a new desync: the resync was already asked for.
     #[error("delta while awaiting a keyframe")]
     AwaitingKeyframe,
-    /// The frame's tick is not after its baseline.
-    #[error("tick {tick} is not after the baseline {baseline}")]
-    TickNotAfterBaseline {
-        /// The frame's `n`.
-        tick: u32,
-        /// The frame's `b`.
-        baseline: u32,
-    },
     /// A removal or a delta names an entity the client does not hold.
     #[error("entity {0} is not held")]
     UnknownEntity(u32),

@@ -78,14 +78,13 @@ impl Member {
         }
     }
 
-    /// The state a delta may be built against: none while a keyframe is needed, and
-    /// never tick 0 (a baseline of 0 means "keyframe" on the wire).
+    /// The state a delta may be built against: none while a keyframe is needed.
     pub(crate) fn baseline(&self) -> Option<(u32, &Sent)> {
         if self.keyframe_needed {
             return None;
         }
         let held = &self.slots[self.held?];
-        held.tick.filter(|&t| t != 0).map(|t| (t, held))
+        held.tick.map(|t| (t, held))
     }
 
     /// Remembers a frame pushed at `tick`: in the slot of an earlier frame of the same tick,

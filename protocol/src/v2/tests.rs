@@ -7,6 +7,8 @@ use crate::entity::arena_schema;
 use crate::rng::SplitMix64;
 use crate::rows::{FieldDef, FieldType, KindDef, RowHead, RowSchema, Rows};
 
+use crate::tests::{hex, protocol_md_dump};
+
 use super::encode::HEADER_MAX;
 use super::quant::{Layout, dequantize, quantize};
 use super::state::POSITION_TOLERANCE;
@@ -114,7 +116,7 @@ fn a_keyframe_round_trips_every_kind() {
     assert!(frame.hash.is_some(), "a keyframe carries the hash");
     let mut client = ClientState::new(&schema, TICK_RATE).unwrap();
     let applied = client.apply(&frame_bytes(&frame)).unwrap();
-    assert_eq!((applied.tick, applied.baseline, applied.ack), (1, 0, 9));
+    assert_eq!((applied.tick, applied.baseline, applied.ack), (1, None, 9));
     assert!(applied.hash_checked);
     assert_eq!(applied.full, rows.len());
     let layout = Layout::new(&schema, TICK_RATE).unwrap();
@@ -161,7 +163,14 @@ fn steady_motion_costs_nothing_and_a_turn_costs_one_delta() {
         "{sizes:?}"
     );
     assert_eq!(enc.stats().keyframes, 1);
-    assert_eq!(enc.stats().deltas, 39);
+    let stats = enc.stats();
+    assert_eq!(stats.deltas, 39);
+    let sent: usize = sizes.iter().sum();
+    assert_eq!(
+        stats.keyframe_bytes + stats.delta_bytes,
+        stats.bytes.total()
+    );
+    assert_eq!(stats.bytes.total() - stats.bytes.header, sent as u64);
 }
 
 #[test]
@@ -180,11 +189,11 @@ fn a_delta_against_a_baseline_the_client_lacks_is_refused_then_healed() {
     // b took its tick-1 keyframe; a "lost" it. A delta built for b (baseline 1) reaches
     // a client that holds tick 1 fine, but one built against tick 2 must be refused.
     let delta1 = enc.encode_for(&mut b, Some(1), View::Everything, 0);
-    assert_eq!((delta1.kind, delta1.baseline), (FrameKind::Delta, 1));
+    assert_eq!((delta1.kind, delta1.baseline), (FrameKind::Delta, Some(1)));
     world.step(1.0 / 30.0);
     enc.begin_tick(3, &world.rows()).unwrap();
     let delta2 = enc.encode_for(&mut b, Some(2), View::Everything, 0);
-    assert_eq!(delta2.baseline, 2);
+    assert_eq!(delta2.baseline, Some(2));
     let err = client.apply(&delta2.to_bytes()).unwrap_err();
     assert_eq!(
         err,
@@ -249,7 +258,8 @@ fn a_hash_mismatch_is_detected() {
     assert_eq!(client.tick(), None);
 }
 
-/// A frame with tick `n`, baseline `b` and `body`, written by hand.
+/// A frame with tick `n`, `b` (ticks back to the baseline, 0 for a keyframe) and `body`,
+/// written by hand.
 fn hand_frame(n: u8, b: u8, body: &[u8]) -> Vec<u8> {
     let mut f = vec![0x85, 0xa1, b't', 0xa1, b's', 0xa1, b'n', n, 0xa1, b'b', b];
     f.extend([0xa1, b'a', 0, 0xa1, b'd', 0xc4, body.len() as u8]);
@@ -316,7 +326,7 @@ fn hostile_frames_are_typed_errors() {
                 tick: 10,
             },
         ),
-        (hand_frame(11, 10, &[0, 0]), V2Error::AwaitingKeyframe),
+        (hand_frame(11, 1, &[0, 0]), V2Error::AwaitingKeyframe),
     ];
     for (bytes, want) in cases {
         assert_eq!(client.apply(&bytes), Err(want), "{bytes:02x?}");
@@ -328,27 +338,24 @@ fn hostile_frames_are_typed_errors() {
     };
     let held: Vec<(Vec<u8>, V2Error)> = vec![
         (
-            hand_frame(12, 9, &[0, 0]),
+            hand_frame(12, 3, &[0, 0]),
             V2Error::BaselineMismatch {
                 baseline: 9,
                 held: 10,
             },
         ),
         (
-            hand_frame(10, 10, &[0, 0]),
-            V2Error::TickNotAfterBaseline {
-                tick: 10,
-                baseline: 10,
-            },
+            hand_frame(10, 11, &[0, 0]),
+            V2Error::Malformed("b is larger than n"),
         ),
-        (hand_frame(11, 10, &[1, 5, 0]), V2Error::UnknownEntity(5)),
+        (hand_frame(11, 1, &[1, 5, 0]), V2Error::UnknownEntity(5)),
         (
-            hand_frame(11, 10, &[0, 1, 5, 2, 0, 0]),
+            hand_frame(11, 1, &[0, 1, 5, 2, 0, 0]),
             V2Error::UnknownEntity(5),
         ),
         // The pickup has no velocity (no age bit) and one plain field (bit 3 only).
         (
-            hand_frame(11, 10, &[0, 1, 4, 6, 1, 0, 0]),
+            hand_frame(11, 1, &[0, 1, 4, 6, 1, 0, 0]),
             V2Error::BadMask {
                 id: 4,
                 kind: 2,
@@ -356,7 +363,7 @@ fn hostile_frames_are_typed_errors() {
             },
         ),
         (
-            hand_frame(11, 10, &[0, 1, 4, 16, 0]),
+            hand_frame(11, 1, &[0, 1, 4, 16, 0]),
             V2Error::BadMask {
                 id: 4,
                 kind: 2,
@@ -364,7 +371,7 @@ fn hostile_frames_are_typed_errors() {
             },
         ),
         (
-            hand_frame(11, 10, &[0, 1, 4, 0]),
+            hand_frame(11, 1, &[0, 1, 4, 0]),
             V2Error::BadMask {
                 id: 4,
                 kind: 2,
@@ -373,7 +380,7 @@ fn hostile_frames_are_typed_errors() {
         ),
         // An age bit without the motion bit.
         (
-            hand_frame(11, 10, &[0, 1, 6, 4, 0]),
+            hand_frame(11, 1, &[0, 1, 6, 4, 0]),
             V2Error::BadMask {
                 id: 6,
                 kind: 0,
@@ -382,7 +389,7 @@ fn hostile_frames_are_typed_errors() {
         ),
         // A new motion record as old as the held one (age 1 at tick 11: tick 10).
         (
-            hand_frame(11, 10, &[0, 1, 6, 6, 1, 0, 0, 0, 0]),
+            hand_frame(11, 1, &[0, 1, 6, 6, 1, 0, 0, 0, 0]),
             V2Error::BadAge {
                 id: 6,
                 age: 1,
@@ -391,7 +398,7 @@ fn hostile_frames_are_typed_errors() {
         ),
         // hp is a UInt: a 5-byte varint above u32::MAX is out of its range.
         (
-            hand_frame(11, 10, &[0, 1, 6, 16, 0xff, 0xff, 0xff, 0xff, 0x1f]),
+            hand_frame(11, 1, &[0, 1, 6, 16, 0xff, 0xff, 0xff, 0xff, 0x1f]),
             V2Error::OutOfRange {
                 id: 6,
                 field: "hp".into(),
@@ -406,7 +413,7 @@ fn hostile_frames_are_typed_errors() {
     hold(&mut client);
     // The player turns: position +1 step in x, velocity +256 in x; and its hp drops.
     let ok = client
-        .apply(&hand_frame(11, 10, &[0, 1, 6, 18, 2, 0, 0x80, 0x04, 0, 50]))
+        .apply(&hand_frame(11, 1, &[0, 1, 6, 18, 2, 0, 0x80, 0x04, 0, 50]))
         .unwrap();
     assert_eq!((ok.deltas, ok.kind), (1, FrameKind::Delta));
     let mut rows = Rows::new();
@@ -454,4 +461,49 @@ fn random_and_mutated_frames_never_panic() {
         }
         let _ = client.apply(&bytes);
     }
+}
+
+/// The v2 dumps in PROTOCOL.md are the encoder's output, and decode to the example rows.
+#[test]
+fn golden_bytes_match_protocol_md() {
+    let [key, delta] = crate::examples::v2_frames();
+    assert_eq!(
+        hex(&protocol_md_dump("v2-keyframe")),
+        hex(&key),
+        "v2 keyframe dump in PROTOCOL.md is stale"
+    );
+    assert_eq!(
+        hex(&protocol_md_dump("v2-delta")),
+        hex(&delta),
+        "v2 delta dump in PROTOCOL.md is stale"
+    );
+    let schema = arena_schema();
+    let layout = Layout::new(&schema, 20).unwrap();
+    let mut client = ClientState::new(&schema, 20).unwrap();
+    let [before, after] = crate::examples::v2_rows();
+    let applied = client.apply(&key).unwrap();
+    assert!(applied.hash_checked);
+    assert_matches_truth(&layout, &client, &before, 100, &[1, 2, 5, 7, 9]);
+    let applied = client.apply(&delta).unwrap();
+    assert_eq!((applied.removed, applied.full, applied.deltas), (1, 1, 3));
+    assert_matches_truth(&layout, &client, &after, 101, &[1, 2, 5, 9, 10]);
+}
+
+/// The state hash example of PROTOCOL.md: one pickup, its bytes and its hash.
+#[test]
+fn the_documented_hash_example_holds() {
+    let doc = include_str!("../../PROTOCOL.md");
+    let bytes = "05 00 00 00 02 00 05 00 00 c0 03 00 00 01 00 00 00";
+    assert!(doc.contains(bytes) && doc.contains("0x3ffd98bd"));
+    let mut client = ClientState::new(&arena_schema(), 20).unwrap();
+    // A keyframe with the pickup (id 5, kind 2) at (20, 15), flags 1.
+    client
+        .apply(&hand_frame(10, 0, &[0, 1, 5, 5, 0x80, 0x14, 0x80, 0x0f, 1]))
+        .unwrap();
+    assert_eq!(client.hash(), 0x3ffd_98bd);
+    let mut h = super::quant::Fnv1a::new();
+    for b in crate::tests::unhex(bytes) {
+        h.byte(b);
+    }
+    assert_eq!(h.finish(), 0x3ffd_98bd);
 }
