@@ -1,6 +1,7 @@
 //! A growable set of wire ids as a bitset: what a client knows, which entities are live.
 //!
-//! Word-level operations only; no allocation once a set has grown to the largest id seen.
+//! Word-level operations only; must not allocate once a set has grown to the largest id
+//! seen, nor know what the ids stand for.
 
 /// A set of ids below [`super::ID_LIMIT`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

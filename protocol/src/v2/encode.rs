@@ -6,8 +6,8 @@
 //! wherever the bytes are the same: each entity's full row and each distinct delta are
 //! encoded once per tick into an arena and a body is a concatenation of cached pieces;
 //! recipients that see everything and hold the same baseline share one body outright (the
-//! common case on a small map: one body per tick for the whole room). Pure; the caller
-//! measures time.
+//! common case on a small map: one body per tick for the whole room). Pure: it must not
+//! read a clock or touch an outbox; the caller measures time and pushes frames.
 
 use bytes::{Bytes, BytesMut};
 

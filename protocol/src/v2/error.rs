@@ -1,5 +1,6 @@
 //! Every way a v2 snapshot can be wrong for a client, and every way the server's input to
-//! the encoder can be unusable. Plain data; no IO.
+//! the encoder can be unusable. Plain data: must not carry the offending bytes (errors are
+//! logged and counted, and a frame can be large).
 
 /// Why a client could not apply a snapshot frame. After any of these the client's state is
 /// unusable: it drops it, sends `{"t":"resync"}` once ([`V2Error::needs_resync`]) and

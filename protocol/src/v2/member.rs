@@ -6,7 +6,8 @@
 //! client). That tick names the baseline: the recipient's state is the one recorded for
 //! it here. A tick this member does not know, a request for a keyframe, or no snapshot
 //! taken yet all mean the next frame is a keyframe. Bounded: at most [`SENT_KEPT`] frames
-//! are remembered beside the held one.
+//! are remembered beside the held one. Bookkeeping only: it must not look at entities or
+//! the outbox itself (the engine hands it the taken tick).
 
 use super::bits::IdSet;
 

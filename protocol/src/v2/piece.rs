@@ -5,6 +5,7 @@
 //! Full row: `id, (kind << 1) | 1, [age], x, y, field...` (every declared field).
 //! Delta: `id, mask, [age], [dx, dy, [dvx, dvy]], plain field...` where the motion values
 //! are relative to the client's own prediction of its previous record. See PROTOCOL.md.
+//! Writers only: what to send is decided by the state and the encoder, not here.
 
 use super::quant::{Layout, is_signed};
 use super::state::{AGE, MOTION, PLAIN_SHIFT, Slot};

@@ -1,6 +1,7 @@
 //! The body's primitive values: unsigned LEB128 varints of at most 5 bytes and zigzag for
 //! signed values. A JavaScript client decodes both with float arithmetic (every value is
-//! below 2^35), no 64-bit integers needed.
+//! below 2^35), no 64-bit integers needed. Reading never goes past the buffer and never
+//! panics; writing must never produce a value a 5-byte varint cannot carry.
 
 use bytes::BufMut;
 
