@@ -134,9 +134,12 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
-    /// Whether `welcome` has been written. Until then nothing else may reach the client,
-    /// so the socket is not read (a `ping` would be answered) and no heartbeat is sent.
+    /// Whether `welcome` has been written. Until then nothing else may reach the client:
+    /// no heartbeat is sent, and `pong`s wait in `early_pongs`.
     welcomed: bool,
+    /// Pongs owed from before `welcome`, written right after it. Bounded by the ping
+    /// quota's burst; a ping past it is dropped like any over-quota ping.
+    early_pongs: Vec<Bytes>,
 }
 
 struct Dropped {
@@ -209,6 +212,7 @@ pub async fn run(
         limiters: Limiters::new(limits, tick_rate),
         frame_buf: BytesMut::new(),
         welcomed: false,
+        early_pongs: Vec::new(),
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -295,7 +299,7 @@ impl Conn<'_> {
                 biased;
                 () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
                 () = outbox.ready() => self.flush_outbox().await,
-                msg = self.ws.next(), if self.welcomed => {
+                msg = self.ws.next() => {
                     last_heard = Instant::now();
                     match msg {
                         None => Err(End::Lost("peer_gone")),
@@ -385,6 +389,12 @@ impl Conn<'_> {
                     self.encoding,
                     &ServerMessage::Pong(Pong { id: ping.id, tick }),
                 );
+                if !self.welcomed {
+                    if self.early_pongs.len() < self.limits.ping_quota.burst as usize {
+                        self.early_pongs.push(pong);
+                    }
+                    return Ok(());
+                }
                 self.send(std::iter::once(data_message(self.encoding, pong)))
                     .await
             }
@@ -422,12 +432,21 @@ impl Conn<'_> {
             return Ok(());
         }
         let encoding = self.encoding;
-        // The room's first message to a session is always its `welcome`.
-        self.welcomed |= !batch.messages.is_empty();
+        // The room's first message to a session is always its `welcome`; pongs owed from
+        // before it follow it.
+        let early = if !self.welcomed && !batch.messages.is_empty() {
+            self.welcomed = true;
+            std::mem::take(&mut self.early_pongs)
+        } else {
+            Vec::new()
+        };
+        let mut messages = batch.messages.into_iter();
+        let welcome = messages.next();
         self.send(
-            batch
-                .messages
+            welcome
                 .into_iter()
+                .chain(early)
+                .chain(messages)
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )

@@ -2,6 +2,7 @@
 //! talks to it over real sockets, asserting what a client would see.
 
 mod abuse;
+mod accounts;
 mod admin;
 mod assets;
 mod bots;
