@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::info;
 
+use crate::admin::AdminAuth;
 use crate::auth::{self, MintClaims, Role, Verifier};
 use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
 use crate::metrics::Metrics;
@@ -21,11 +22,23 @@ use crate::reload::AssetStore;
 use crate::server::{self, Listeners};
 
 /// Rallypoint: an authoritative multiplayer game server over authenticated WebSockets.
+///
+/// With no command it serves: `rallypoint --assets DIR` is `rallypoint serve --assets DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "rallypoint", version, about, long_about = None)]
+#[command(
+    name = "rallypoint",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `serve`'s flags, for when no command is given.
+    #[command(flatten)]
+    serve: Box<ServeArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +74,14 @@ struct ServeArgs {
         default_value = "127.0.0.1:7778"
     )]
     admin_listen: SocketAddr,
+    /// File holding the bearer token the admin port requires (except on /healthz,
+    /// /readyz and /metrics); its trimmed text is the token.
+    #[arg(long, env = "RALLYPOINT_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Name the admin port answers to in `Host`, besides its own address and `localhost`
+    /// (repeatable).
+    #[arg(long, env = "RALLYPOINT_ADMIN_HOST", value_delimiter = ',')]
+    admin_host: Vec<String>,
     /// Assets directory (game.toml, maps/).
     #[arg(long, env = "RALLYPOINT_ASSETS", default_value = "assets")]
     assets: PathBuf,
@@ -125,6 +146,13 @@ struct LimitArgs {
         default_value_t = 1024
     )]
     max_pending_handshakes: usize,
+    /// Handshakes in progress at once from one client IP (counted at accept time).
+    #[arg(
+        long,
+        env = "RALLYPOINT_MAX_PENDING_HANDSHAKES_PER_IP",
+        default_value_t = 16
+    )]
+    max_pending_handshakes_per_ip: usize,
     /// Time allowed for TLS plus the HTTP request.
     #[arg(long, env = "RALLYPOINT_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     handshake_timeout: Duration,
@@ -241,13 +269,7 @@ fn parse_kid_path(s: &str) -> Result<(String, PathBuf), String> {
 /// Entry point of the `rallypoint` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or_else(|| {
-        // No subcommand: `serve` with its defaults and environment.
-        match Cli::parse_from(["rallypoint", "serve"]).command {
-            Some(c) => c,
-            None => unreachable!("`serve` parses to a command"),
-        }
-    });
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let result = match command {
         Command::Serve(args) => serve(*args),
         Command::Token(args) => token(args),
@@ -269,6 +291,8 @@ impl ServeArgs {
         Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
+            admin_token_file: self.admin_token_file.clone(),
+            admin_hosts: self.admin_host.clone(),
             assets_dir: self.assets.clone(),
             auth: AuthConfig {
                 secret_file: self.jwt_secret_file.clone(),
@@ -292,6 +316,7 @@ impl ServeArgs {
                 max_connections_per_ip: l.max_connections_per_ip,
                 handshakes_per_ip: l.handshake_rate,
                 max_pending_handshakes: l.max_pending_handshakes,
+                max_pending_handshakes_per_ip: l.max_pending_handshakes_per_ip,
                 handshake_timeout: l.handshake_timeout,
                 max_message_bytes: l.max_message_bytes,
                 max_queued_messages: l.max_queued_messages,
@@ -314,13 +339,16 @@ impl ServeArgs {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
     let config = args.config();
-    if config.dev_mode() && !config.listen.ip().is_loopback() {
-        bail!(
-            "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
-             configure a key to listen on {}",
-            config.listen
-        );
+    if let Some(why) = config.dev_mode_refusal() {
+        bail!("{why}");
     }
+    let admin = AdminAuth {
+        token: match &config.admin_token_file {
+            Some(path) => Some(read_admin_token(path)?),
+            None => None,
+        },
+        hosts: config.admin_hosts.clone(),
+    };
     let assets = crate::assets::load_dir(&config.assets_dir).map_err(|report| {
         anyhow::anyhow!(
             "invalid assets in {}:\n{}",
@@ -354,9 +382,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));
-        let setup = server::Setup { config, assets: store, verifier, dev_secret, tls, metrics };
+        let setup = server::Setup { config, assets: store, verifier, dev_secret, tls, metrics, admin };
         server::serve(setup, listeners, shutdown_signal()).await
     })
+}
+
+/// Shortest admin token accepted: 128 bits, as hex or base64 text.
+const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+/// Reads `--admin-token-file`: its trimmed text, at least [`MIN_ADMIN_TOKEN_BYTES`] of
+/// visible ASCII (it travels in a header).
+fn read_admin_token(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let token = raw.trim_ascii();
+    if token.len() < MIN_ADMIN_TOKEN_BYTES || !token.iter().all(u8::is_ascii_graphic) {
+        bail!(
+            "{}: the admin token must be at least {MIN_ADMIN_TOKEN_BYTES} visible ASCII characters \
+             with no spaces, e.g. `head -c 32 /dev/urandom | base64 > admin-token`",
+            path.display()
+        );
+    }
+    Ok(token.to_vec())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
