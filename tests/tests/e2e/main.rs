@@ -5,6 +5,7 @@ mod abuse;
 mod admin;
 mod assets;
 mod bots;
+mod cli;
 mod game;
 mod handshake;
 mod session;
