@@ -99,6 +99,19 @@ async fn an_edit_reaches_a_live_room_without_disconnecting_anyone() {
     );
     let status = wait_for_version_change(&s, &old).await;
     assert_eq!(status["last_reload_ok"], true);
+    // What changed, old → new, in /admin/assets and the log.
+    assert_eq!(
+        status["changes"],
+        serde_json::json!([{"file": "game.toml", "key": "player.max_speed", "old": "8", "new": "2"}]),
+        "{status}"
+    );
+    assert!(
+        s.logs().iter().any(|l| l.contains("asset changed")
+            && l.contains("player.max_speed")
+            && l.contains(r#""old":"8""#)
+            && l.contains(r#""new":"2""#)),
+        "the change is logged"
+    );
     let after = run_speed(&mut c, you, Duration::from_millis(800)).await;
     assert!(before > 5.0, "before the edit: {before} units/s");
     assert!(
