@@ -492,14 +492,23 @@ fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
         },
         ..crate::assets::Tuning::default()
     };
-    let map = crate::assets::load_map_file(&args.map, &tuning)
-        .map_err(|report| anyhow::anyhow!("{}", report.render_text()))?;
-    let svg = crate::assets::render_svg(&map, tuning_radius);
+    let (map, report) = crate::assets::read_map_file(&args.map, &tuning);
+    // A map that fails its checks is drawn anyway, problems marked; the exit code says so.
+    let Some(map) = map else {
+        bail!("{}", report.render_text());
+    };
+    let svg = crate::assets::render_svg_with_problems(&map, tuning_radius, &report.problems);
     match args.out {
         Some(path) => {
             std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?
         }
         None => print!("{svg}"),
+    }
+    if !report.is_empty() {
+        bail!(
+            "the map was drawn with its problems marked:\n{}",
+            report.render_text()
+        );
     }
     Ok(())
 }

@@ -325,3 +325,47 @@ async fn the_token_command_mints_what_the_server_accepts() {
     assert!(!weak.status.success(), "a short secret is refused");
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 32"));
 }
+
+#[test]
+fn render_map_draws_a_broken_map_with_its_problems_marked_and_exits_1() {
+    let dir = TempDir::new("svg-broken");
+    copy_dir(&repo_assets(), &dir.0);
+    let map = dir.join("maps/broken.toml");
+    // Spawn #2 sits inside the wall; spawn #1 is fine.
+    std::fs::write(
+        &map,
+        "width = 40\nheight = 30\n\n[[wall]]\nx = 10\ny = 10\nw = 5\nh = 5\n\n\
+         [[spawn]]\nx = 3\ny = 3\n\n[[spawn]]\nx = 12\ny = 12\n",
+    )
+    .unwrap();
+    let out = dir.join("broken.svg");
+    let run = Command::new(BIN)
+        .arg("render-map")
+        .arg(&map)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "a broken map is still a failure"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("spawn #2"),
+        "the problem is listed: {stderr}"
+    );
+    let svg = std::fs::read_to_string(&out).expect("the map is drawn anyway");
+    assert_eq!(svg.matches("class=\"wall\"").count(), 1);
+    assert_eq!(svg.matches("class=\"spawn\"").count(), 2);
+    assert!(
+        svg.contains(r#"class="problem" data-problem="1""#),
+        "marked on the drawing"
+    );
+    assert!(
+        svg.contains("spawn #2 at (12, 12) is inside wall #1"),
+        "{svg}"
+    );
+    assert!(svg.contains("problem: this map does not load"));
+}
