@@ -240,30 +240,23 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FragmentCap<S> {
 #[cfg(test)]
 mod tests {
     use tokio::io::AsyncReadExt as _;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode;
+    use tokio_tungstenite::tungstenite::protocol::frame::{Frame, FrameHeader};
 
     use super::*;
 
-    /// A masked client frame.
+    /// A masked client frame, as tungstenite's own encoder writes it.
     fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![u8::from(fin) << 7 | opcode];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n @ 126..=0xffff => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&[1, 2, 3, 4]);
-        out.extend(
-            payload
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ [1, 2, 3, 4][i % 4]),
-        );
+        let header = FrameHeader {
+            is_final: fin,
+            opcode: OpCode::from(opcode),
+            mask: Some([1, 2, 3, 4]),
+            ..FrameHeader::default()
+        };
+        let mut out = Vec::new();
+        Frame::from_payload(header, payload.to_vec().into())
+            .format(&mut out)
+            .expect("a Vec takes any frame");
         out
     }
 

@@ -146,7 +146,12 @@ fuzz_target!(|data: &[u8]| {
         let reservation = w
             .directory
             .reserve(&identity.sub, identity.role, &placement)?;
-        Ok((switching_protocols(&upgrade), upgrade.subprotocol, identity, reservation))
+        Ok((
+            switching_protocols(&upgrade),
+            upgrade.subprotocol,
+            identity,
+            reservation,
+        ))
     })();
     let (response, accepted) = match decided {
         Ok((response, subprotocol, identity, _seat)) => (response, Some((subprotocol, identity))),

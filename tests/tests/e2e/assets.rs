@@ -285,28 +285,18 @@ async fn the_token_command_mints_what_the_server_accepts() {
     let dir = TempDir::new("tok");
     // The same secret the server was started with, written as an operator would (with a newline).
     std::fs::write(dir.join("secret"), [s.secret.as_slice(), b"\n"].concat()).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "--secret-file",
-            dir.join("secret").to_str().unwrap(),
-            "--sub",
-            "cli-user",
-            "--name",
-            "Cli",
-            "--room",
-            "cli",
-            "--ttl",
-            "10m",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = crate::token_command([
+        "--secret-file",
+        dir.join("secret").to_str().unwrap(),
+        "--sub",
+        "cli-user",
+        "--name",
+        "Cli",
+        "--room",
+        "cli",
+        "--ttl",
+        "10m",
+    ]);
     let mut c = Connect::new(&s)
         .protocol("rallypoint.v1.msgpack")
         .header_token(&token)

@@ -268,19 +268,13 @@ async fn the_readme_production_example_mints_a_token_the_server_accepts() {
         .into_iter()
         .find(|(f, w)| f == "README.md" && w[0] == "rallypoint" && w[1] == "token")
         .expect("a `rallypoint token` line in the README");
-    let mut token_args: Vec<String> = token_line[1..].to_vec();
+    let mut token_args: Vec<String> = token_line[2..].to_vec();
     let i = token_args
         .iter()
         .position(|w| w == "--secret-file")
         .unwrap();
     token_args[i + 1] = secret.display().to_string();
-    let out = Command::new(SERVER).args(&token_args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = crate::token_command(&token_args);
     let mut c = Connect::new(&s)
         .protocol(Subprotocol::V1Json.name())
         .header_token(&token)
