@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 
 use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
 use crate::metrics::Metrics;
-use crate::reload::{AssetStore, ReloadOutcome};
+use crate::reload::{AssetControl, ReloadOutcome};
 use crate::room::{Command, Directory};
 
 /// Admin requests served at once; more wait in the accept queue.
@@ -67,7 +67,7 @@ pub struct AdminContext {
     /// Metrics to render.
     pub metrics: Arc<Metrics>,
     /// Assets to describe and reload.
-    pub assets: Arc<AssetStore>,
+    pub assets: Arc<dyn AssetControl>,
     /// Rooms to list and kick from.
     pub directory: Arc<Directory>,
     /// Readiness, shared with the game edge.
@@ -247,14 +247,10 @@ async fn route(method: &str, path: &str, sub: Option<String>, ctx: &AdminContext
         },
         ("GET", p) if p.starts_with("/admin/maps/") && p.ends_with(".svg") => {
             let name = &p["/admin/maps/".len()..p.len() - ".svg".len()];
-            let assets = ctx.assets.current();
-            match assets.maps.get(name) {
-                Some(map) => Response::new(
-                    200,
-                    "image/svg+xml",
-                    crate::assets::render_svg(map, assets.game.tuning.player.radius),
-                )
-                .header("Cache-Control", "no-store"),
+            match ctx.assets.render_map(name) {
+                Some(svg) => {
+                    Response::new(200, "image/svg+xml", svg).header("Cache-Control", "no-store")
+                }
                 None => Response::error(404, "not_found", "no such map"),
             }
         }

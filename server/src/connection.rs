@@ -406,7 +406,7 @@ async fn run_session(
         subprotocol = accepted.subprotocol.name(),
         room = %accepted.reservation.room.name,
     );
-    let tick_rate = state.assets.current().game.tick_rate;
+    let tick_rate = state.assets.engine().tick_rate;
     let session = Session {
         id,
         identity: accepted.identity,

@@ -25,8 +25,8 @@ use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::Request;
 use crate::metrics::Metrics;
-use crate::reload::AssetStore;
-use crate::room::{Directory, RoomContext};
+use crate::reload::AssetControl;
+use crate::room::{Directory, RoomContext, RoomOpener};
 use crate::shutdown::Tracker;
 
 /// Everything the game edge's connections share.
@@ -46,7 +46,7 @@ pub struct State {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Assets in force.
-    pub assets: Arc<AssetStore>,
+    pub assets: Arc<dyn AssetControl>,
     /// Readiness (`/readyz`), shared with the admin port.
     pub ready: Arc<AtomicBool>,
     /// True once shutdown has begun.
@@ -99,12 +99,14 @@ impl Listeners {
 }
 
 /// What a server is made of, prepared before it binds anything.
-#[derive(Debug)]
 pub struct Setup {
     /// Configuration.
     pub config: Config,
     /// Assets in force.
-    pub assets: Arc<AssetStore>,
+    pub assets: Arc<dyn AssetControl>,
+    /// How rooms of the game are opened (see [`crate::room::task::opener`]): the game's
+    /// type stops here, so the edge is the same for every game.
+    pub rooms: Box<dyn FnOnce(RoomContext) -> RoomOpener + Send>,
     /// Token checks.
     pub verifier: Verifier,
     /// Dev-mode secret, if in dev mode.
@@ -117,6 +119,15 @@ pub struct Setup {
     pub admin: AdminAuth,
 }
 
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("config", &self.config)
+            .field("assets", &self.assets)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs the server until `shutdown_signal` completes, then drains and returns.
 pub async fn serve(
     setup: Setup,
@@ -126,6 +137,7 @@ pub async fn serve(
     let Setup {
         config,
         assets,
+        rooms,
         verifier,
         dev_secret,
         tls,
@@ -134,12 +146,14 @@ pub async fn serve(
     } = setup;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let directory = Directory::new(RoomContext {
-        assets: assets.subscribe(),
-        limits: config.limits.clone(),
-        metrics: Arc::clone(&metrics),
-        shutdown: shutdown_rx.clone(),
-    });
+    let directory = Directory::new(
+        config.limits.max_rooms,
+        rooms(RoomContext {
+            limits: config.limits.clone(),
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown_rx.clone(),
+        }),
+    );
     let admission = Admission::new(&config.limits, config.dev_mode(), &config.trusted_proxies);
     let ready = Arc::new(AtomicBool::new(true));
     let admin = AdminContext {
@@ -180,7 +194,7 @@ pub async fn serve(
         admin = %admin_addr,
         tls = state.tls.is_some(),
         dev_mode = state.config.dev_mode(),
-        assets = %assets.current().version,
+        assets = %assets.version(),
         "listening"
     );
     // Every connection task is tracked; the drain is complete when none is left.
