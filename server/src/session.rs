@@ -36,6 +36,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Identity, Role, unix_now};
 use crate::config::{Limits, Quota};
+use crate::fragments::{FragmentCap, TooManyFragments};
 use crate::metrics::{KindLabels, Metrics, Traffic};
 use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
 use crate::stream::ClientStream;
@@ -120,7 +121,7 @@ pub fn websocket_config(
 
 /// One connection's state for the length of its session.
 struct Conn<'a> {
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<ClientStream>>,
     limits: &'a Limits,
     traffic: Traffic,
     /// Per-kind drop counters, created once so a flood costs no label lookups.
@@ -175,7 +176,7 @@ impl Dropped {
 
 /// Runs a session to its end.
 pub async fn run(
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<ClientStream>>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -265,6 +266,7 @@ pub async fn run(
 fn read_error(e: &WsError) -> End {
     match e {
         WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
+        WsError::Io(e) if TooManyFragments::is(e) => End::Close(CloseReason::MessageTooLarge),
         WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
         WsError::Protocol(_) => End::Close(CloseReason::ProtocolViolation),
@@ -373,10 +375,10 @@ impl Conn<'_> {
                 Ok(())
             }
             Inbound::Chat(chat) => {
-                let _ = self.room.tx.try_send(Command::Chat {
-                    session,
-                    text: chat.text,
-                });
+                let text = crate::text::clean_chat(&chat.text);
+                if !text.is_empty() {
+                    let _ = self.room.tx.try_send(Command::Chat { session, text });
+                }
                 Ok(())
             }
             Inbound::Ping(ping) => {
