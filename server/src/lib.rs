@@ -7,8 +7,9 @@
 //! - [`cli`]: the binary's commands and flags; [`config`]: every setting and limit.
 //! - [`server`]: shared state, accept loop, shutdown; [`connection`]: one connection's
 //!   phases (accept-time cap, TLS, head, admission, token, placement, upgrade, session) and
-//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS; [`tls`]:
-//!   rustls configuration; [`http`]: one request head, one response.
+//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS;
+//!   [`socket`]: the upgraded socket, shared with the room's direct snapshot writes;
+//!   [`tls`]: rustls configuration; [`http`]: one request head, one response.
 //! - [`admission`]: connection caps, per-IP handshake rate, pending-handshake pool.
 //! - [`handshake`]: the pure `/play` phases (upgrade, Origin, subprotocol, token, room).
 //! - [`auth`]: JWT verification and minting.
@@ -44,6 +45,7 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod socket;
 pub mod stream;
 pub mod text;
 pub mod tls;

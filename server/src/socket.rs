@@ -1,0 +1,130 @@
+//! A session's socket once upgraded: what tungstenite reads and writes, sharing a plain
+//! TCP socket with the room that writes snapshots straight to it.
+//!
+//! On `ws://` the socket is an `Arc<TcpStream>` held by the session (through
+//! [`SessionStream`]) and by its outbox (for the room's direct writes); every write the
+//! session makes goes through the outbox's write gate, so frames from the two writers
+//! never interleave (see [`crate::room::outbox`]). On `wss://` each session encrypts its
+//! own frames, so the session is the only writer and the stream is the TLS stream as is.
+//!
+//! Must not buffer or reorder bytes: it only forwards, and orders writes.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::room::Outbox;
+use crate::stream::ClientStream;
+
+/// The upgraded connection.
+#[derive(Debug)]
+pub enum SessionStream {
+    /// `ws://`: shared with the room's direct writes.
+    Plain(Shared),
+    /// `wss://`: the session's alone.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// A plain TCP socket written through the outbox's gate.
+#[derive(Debug)]
+pub struct Shared {
+    socket: Arc<TcpStream>,
+    outbox: Arc<Outbox>,
+}
+
+impl SessionStream {
+    /// The session stream for an upgraded connection, and the outbox the room will use to
+    /// reach it: with the socket for direct snapshot writes on plain TCP.
+    pub fn upgrade(
+        stream: ClientStream,
+        max_messages: usize,
+        encoding: rallypoint_protocol::Encoding,
+    ) -> (SessionStream, Arc<Outbox>) {
+        match stream {
+            ClientStream::Plain(tcp) => {
+                let socket = Arc::new(tcp);
+                let outbox = Arc::new(Outbox::with_socket(
+                    max_messages,
+                    Some(Arc::clone(&socket)),
+                    encoding,
+                ));
+                let shared = Shared {
+                    socket,
+                    outbox: Arc::clone(&outbox),
+                };
+                (SessionStream::Plain(shared), outbox)
+            }
+            ClientStream::Tls(tls) => {
+                (SessionStream::Tls(tls), Arc::new(Outbox::new(max_messages)))
+            }
+        }
+    }
+}
+
+impl AsyncRead for SessionStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SessionStream::Plain(s) => loop {
+                ready!(s.socket.poll_read_ready(cx))?;
+                match s.socket.try_read(buf.initialize_unfilled()) {
+                    Ok(n) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            },
+            SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for SessionStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            SessionStream::Plain(s) => s.outbox.session_write(&s.socket, cx, buf),
+            SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SessionStream::Plain(s) => s.outbox.session_flush(&s.socket, cx),
+            SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            SessionStream::Plain(s) => {
+                ready!(s.outbox.session_flush(&s.socket, cx))?;
+                // Half-closing a shared socket: the write side is done for both writers.
+                Poll::Ready(socket2_shutdown(&s.socket))
+            }
+            SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// `shutdown(SHUT_WR)` on a socket others hold too.
+fn socket2_shutdown(socket: &TcpStream) -> io::Result<()> {
+    let sock = socket2::SockRef::from(socket);
+    match sock.shutdown(std::net::Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}
