@@ -1,21 +1,23 @@
 //! A session's socket once upgraded: what tungstenite reads and writes, sharing a plain
 //! TCP socket with the room that writes snapshots straight to it.
 //!
-//! On `ws://` the socket is an `Arc<TcpStream>` held by the session (through
-//! [`SessionStream`]) and by its outbox (for the room's direct writes); every write the
-//! session makes goes through the outbox's write gate, so frames from the two writers
-//! never interleave (see [`crate::room::outbox`]). On `wss://` each session encrypts its
-//! own frames, so the session is the only writer and the stream is the TLS stream as is.
+//! On `ws://` the socket is split: the session reads its half directly, and the write
+//! half lives in the outbox, where the room writes snapshots straight to it and every
+//! write the session makes goes through the outbox's write gate, so frames from the two
+//! writers never interleave (see [`crate::room::outbox`]). On `wss://` each session
+//! encrypts its own frames, so the session is the only writer and the stream is the TLS
+//! stream as is.
 //!
 //! Must not buffer or reorder bytes: it only forwards, and orders writes.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
 use tokio_rustls::server::TlsStream;
 
 use crate::room::Outbox;
@@ -30,10 +32,10 @@ pub enum SessionStream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A plain TCP socket written through the outbox's gate.
+/// A plain TCP socket: read here, written through the outbox's gate.
 #[derive(Debug)]
 pub struct Shared {
-    socket: Arc<TcpStream>,
+    read: OwnedReadHalf,
     outbox: Arc<Outbox>,
 }
 
@@ -47,14 +49,10 @@ impl SessionStream {
     ) -> (SessionStream, Arc<Outbox>) {
         match stream {
             ClientStream::Plain(tcp) => {
-                let socket = Arc::new(tcp);
-                let outbox = Arc::new(Outbox::with_socket(
-                    max_messages,
-                    Some(Arc::clone(&socket)),
-                    encoding,
-                ));
+                let (read, write) = tcp.into_split();
+                let outbox = Arc::new(Outbox::with_socket(max_messages, Some(write), encoding));
                 let shared = Shared {
-                    socket,
+                    read,
                     outbox: Arc::clone(&outbox),
                 };
                 (SessionStream::Plain(shared), outbox)
@@ -73,17 +71,7 @@ impl AsyncRead for SessionStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            SessionStream::Plain(s) => loop {
-                ready!(s.socket.poll_read_ready(cx))?;
-                match s.socket.try_read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            },
+            SessionStream::Plain(s) => Pin::new(&mut s.read).poll_read(cx, buf),
             SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -96,35 +84,22 @@ impl AsyncWrite for SessionStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            SessionStream::Plain(s) => s.outbox.session_write(&s.socket, cx, buf),
+            SessionStream::Plain(s) => s.outbox.session_write(cx, buf),
             SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            SessionStream::Plain(s) => s.outbox.session_flush(&s.socket, cx),
+            SessionStream::Plain(s) => s.outbox.session_flush(cx),
             SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            SessionStream::Plain(s) => {
-                ready!(s.outbox.session_flush(&s.socket, cx))?;
-                // Half-closing a shared socket: the write side is done for both writers.
-                Poll::Ready(socket2_shutdown(&s.socket))
-            }
+            SessionStream::Plain(s) => s.outbox.session_shutdown(cx),
             SessionStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
-    }
-}
-
-/// `shutdown(SHUT_WR)` on a socket others hold too.
-fn socket2_shutdown(socket: &TcpStream) -> io::Result<()> {
-    let sock = socket2::SockRef::from(socket);
-    match sock.shutdown(std::net::Shutdown::Write) {
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-        other => other,
     }
 }

@@ -28,13 +28,15 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use rallypoint_protocol::codec::{SNAP_HEADER_MAX, snap_header, snap_trailer};
 use rallypoint_protocol::{CloseReason, Encoding};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 /// A snapshot for one recipient: the shared entity body plus this recipient's header.
@@ -93,6 +95,9 @@ struct State {
     session_writing: bool,
     /// The unwritten end of a direct write: it goes out before anything else.
     remainder: Option<Bytes>,
+    /// The write side of the session's plain TCP socket, for direct snapshot writes and
+    /// the session's own (none with TLS).
+    socket: Option<OwnedWriteHalf>,
 }
 
 /// What the session takes in one go.
@@ -112,9 +117,7 @@ pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     max_messages: usize,
-    /// The session's plain TCP socket, for direct snapshot writes (none with TLS).
-    socket: Option<Arc<TcpStream>>,
-    /// How frames are written on it.
+    /// How snapshot frames are written on the socket.
     encoding: Encoding,
 }
 
@@ -126,17 +129,19 @@ impl Outbox {
     }
 
     /// An outbox through which the room may also write snapshots straight to `socket`, as
-    /// `encoding` frames.
+    /// `encoding` frames; the session then writes through [`Outbox::session_write`].
     pub fn with_socket(
         max_messages: usize,
-        socket: Option<Arc<TcpStream>>,
+        socket: Option<OwnedWriteHalf>,
         encoding: Encoding,
     ) -> Outbox {
         Outbox {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                socket,
+                ..State::default()
+            }),
             notify: Notify::new(),
             max_messages: max_messages.max(1),
-            socket,
             encoding,
         }
     }
@@ -157,7 +162,7 @@ impl Outbox {
             && s.close.is_none()
             && !s.session_writing
             && s.remainder.is_none();
-        if let (true, Some(socket)) = (clear, &self.socket) {
+        if let (true, Some(socket)) = (clear, &s.socket) {
             match write_direct(socket, self.encoding, &snapshot) {
                 Ok((payload, None)) => return Pushed::Written(payload),
                 Ok((payload, Some(rest))) => {
@@ -252,31 +257,36 @@ impl Outbox {
 
     /// Session side: writes `buf` to the socket, after any remainder of a direct write.
     /// The session counts as writing until [`Outbox::session_flush`].
-    pub fn session_write(
-        &self,
-        socket: &TcpStream,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let mut s = self.lock();
+    pub fn session_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let Some(socket) = s.socket.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
         ready!(finish_remainder(socket, cx, &mut s.remainder))?;
         s.session_writing = true;
-        drop(s);
-        loop {
-            ready!(socket.poll_write_ready(cx))?;
-            match socket.try_write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                done => return Poll::Ready(done),
-            }
-        }
+        Pin::new(socket).poll_write(cx, buf)
     }
 
     /// Session side: everything the session wrote is out; so is any remainder.
-    pub fn session_flush(&self, socket: &TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut s = self.lock();
+    pub fn session_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let Some(socket) = s.socket.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
         ready!(finish_remainder(socket, cx, &mut s.remainder))?;
         s.session_writing = false;
         Poll::Ready(Ok(()))
+    }
+
+    /// Session side: flushes, then shuts the socket's write side down (for both writers).
+    pub fn session_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.session_flush(cx))?;
+        match self.lock().socket.as_mut() {
+            Some(socket) => Pin::new(socket).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     /// Session side: the session has ended; later pushes report it.
@@ -291,7 +301,7 @@ impl Outbox {
 /// Writes a snapshot frame in one non-blocking vectored write: the payload length and,
 /// when the socket took only part of it, the rest (copied) for the session to finish.
 fn write_direct(
-    socket: &TcpStream,
+    socket: &OwnedWriteHalf,
     encoding: Encoding,
     snap: &PendingSnapshot,
 ) -> io::Result<(usize, Option<Bytes>)> {
@@ -330,19 +340,19 @@ fn write_direct(
 /// Writes what is left of a direct write; `Pending` (with the socket registered) while
 /// the socket will not take it.
 fn finish_remainder(
-    socket: &TcpStream,
+    socket: &mut OwnedWriteHalf,
     cx: &mut Context<'_>,
     remainder: &mut Option<Bytes>,
 ) -> Poll<io::Result<()>> {
     while let Some(rest) = remainder.as_mut() {
-        ready!(socket.poll_write_ready(cx))?;
-        match socket.try_write(rest) {
-            Ok(n) if n == rest.len() => *remainder = None,
-            Ok(n) => {
-                let _ = rest.split_to(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Poll::Ready(Err(e)),
+        let n = ready!(Pin::new(&mut *socket).poll_write(cx, rest))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        if n == rest.len() {
+            *remainder = None;
+        } else {
+            let _ = rest.split_to(n);
         }
     }
     Poll::Ready(Ok(()))
@@ -411,14 +421,19 @@ mod tests {
         assert_eq!(o.gone(), Some(Gone::Dropped));
     }
 
-    /// A connected pair: the server end shared as the session's is, and the client end.
-    async fn pair() -> (Arc<TcpStream>, TcpStream) {
+    use tokio::net::TcpStream;
+
+    /// A connected pair: the server end's write half (as the outbox holds it) and the
+    /// client end.
+    async fn pair() -> (OwnedWriteHalf, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
         let (server, _) = listener.accept().await.unwrap();
-        (Arc::new(server), client)
+        let (read, write) = server.into_split();
+        drop(read);
+        (write, client)
     }
 
     fn body_snap(tick: u32, len: usize) -> PendingSnapshot {
@@ -487,7 +502,6 @@ mod tests {
     #[tokio::test]
     async fn a_socket_that_takes_part_leaves_the_rest_first_in_line() {
         let (server, mut client) = pair().await;
-        let socket = Arc::clone(&server);
         let o = Outbox::with_socket(4, Some(server), Encoding::MsgPack);
         // Fill the send buffer until a direct write is cut short or refused.
         let mut sent = Vec::new();
@@ -513,7 +527,7 @@ mod tests {
             let got = read_exactly(&mut client, total).await;
             (got == sent.concat(), client)
         });
-        std::future::poll_fn(|cx| o.session_flush(&socket, cx))
+        std::future::poll_fn(|cx| o.session_flush(cx))
             .await
             .unwrap();
         let (intact, _client) = reader.await.unwrap();
