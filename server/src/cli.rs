@@ -15,7 +15,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing::info;
 
 use crate::auth::{self, MintClaims, Role, Verifier};
-use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
+use crate::config::{
+    AuthConfig, ClusterConfig, ClusterTiming, Config, Limits, Quota, TlsFiles, parse_duration,
+    parse_quota,
+};
 use crate::metrics::Metrics;
 use crate::reload::AssetStore;
 use crate::server::{self, Listeners};
@@ -103,6 +106,17 @@ struct ServeArgs {
     /// Do not watch the assets directory for changes.
     #[arg(long, env = "RALLYPOINT_NO_HOT_RELOAD")]
     no_hot_reload: bool,
+    /// Cluster mode: the shared directory, redis://HOST:PORT[/DB]. Without it the server
+    /// is a single node and never talks to Redis.
+    #[arg(long, env = "RALLYPOINT_REDIS_URL")]
+    redis_url: Option<String>,
+    /// This node's id in the cluster [default: host name plus a random suffix].
+    #[arg(long, env = "RALLYPOINT_NODE_ID", requires = "redis_url")]
+    node_id: Option<String>,
+    /// Base URL clients are sent to for this node, ws[s]://HOST:PORT [default: ws://
+    /// plus --listen, when that is a loopback address].
+    #[arg(long, env = "RALLYPOINT_PUBLIC_URL", requires = "redis_url")]
+    public_url: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -264,9 +278,9 @@ pub fn main() -> ExitCode {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> anyhow::Result<Config> {
         let l = &self.limits;
-        Config {
+        Ok(Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
             assets_dir: self.assets.clone(),
@@ -307,13 +321,58 @@ impl ServeArgs {
                 drain_timeout: l.drain_timeout,
                 ..Limits::default()
             },
-        }
+            cluster: self.cluster()?,
+        })
     }
+
+    /// Cluster mode from `--redis-url`, `--node-id` and `--public-url`, checked.
+    fn cluster(&self) -> anyhow::Result<Option<ClusterConfig>> {
+        let Some(redis_url) = &self.redis_url else {
+            return Ok(None);
+        };
+        crate::cluster::check_redis_url(redis_url).context("--redis-url")?;
+        let node_id = match &self.node_id {
+            Some(id) if crate::config::valid_node_id(id) => id.clone(),
+            Some(id) => bail!("--node-id `{id}`: use 1-64 characters of A-Z a-z 0-9 - _ ."),
+            None => default_node_id(),
+        };
+        let tls = self.tls_cert.is_some();
+        let public_url = match &self.public_url {
+            Some(url) => crate::config::parse_public_url(url)
+                .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
+            None => crate::config::default_public_url(self.listen, tls).with_context(|| {
+                format!(
+                    "--public-url is required with --redis-url when --listen ({}) is not \
+                     a loopback address: it is the ws[s]:// address clients reach this node at",
+                    self.listen
+                )
+            })?,
+        };
+        Ok(Some(ClusterConfig {
+            redis_url: redis_url.clone(),
+            node_id,
+            public_url,
+            timing: ClusterTiming::default(),
+        }))
+    }
+}
+
+/// The host name (from the kernel, else `$HOSTNAME`) plus a random suffix, so two
+/// processes on one host never share an id.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 4];
+    // A failed read leaves zeros: the id is still valid, only less likely to be unique.
+    let _ = getrandom::fill(&mut suffix);
+    crate::config::node_id_from(&host, u32::from_le_bytes(suffix))
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
-    let config = args.config();
+    let config = args.config()?;
     if config.dev_mode() && !config.listen.ip().is_loopback() {
         bail!(
             "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
@@ -351,6 +410,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             info!(
                 "dev mode: tokens are signed with a generated secret; get one with `curl http://{addr}/dev/token` \
                  (loopback only). Configure --jwt-secret-file or --jwt-public-key for production."
+            );
+        }
+        if let Some(cluster) = &config.cluster {
+            info!(
+                node = %cluster.node_id,
+                public_url = %cluster.public_url,
+                redis = %cluster.redis_display(),
+                "cluster node id {}", cluster.node_id
             );
         }
         let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));

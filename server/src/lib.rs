@@ -15,6 +15,8 @@
 //! - [`room`]: room directory, room task (fixed tick), outboxes.
 //! - [`sim`]: the pure simulation core (no IO, no clock).
 //! - [`assets`]: loading and validating designer data; [`reload`]: hot reload.
+//! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
+//!   seats, checkpoints, matchmaking.
 //! - [`admin`]: health, readiness, metrics, admin JSON; [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup.
 
@@ -23,6 +25,7 @@ pub mod admission;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod handshake;
 pub mod http;
