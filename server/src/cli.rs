@@ -336,17 +336,17 @@ impl ServeArgs {
             Some(id) => bail!("--node-id `{id}`: use 1-64 characters of A-Z a-z 0-9 - _ ."),
             None => default_node_id(),
         };
-        let tls = self.tls_cert.is_some();
         let public_url = match &self.public_url {
-            Some(url) => crate::config::parse_public_url(url)
-                .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
-            None => crate::config::default_public_url(self.listen, tls).with_context(|| {
-                format!(
-                    "--public-url is required with --redis-url when --listen ({}) is not \
-                     a loopback address: it is the ws[s]:// address clients reach this node at",
-                    self.listen
-                )
-            })?,
+            Some(url) => Some(
+                crate::config::parse_public_url(url)
+                    .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
+            ),
+            None if self.listen.ip().is_loopback() => None,
+            None => bail!(
+                "--public-url is required with --redis-url when --listen ({}) is not a \
+                 loopback address: it is the ws[s]:// address clients reach this node at",
+                self.listen
+            ),
         };
         Ok(Some(ClusterConfig {
             redis_url: redis_url.clone(),
@@ -413,9 +413,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         if let Some(cluster) = &config.cluster {
+            let public_url = cluster.public_url_for(listeners.game.local_addr()?, tls.is_some());
             info!(
                 node = %cluster.node_id,
-                public_url = %cluster.public_url,
+                %public_url,
                 redis = %cluster.redis_display(),
                 "cluster node id {}", cluster.node_id
             );
@@ -523,4 +524,72 @@ fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
         None => print!("{svg}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<anyhow::Result<Config>, clap::Error> {
+        let argv = ["rallypoint", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(serve)) => Ok(serve.config()),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_redis_url_there_is_no_cluster() {
+        let config = serve(&[]).unwrap().unwrap();
+        assert!(config.cluster.is_none());
+        assert!(
+            serve(&["--node-id", "n1"]).is_err(),
+            "--node-id needs --redis-url"
+        );
+        assert!(serve(&["--public-url", "ws://x:1"]).is_err());
+    }
+
+    #[test]
+    fn a_loopback_node_defaults_its_id_and_public_url() {
+        let config = serve(&["--redis-url", "redis://127.0.0.1:6379/1"])
+            .unwrap()
+            .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert!(
+            crate::config::valid_node_id(&cluster.node_id),
+            "{}",
+            cluster.node_id
+        );
+        assert_eq!(cluster.public_url, None);
+        assert_eq!(
+            cluster.public_url_for("127.0.0.1:7777".parse().unwrap(), false),
+            "ws://127.0.0.1:7777"
+        );
+    }
+
+    #[test]
+    fn cluster_flags_are_checked() {
+        let public = [
+            "--redis-url",
+            "redis://10.0.0.9:6379",
+            "--listen",
+            "0.0.0.0:7777",
+        ];
+        let err = serve(&public).unwrap().unwrap_err().to_string();
+        assert!(err.contains("--public-url is required"), "{err}");
+        let given = [
+            &public[..],
+            &["--public-url", "wss://eu1.example/", "--node-id", "eu1"],
+        ];
+        let cluster = serve(&given.concat()).unwrap().unwrap().cluster.unwrap();
+        assert_eq!(cluster.public_url.as_deref(), Some("wss://eu1.example"));
+        assert_eq!(cluster.node_id, "eu1");
+        for bad in [
+            &["--redis-url", "http://x"][..],
+            &["--redis-url", "redis://x:1", "--node-id", "a:b"],
+            &["--redis-url", "redis://x:1", "--public-url", "http://x:1"],
+        ] {
+            assert!(serve(bad).unwrap().is_err(), "{bad:?}");
+        }
+    }
 }

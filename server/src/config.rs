@@ -228,8 +228,10 @@ pub struct ClusterConfig {
     /// This node's id in the directory (see [`valid_node_id`]).
     pub node_id: String,
     /// Base URL clients are sent to for this node, `ws[s]://HOST:PORT[/PATH]`, without a
-    /// trailing slash; a room's URL is this plus `/play?room=NAME`.
-    pub public_url: String,
+    /// trailing slash; a room's URL is this plus `/play?room=NAME`. `None`: derived from
+    /// the bound game address ([`ClusterConfig::public_url_for`]), which the CLI allows
+    /// only when `--listen` is loopback.
+    pub public_url: Option<String>,
     /// Leases, timeouts and limits of the directory.
     pub timing: ClusterTiming,
 }
@@ -286,6 +288,14 @@ impl Default for ClusterTiming {
 }
 
 impl ClusterConfig {
+    /// The public URL in force once the game port is bound to `game` (which resolves a
+    /// `--listen` port of 0).
+    pub fn public_url_for(&self, game: SocketAddr, tls: bool) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(game, tls))
+    }
+
     /// The Redis URL without its credentials, for logs.
     pub fn redis_display(&self) -> String {
         match self.redis_url.split_once("://") {
@@ -345,15 +355,12 @@ pub fn parse_public_url(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
-/// The public URL a node on `listen` gets when none is given: `ws://` (or `wss://` with
-/// TLS) plus the address, only when that address is loopback (elsewhere the listen
-/// address says nothing about how clients reach the node).
-pub fn default_public_url(listen: SocketAddr, tls: bool) -> Option<String> {
+/// The public URL of a node whose game port is bound to `game` when none is given:
+/// `ws://` (or `wss://` with TLS) plus the address. Only meaningful for loopback: any
+/// other listen address says nothing about how clients reach the node.
+pub fn default_public_url(game: SocketAddr, tls: bool) -> String {
     let scheme = if tls { "wss" } else { "ws" };
-    listen
-        .ip()
-        .is_loopback()
-        .then(|| format!("{scheme}://{listen}"))
+    format!("{scheme}://{game}")
 }
 
 pub use rallypoint_protocol::duration::parse_duration;
@@ -441,30 +448,30 @@ mod tests {
             assert!(parse_public_url(bad).is_err(), "{bad}");
         }
         let loopback: SocketAddr = "127.0.0.1:7777".parse().unwrap();
-        assert_eq!(
-            default_public_url(loopback, false).as_deref(),
-            Some("ws://127.0.0.1:7777")
-        );
+        assert_eq!(default_public_url(loopback, false), "ws://127.0.0.1:7777");
         let v6: SocketAddr = "[::1]:9000".parse().unwrap();
-        assert_eq!(
-            default_public_url(v6, true).as_deref(),
-            Some("wss://[::1]:9000")
-        );
-        assert_eq!(
-            default_public_url("0.0.0.0:7777".parse().unwrap(), false),
-            None
-        );
+        assert_eq!(default_public_url(v6, true), "wss://[::1]:9000");
+        let mut c = cluster("ws://x:1");
+        assert_eq!(c.public_url_for(loopback, true), "ws://x:1");
+        c.public_url = None;
+        assert_eq!(c.public_url_for(loopback, false), "ws://127.0.0.1:7777");
+    }
+
+    fn cluster(public_url: &str) -> ClusterConfig {
+        ClusterConfig {
+            redis_url: "redis://user:secret@redis.internal:6379/2".into(),
+            node_id: "n".into(),
+            public_url: Some(public_url.into()),
+            timing: ClusterTiming::default(),
+        }
     }
 
     #[test]
     fn redis_urls_are_logged_without_credentials() {
-        let c = ClusterConfig {
-            redis_url: "redis://user:secret@redis.internal:6379/2".into(),
-            node_id: "n".into(),
-            public_url: "ws://x:1".into(),
-            timing: ClusterTiming::default(),
-        };
-        assert_eq!(c.redis_display(), "redis://redis.internal:6379/2");
+        assert_eq!(
+            cluster("ws://x:1").redis_display(),
+            "redis://redis.internal:6379/2"
+        );
     }
 
     #[test]

@@ -563,6 +563,25 @@ mod tests {
     }
 
     #[test]
+    fn directory_calls_and_leases_are_counted_by_operation() {
+        let m = Metrics::new();
+        m.directory_call("claim", 0.000_3, None);
+        m.directory_call("claim", 0.6, Some("unavailable"));
+        m.lease_renewed("room", 3);
+        m.lease_lost("room", "superseded");
+        let text = m.encode();
+        for line in [
+            "rallypoint_directory_call_seconds_count{op=\"claim\"} 2",
+            "rallypoint_directory_call_seconds_bucket{le=\"0.0004\",op=\"claim\"} 1",
+            "rallypoint_directory_errors_total{op=\"claim\",kind=\"unavailable\"} 1",
+            "rallypoint_leases_renewed_total{lease=\"room\"} 3",
+            "rallypoint_leases_lost_total{lease=\"room\",reason=\"superseded\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
+    }
+
+    #[test]
     fn the_exposition_carries_panics_and_resident_memory() {
         let m = Metrics::new();
         m.panics.inc();

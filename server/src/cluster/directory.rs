@@ -120,10 +120,12 @@ impl std::fmt::Debug for ClusterDirectory {
 }
 
 impl ClusterDirectory {
-    /// A directory client for this node. Connects lazily (on the first call), so a node
-    /// starts whether or not Redis is up. Must be called inside a tokio runtime.
+    /// A directory client for this node, whose clients are sent to `public_url`
+    /// ([`ClusterConfig::public_url_for`]). Connects lazily (on the first call), so a
+    /// node starts whether or not Redis is up. Must be called inside a tokio runtime.
     pub fn new(
         config: &ClusterConfig,
+        public_url: String,
         metrics: Arc<Metrics>,
     ) -> Result<ClusterDirectory, DirectoryError> {
         let client = redis::Client::open(config.redis_url.as_str())
@@ -144,7 +146,7 @@ impl ClusterDirectory {
             scripts: Scripts::new(),
             node: config.node_id.clone(),
             instance: format!("{:016x}", super::random_u64()),
-            public_url: config.public_url.clone(),
+            public_url,
             timing: config.timing.clone(),
             metrics,
         })
@@ -175,10 +177,20 @@ impl ClusterDirectory {
         inv: &ScriptInvocation<'_>,
     ) -> Result<Reply, DirectoryError> {
         let started = Instant::now();
-        let mut conn = self.conn.clone();
         let timeout = self.timing.call_timeout;
-        let result = match tokio::time::timeout(timeout, inv.invoke_async::<Value>(&mut conn)).await
+        let deadline = tokio::time::Instant::from_std(started + timeout);
+        let mut conn = self.conn.clone();
+        let mut answer =
+            tokio::time::timeout_at(deadline, inv.invoke_async::<Value>(&mut conn)).await;
+        // A connection found broken (Redis restarted, a proxy dropped it) is replaced by
+        // the manager; the call is tried once more on the new one within the same
+        // deadline. Every script is safe to run twice.
+        if let Ok(Err(e)) = &answer
+            && (e.is_connection_dropped() || e.is_io_error())
         {
+            answer = tokio::time::timeout_at(deadline, inv.invoke_async::<Value>(&mut conn)).await;
+        }
+        let result = match answer {
             Err(_) => Err(DirectoryError::Unavailable(format!(
                 "no answer within {timeout:?}"
             ))),
