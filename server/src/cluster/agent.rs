@@ -33,13 +33,16 @@ struct HeldRoom {
     lease: Lease,
     capacity: u32,
     players: u32,
+    /// Status at the last refresh, to see changes.
     status: LeaseStatus,
+    retaken: u64,
 }
 
 #[derive(Debug)]
 struct AgentState {
-    /// The registration's lease, once the directory confirmed one.
-    node: Option<Lease>,
+    /// The registration's lease, once the directory confirmed one, and its status at the
+    /// last refresh.
+    node: Option<(Lease, LeaseStatus)>,
     rooms: BTreeMap<String, HeldRoom>,
     max_rooms: u32,
     room_capacity: u32,
@@ -53,6 +56,10 @@ pub struct RoomLease {
     pub epoch: u64,
     /// Its status now.
     pub status: LeaseStatus,
+    /// Times the claim was re-taken after a lapse or a loss of Redis' data. When it
+    /// changes, the directory may have missed member changes: send
+    /// [`MemberChange::Sync`] and a checkpoint.
+    pub retaken: u64,
 }
 
 /// See the module docs.
@@ -116,13 +123,14 @@ impl Agent {
         let capacity = self.lock().room_capacity;
         let sent = Instant::now();
         let claim = self.directory.claim(room, capacity).await?;
-        if let Claim::Won { epoch, .. } | Claim::Held { epoch } = &claim {
+        if let Claim::Won { epoch, .. } | Claim::Held { epoch, .. } = &claim {
             let lease = Lease::granted(*epoch, sent, self.rules);
             let held = HeldRoom {
                 lease,
                 capacity,
                 players: 0,
                 status: LeaseStatus::Held,
+                retaken: 0,
             };
             self.lock().rooms.insert(room.to_owned(), held);
         }
@@ -153,6 +161,7 @@ impl Agent {
         Some(RoomLease {
             epoch: held.lease.epoch(),
             status: held.lease.poll(now),
+            retaken: held.retaken,
         })
     }
 
@@ -166,6 +175,7 @@ impl Agent {
                 let lease = RoomLease {
                     epoch: held.lease.epoch(),
                     status: held.lease.poll(now),
+                    retaken: held.retaken,
                 };
                 (name.clone(), lease)
             })
@@ -174,7 +184,7 @@ impl Agent {
 
     /// The registration's status now (`None` before the first confirmed heartbeat).
     pub fn node_status(&self, now: Instant) -> Option<LeaseStatus> {
-        self.lock().node.as_mut().map(|l| l.poll(now))
+        self.lock().node.as_mut().map(|(l, _)| l.poll(now))
     }
 
     /// Players in `room`, reported with the next heartbeat.
@@ -191,7 +201,8 @@ impl Agent {
     }
 
     /// Writes `room`'s checkpoint under its claim. A refusal by a higher epoch loses the
-    /// lease at once. `None` when this node does not hold the room (or lost it).
+    /// lease at once. `None` (nothing sent) unless the room's lease is serving (held or
+    /// renewing): a lapsed room writes nothing.
     pub async fn write_checkpoint(
         &self,
         room: &str,
@@ -222,8 +233,8 @@ impl Agent {
     fn serving_epoch(&self, room: &str) -> Option<u64> {
         let mut state = self.lock();
         let held = state.rooms.get_mut(room)?;
-        let lost = matches!(held.lease.poll(Instant::now()), LeaseStatus::Lost(_));
-        (!lost).then(|| held.lease.epoch())
+        let serving = held.lease.poll(Instant::now()).serving();
+        serving.then(|| held.lease.epoch())
     }
 
     fn note_fenced(&self, room: &str, epoch: u64, outcome: &FencedWrite) {
@@ -254,7 +265,7 @@ impl Agent {
                 }
                 let now = Instant::now();
                 let mut state = self.lock();
-                if let Some(node) = state.node.as_mut() {
+                if let Some((node, _)) = state.node.as_mut() {
                     node.unanswered(now);
                 }
                 for held in state.rooms.values_mut() {
@@ -292,13 +303,14 @@ impl Agent {
     fn apply(&self, sent: Instant, claims: &[HeldClaim], answer: &Registration) {
         let mut state = self.lock();
         match state.node.as_mut() {
-            Some(node) => {
+            Some((node, LeaseStatus::Held | LeaseStatus::Renewing | LeaseStatus::Lapsed)) => {
                 node.confirmed(sent);
-                if answer.registered_anew {
-                    info!(node = self.directory.node_id(), "cluster: registered again");
-                }
             }
-            None => state.node = Some(Lease::granted(0, sent, self.rules)),
+            // First registration, or one given up after a long outage: a fresh lease.
+            _ => state.node = Some((Lease::granted(0, sent, self.rules), LeaseStatus::Held)),
+        }
+        if answer.registered_anew {
+            info!(node = self.directory.node_id(), "cluster: registered");
         }
         let mut renewed = 0;
         for (claim, outcome) in claims.iter().zip(&answer.rooms) {
@@ -318,6 +330,7 @@ impl Agent {
                 RenewOutcome::Reacquired => {
                     info!(room = %claim.room, epoch = claim.epoch, "cluster: claim re-taken");
                     held.lease.confirmed(sent);
+                    held.retaken += 1;
                     renewed += 1;
                 }
                 RenewOutcome::Lost { epoch, owner } => {
@@ -336,6 +349,16 @@ impl Agent {
     fn refresh(&self, now: Instant) {
         let mut changed = false;
         let mut state = self.lock();
+        if let Some((node, seen)) = state.node.as_mut() {
+            let status = node.poll(now);
+            if let LeaseStatus::Lost(reason) = status
+                && *seen != status
+            {
+                self.metrics.lease_lost("node", reason.label());
+                warn!(?reason, "cluster: node registration lost");
+            }
+            *seen = status;
+        }
         for (room, held) in &mut state.rooms {
             let status = held.lease.poll(now);
             if status == held.status {

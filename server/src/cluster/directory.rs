@@ -13,7 +13,7 @@
 //! Must not hold game state or decide anything itself: decisions are
 //! [`super::matchmaking`]'s and lease bookkeeping is [`super::lease`]'s.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -108,6 +108,8 @@ pub struct ClusterDirectory {
     public_url: String,
     timing: ClusterTiming,
     metrics: Arc<Metrics>,
+    /// The Redis clock (ms) as last read, and when on this node's clock.
+    clock: Mutex<Option<(u64, Instant)>>,
 }
 
 impl std::fmt::Debug for ClusterDirectory {
@@ -149,6 +151,7 @@ impl ClusterDirectory {
             public_url,
             timing: config.timing.clone(),
             metrics,
+            clock: Mutex::new(None),
         })
     }
 
@@ -167,8 +170,26 @@ impl ClusterDirectory {
         &self.timing
     }
 
-    fn prefix(&self) -> &str {
-        &self.timing.key_prefix
+    /// An invocation of `script` with the arguments every script takes first: the key
+    /// prefix and this call's deadline on the Redis clock (see `late` in
+    /// `lua/common.lua`): the Redis time last seen, plus the time since on this node's
+    /// clock, plus the call timeout; 0 (none) before Redis was ever heard from.
+    fn prepare<'s>(&self, script: &'s Script) -> ScriptInvocation<'s> {
+        let deadline = self
+            .clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map_or(0, |(redis_ms, at)| {
+                redis_ms + millis(at.elapsed()) + millis(self.timing.call_timeout)
+            });
+        let mut inv = script.prepare_invoke();
+        inv.arg(&self.timing.key_prefix).arg(deadline);
+        inv
+    }
+
+    /// Notes the Redis clock read by a call answered at `at`.
+    fn observe_clock(&self, redis_ms: u64, at: Instant) {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some((redis_ms, at));
     }
 
     async fn invoke(
@@ -195,7 +216,7 @@ impl ClusterDirectory {
                 "no answer within {timeout:?}"
             ))),
             Ok(Err(e)) => Err(classify(&e)),
-            Ok(Ok(value)) => Reply::new(op, value),
+            Ok(Ok(value)) => self.unless_late(op, value),
         };
         let error = result.as_ref().err().map(DirectoryError::kind);
         self.metrics
@@ -216,9 +237,8 @@ impl ClusterDirectory {
         report: &NodeReport,
         claims: &[HeldClaim],
     ) -> Result<Registration, DirectoryError> {
-        let mut inv = self.scripts.heartbeat.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(&self.node)
+        let mut inv = self.prepare(&self.scripts.heartbeat);
+        inv.arg(&self.node)
             .arg(&self.instance)
             .arg(&self.public_url)
             .arg(report.max_rooms)
@@ -239,6 +259,7 @@ impl ClusterDirectory {
         }
         let registered_anew = r.flag()?;
         let now_ms = r.int()?;
+        self.observe_clock(now_ms, Instant::now());
         let mut rooms = Vec::with_capacity(claims.len());
         for _ in claims {
             rooms.push(renew_outcome(&mut r)?);
@@ -253,9 +274,8 @@ impl ClusterDirectory {
     /// Hands over every claim in `claims` (as [`Release::HandOff`]) and removes this
     /// node from the directory. Returns how many claims were released.
     pub async fn deregister(&self, claims: &[HeldClaim]) -> Result<u32, DirectoryError> {
-        let mut inv = self.scripts.deregister.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(&self.node)
+        let mut inv = self.prepare(&self.scripts.deregister);
+        inv.arg(&self.node)
             .arg(&self.instance)
             .arg(millis(self.timing.retention));
         for c in claims {
@@ -274,30 +294,31 @@ impl ClusterDirectory {
     /// epoch and its last checkpoint (to reopen from).
     pub async fn claim(&self, room: &str, capacity: u32) -> Result<Claim, DirectoryError> {
         super::check_room(room)?;
-        let mut inv = self.scripts.claim.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(room)
+        let mut inv = self.prepare(&self.scripts.claim);
+        inv.arg(room)
             .arg(&self.node)
             .arg(millis(self.timing.lease))
             .arg(millis(self.timing.retention))
-            .arg(capacity);
+            .arg(capacity)
+            .arg(&self.instance);
         let mut r = self.invoke("claim", &inv).await?;
         let word = r.text()?;
         Ok(match word.as_str() {
-            "won" => {
+            "won" | "held" => {
                 let epoch = r.int()?;
                 let bytes = r.bytes()?;
                 let (ckpt_epoch, written_ms) = (r.int()?, r.int()?);
-                Claim::Won {
-                    epoch,
-                    checkpoint: bytes.map(|bytes| Checkpoint {
-                        bytes,
-                        epoch: ckpt_epoch,
-                        written_ms,
-                    }),
+                let checkpoint = bytes.map(|bytes| Checkpoint {
+                    bytes,
+                    epoch: ckpt_epoch,
+                    written_ms,
+                });
+                if word == "won" {
+                    Claim::Won { epoch, checkpoint }
+                } else {
+                    Claim::Held { epoch, checkpoint }
                 }
             }
-            "held" => Claim::Held { epoch: r.int()? },
             "owned" | "pending" => Claim::Elsewhere {
                 node: r.text()?,
                 url: r.text()?,
@@ -311,9 +332,8 @@ impl ClusterDirectory {
 
     /// Renews one claim outside the heartbeat.
     pub async fn renew(&self, claim: &HeldClaim) -> Result<RenewOutcome, DirectoryError> {
-        let mut inv = self.scripts.renew.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(&claim.room)
+        let mut inv = self.prepare(&self.scripts.renew);
+        inv.arg(&claim.room)
             .arg(&self.node)
             .arg(claim.epoch)
             .arg(claim.capacity)
@@ -334,9 +354,8 @@ impl ClusterDirectory {
             Release::HandOff => "handoff",
             Release::Close => "close",
         };
-        let mut inv = self.scripts.release.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(room)
+        let mut inv = self.prepare(&self.scripts.release);
+        inv.arg(room)
             .arg(&self.node)
             .arg(epoch)
             .arg(mode)
@@ -368,9 +387,8 @@ impl ClusterDirectory {
         for a in &accounts {
             check_account(a)?;
         }
-        let mut inv = self.scripts.members.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(room)
+        let mut inv = self.prepare(&self.scripts.members);
+        inv.arg(room)
             .arg(&self.node)
             .arg(epoch)
             .arg(op)
@@ -397,9 +415,8 @@ impl ClusterDirectory {
                 limit,
             });
         }
-        let mut inv = self.scripts.checkpoint_write.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(room)
+        let mut inv = self.prepare(&self.scripts.checkpoint_write);
+        inv.arg(room)
             .arg(&self.node)
             .arg(epoch)
             .arg(millis(self.timing.retention))
@@ -410,8 +427,8 @@ impl ClusterDirectory {
 
     /// `room`'s last checkpoint, if any.
     pub async fn read_checkpoint(&self, room: &str) -> Result<Option<Checkpoint>, DirectoryError> {
-        let mut inv = self.scripts.checkpoint_read.prepare_invoke();
-        inv.arg(self.prefix()).arg(room);
+        let mut inv = self.prepare(&self.scripts.checkpoint_read);
+        inv.arg(room);
         let mut r = self.invoke("checkpoint_read", &inv).await?;
         let bytes = r.bytes()?;
         let (epoch, written_ms) = (r.int()?, r.int()?);
@@ -424,8 +441,8 @@ impl ClusterDirectory {
 
     /// Where `room` is served, if the directory lists it.
     pub async fn where_is(&self, room: &str) -> Result<Option<RoomLocation>, DirectoryError> {
-        let mut inv = self.scripts.locate.prepare_invoke();
-        inv.arg(self.prefix()).arg(room);
+        let mut inv = self.prepare(&self.scripts.locate);
+        inv.arg(room);
         let mut r = self.invoke("locate", &inv).await?;
         let state = match r.text()?.as_str() {
             "none" => return Ok(None),
@@ -454,10 +471,12 @@ impl ClusterDirectory {
         if let Some(a) = account {
             check_account(a)?;
         }
-        let mut inv = self.scripts.snapshot.prepare_invoke();
-        inv.arg(self.prefix()).arg(account.unwrap_or(""));
+        let mut inv = self.prepare(&self.scripts.snapshot);
+        inv.arg(account.unwrap_or(""));
         let r = self.invoke("snapshot", &inv).await?;
-        Snapshot::decode(r)
+        let snap = Snapshot::decode(r)?;
+        self.observe_clock(snap.now_ms, Instant::now());
+        Ok(snap)
     }
 
     /// Holds a seat in `room` for `account` for the reservation time. The room must be
@@ -474,9 +493,8 @@ impl ClusterDirectory {
         let if_version = place
             .and_then(|p| p.if_version)
             .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
-        let mut inv = self.scripts.reserve.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(room)
+        let mut inv = self.prepare(&self.scripts.reserve);
+        inv.arg(room)
             .arg(account)
             .arg(millis(self.timing.reservation))
             .arg(place.map_or("", |p| p.node.as_str()))
@@ -500,7 +518,8 @@ impl ClusterDirectory {
     }
 
     /// Matchmaking for `account`: `room` or any room. Decides on a fresh snapshot
-    /// ([`decide`]) and takes the seat atomically; a lost race is decided again.
+    /// ([`decide`]) and takes the seat atomically; a lost race is decided again. Bounded
+    /// as a whole by four call timeouts.
     pub async fn match_player(
         &self,
         account: &str,
@@ -509,6 +528,21 @@ impl ClusterDirectory {
         if let Some(name) = room {
             super::check_room(name)?;
         }
+        let bound = self.timing.call_timeout * 4;
+        tokio::time::timeout(bound, self.match_attempts(account, room))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DirectoryError::Unavailable(format!(
+                    "no match within {bound:?}"
+                )))
+            })
+    }
+
+    async fn match_attempts(
+        &self,
+        account: &str,
+        room: Option<&str>,
+    ) -> Result<MatchOutcome, DirectoryError> {
         for attempt in 0..MATCH_ATTEMPTS {
             let snap = self.snapshot(Some(account)).await?;
             let decision = decide(&snap, room, snap.now_ms);
@@ -547,6 +581,26 @@ impl ClusterDirectory {
             tokio::time::sleep(Duration::from_millis(jitter)).await;
         }
         Ok(MatchOutcome::NoCapacity)
+    }
+}
+
+impl ClusterDirectory {
+    /// The reply, unless it is a script's `{'late', now}`: the call reached Redis after
+    /// its deadline and changed nothing.
+    fn unless_late(&self, op: &'static str, value: Value) -> Result<Reply, DirectoryError> {
+        let late = matches!(
+            &value,
+            Value::Array(items) if matches!(items.first(), Some(Value::BulkString(w)) if w == b"late")
+        );
+        let mut r = Reply::new(op, value)?;
+        if late {
+            let _ = r.text()?;
+            self.observe_clock(r.int()?, Instant::now());
+            return Err(DirectoryError::Unavailable(format!(
+                "{op} reached Redis after its deadline"
+            )));
+        }
+        Ok(r)
     }
 }
 

@@ -47,7 +47,10 @@
 //! up by one and the winner gets it with the last checkpoint, read in the same step. A
 //! room is claimable when nobody owns it under a live lease and it is not placed on
 //! another node; otherwise the claimant is told where it is ([`Claim::Elsewhere`]: the
-//! edge answers 421 with that URL). A draining or unregistered node cannot claim.
+//! edge answers 421 with that URL). Only the process currently registered under the node
+//! id can claim, and not while draining. A node claims only rooms it does not run; a live
+//! claim of its own is answered [`Claim::Held`], with the checkpoint, and opened the
+//! same way.
 //!
 //! **Fencing.** Every write a room's owner makes (checkpoint, members, renewal, release)
 //! carries its epoch and is refused unless that epoch and owner are the room's current
@@ -55,6 +58,12 @@
 //! took the room over, whatever the clocks say. The epoch outlives the claim for the
 //! retention period (also after a close), so it only ever grows while anyone may still
 //! hold an older one; retention must exceed lease plus lapse grace.
+//!
+//! **Late calls.** Every call carries a deadline on the Redis clock (the Redis time last
+//! read by this node, plus the time since, plus the call timeout). A call that reaches
+//! Redis after it, held up in a network that healed later or by a frozen Redis, changes
+//! nothing: its caller already counted it as failed. What is left is a call applied
+//! within its deadline whose answer was lost; fencing covers it like any other.
 //!
 //! **Release.** A draining node hands a room over ([`Release::HandOff`]): the claim ends
 //! at once and the room, its members and its checkpoint wait for the next claim, which
@@ -83,7 +92,9 @@
 //! room (`resume`), reopened elsewhere if its owner died; a named room goes to its host,
 //! else is placed on the least-loaded live, non-draining node; any room goes to the
 //! fullest served room with a free seat, else a new room on the least-loaded node. A
-//! lost race is decided again on a fresh snapshot, up to a bound.
+//! lost race is decided again on a fresh snapshot, up to a bound (twelve attempts, four
+//! call timeouts in all). Each attempt reads the whole directory in one script call:
+//! its cost grows with the nodes and listed rooms.
 //!
 //! **Checkpoints.** Opaque bytes per room, written by the owner at least once a second
 //! under its epoch ([`Agent::write_checkpoint`]), at most
@@ -94,11 +105,13 @@
 //! **When Redis is unreachable.** Every call fails within [`ClusterTiming::call_timeout`]
 //! (500 ms) with [`DirectoryError::Unavailable`] (`directory_unavailable`): `/match`, new
 //! named rooms and reopening answer 503. Running rooms are not affected: they need the
-//! directory only for checkpoints, which are skipped. Each room's lease runs out on the
-//! node's clock and lapses (see below); when Redis answers again, the next heartbeat
-//! (within a second) re-registers the node and renews or re-takes every claim: with the
-//! same epoch when nobody claimed the room meanwhile (or when Redis lost its data), so
-//! players notice nothing.
+//! directory only for checkpoints, which fail until it is back. Each room's lease runs
+//! out on the node's clock and lapses (see below); when Redis answers again, the next
+//! heartbeat (within a second) re-registers the node and renews or re-takes every claim:
+//! with the same epoch when nobody claimed the room meanwhile (or when Redis lost its
+//! data), so players notice nothing. A re-taken claim counts in [`RoomLease::retaken`]:
+//! the room then re-sends its members ([`MemberChange::Sync`]) and a checkpoint, which
+//! Redis may have lost.
 //!
 //! **Never two owners after Redis returns.** The directory holds one epoch per room and
 //! the claim with the highest epoch wins: a node whose renewal finds a higher epoch (or
@@ -118,7 +131,9 @@
 //! nobody took is held again. A lapse longer than [`ClusterTiming::lapse_grace`] (30 s)
 //! is a loss: the node gives the room up and sends its players elsewhere. The grace is
 //! the trade-off between riding out a Redis restart unnoticed and how long a cut-off node
-//! keeps a second copy of a room that was reopened elsewhere.
+//! keeps a second copy of a room that was reopened elsewhere. (A renewal in flight as the
+//! node gives up may still land; the claim then lapses within one lease, and a claim by
+//! the node itself meanwhile is answered [`Claim::Held`] with the checkpoint.)
 
 pub mod agent;
 pub mod directory;
@@ -258,10 +273,14 @@ pub enum Claim {
         /// The room's last checkpoint.
         checkpoint: Option<Checkpoint>,
     },
-    /// This node already owns the room under this epoch.
+    /// This node already owns the room, under this epoch: a claim sent twice, or the
+    /// leftover of an instance it gave up (a renewal that landed as it did). Open it
+    /// like [`Claim::Won`].
     Held {
         /// Its epoch.
         epoch: u64,
+        /// The room's last checkpoint.
+        checkpoint: Option<Checkpoint>,
     },
     /// Another node serves it (owns it, or it was placed there): send the player there.
     Elsewhere {
@@ -272,7 +291,8 @@ pub enum Claim {
         /// Placed by a matchmaker, not yet claimed.
         placed: bool,
     },
-    /// This node is not registered (no heartbeat confirmed yet, or its lease lapsed).
+    /// This process is not the node's registered one (no heartbeat confirmed yet, its
+    /// lease lapsed, or another process registered the id).
     Unregistered,
     /// This node is draining and takes no rooms.
     Draining,

@@ -186,7 +186,9 @@ async fn racing_claims_have_exactly_one_winner(redis: Tool) {
         for (node, answer) in &answers {
             match answer.as_ref().expect("claim answered") {
                 Claim::Won { epoch, checkpoint } => assert_eq!((*epoch, checkpoint), (1, &None)),
-                Claim::Held { epoch } => assert_eq!((node, *epoch), (winner, 1)),
+                Claim::Held { epoch, checkpoint } => {
+                    assert_eq!((node, *epoch, checkpoint), (winner, 1, &None));
+                }
                 Claim::Elsewhere {
                     node: owner,
                     url,
@@ -386,6 +388,23 @@ async fn concurrent_reservations_never_overfill_a_room(redis: Tool) {
         "{member:?}"
     );
 
+    // A seat-holder matched into another room gives its seat here back.
+    let elsewhere = owner.reserve_seat("side", &winners[1], None).await.unwrap();
+    assert_eq!(elsewhere, Reservation::Gone, "nobody serves `side` yet");
+    assert_eq!(won_epoch(&owner.claim("side", 4).await.unwrap()), 1);
+    alive.hold("side", 1);
+    let moved = matchers[2]
+        .reserve_seat("side", &winners[1], None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(moved, Reservation::Reserved(ref a) if a.room == "side"),
+        "{moved:?}"
+    );
+    let at = owner.where_is("arena").await.unwrap().unwrap();
+    assert_eq!((at.members, at.reserved), (1, 2));
+    assert_eq!(seated(&reserve_all(150..170).await).len(), 1);
+
     // One member leaves: exactly one seat opens, whatever the concurrency.
     owner
         .members("arena", 1, MemberChange::Leave(&winners[0]))
@@ -535,6 +554,23 @@ async fn match_decisions_follow_owners_placements_drains_and_returning_players(r
         panic!("c reopens arena");
     };
     assert_eq!((epoch, checkpoint.unwrap().bytes), (2, b"arena@1".to_vec()));
+
+    // The reopened room's members are those of its checkpoint (p1 never came back).
+    let restored = ["p9".to_owned()];
+    let synced = c
+        .members("arena", 2, MemberChange::Sync(&restored))
+        .await
+        .unwrap();
+    assert_eq!(synced, FencedWrite::Written);
+    let at = c.where_is("arena").await.unwrap().unwrap();
+    assert_eq!(
+        (at.state, at.node.as_deref(), at.members),
+        (RoomState::Owned, Some("c"), 1)
+    );
+    let snap = c.snapshot(Some("p1")).await.unwrap();
+    assert_eq!(snap.account, None, "p1 no longer points at arena");
+    let snap = c.snapshot(Some("p9")).await.unwrap();
+    assert!(snap.account.is_some_and(|a| a.room == "arena" && a.member));
 }
 
 async fn redis_restarted_gives_typed_errors_then_nodes_re_register_what_they_hold(redis: Tool) {
@@ -594,7 +630,12 @@ async fn redis_restarted_gives_typed_errors_then_nodes_re_register_what_they_hol
         async || status(&agent) == LeaseStatus::Held,
     )
     .await;
-    assert_eq!(agent.status("arena", Instant::now()).unwrap().epoch, 1);
+    let lease = agent.status("arena", Instant::now()).unwrap();
+    assert_eq!(
+        (lease.epoch, lease.retaken),
+        (1, 1),
+        "same epoch, re-taken once"
+    );
     let b_reg = b.register(&report(4, false)).await.unwrap();
     assert!(b_reg.registered_anew);
     assert!(matches!(
@@ -675,6 +716,22 @@ async fn after_redis_lost_its_data_the_higher_epoch_keeps_the_room(redis: Tool) 
 async fn a_frozen_redis_gives_typed_errors_within_the_call_timeout(redis: Tool) {
     let server = RedisServer::start(redis.path());
     let a = registered(&server.url(), "a").await;
+    // Redis has the claim script from now on: a claim is one EVALSHA.
+    assert_eq!(won_epoch(&a.claim("before", 4).await.unwrap()), 1);
+
+    // A claim sent to a frozen Redis waits in its socket; its caller gives up on it.
+    // Redis runs it on waking (well within `a`'s lease), past its deadline: it changes
+    // nothing.
+    server.freeze();
+    let err = a.claim("held-up", 4).await.unwrap_err();
+    assert!(matches!(err, DirectoryError::Unavailable(_)), "{err:?}");
+    server.thaw();
+    eventually(Duration::from_secs(3), "calls succeed again", async || {
+        a.register(&report(4, false)).await.is_ok()
+    })
+    .await;
+    assert_eq!(a.where_is("held-up").await.unwrap(), None);
+
     server.freeze();
     for _ in 0..3 {
         let started = Instant::now();
@@ -688,7 +745,7 @@ async fn a_frozen_redis_gives_typed_errors_within_the_call_timeout(redis: Tool) 
         a.register(&report(4, false)).await.is_ok()
     })
     .await;
-    assert_eq!(won_epoch(&a.claim("arena", 4).await.unwrap()), 1);
+    assert_eq!(won_epoch(&a.claim("held-up", 4).await.unwrap()), 1);
 }
 
 /// An agent for node `a` that reaches Redis only through `link`, heartbeating.
@@ -768,7 +825,7 @@ async fn a_node_cut_off_from_redis_loses_its_room_to_a_higher_epoch(redis: Tool)
 async fn a_node_cut_off_briefly_keeps_its_room_and_one_cut_off_too_long_gives_it_up(redis: Tool) {
     let server = RedisServer::start(redis.path());
     let link = Link::to(server.addr()).await;
-    let (agent, _metrics, _stop) = cut_off_node(&link).await;
+    let (agent, metrics, _stop) = cut_off_node(&link).await;
     let b = registered(&server.url(), "b").await;
 
     // Cut off for longer than the lease, but nobody claims the room meanwhile: when the
@@ -809,10 +866,35 @@ async fn a_node_cut_off_briefly_keeps_its_room_and_one_cut_off_too_long_gives_it
     })
     .await;
     link.heal();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The node registers afresh; the room it gave up stays given up.
+    eventually(Duration::from_secs(2), "a registers again", async || {
+        agent.node_status(Instant::now()) == Some(LeaseStatus::Held)
+    })
+    .await;
     assert_eq!(
         status(&agent),
         LeaseStatus::Lost(LossReason::Expired),
         "a room given up is not taken back"
     );
+    // A renewal in flight as the node gave up may have landed: the claim then lapses
+    // within one more lease, nobody renewing it.
+    eventually(
+        Duration::from_millis(1500),
+        "nobody serves arena",
+        async || {
+            let snap = b.snapshot(None).await.unwrap();
+            snap.node("a").is_some() && snap.room("arena").unwrap().host(snap.now_ms).is_none()
+        },
+    )
+    .await;
+    let text = metrics.encode();
+    for lost in [
+        "lease=\"room\",reason=\"expired\"} 1",
+        "lease=\"node\",reason=\"expired\"} 1",
+    ] {
+        assert!(
+            text.contains(&format!("rallypoint_leases_lost_total{{{lost}")),
+            "{text}"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 -- Prepended to every directory script: the key schema, the clock, and the room rules
--- more than one script applies. ARGV[1] is the key prefix; a script's own arguments
--- start at ARGV[2]. Scripts run atomically: nothing here can interleave with another
--- node's call.
+-- more than one script applies. ARGV[1] is the key prefix, ARGV[2] the caller's deadline;
+-- a script's own arguments start at ARGV[3]. Scripts run atomically: nothing here can
+-- interleave with another node's call.
 local P = ARGV[1]
+local DEADLINE = tonumber(ARGV[2]) or 0
 local K_NODES = P .. ':nodes'
 local K_ROOMS = P .. ':rooms'
 local K_VERSION = P .. ':version'
@@ -20,6 +21,11 @@ local function now_ms()
 end
 
 local function num(v) return tonumber(v) or 0 end
+
+-- A call that reaches Redis after its deadline (on the Redis clock; 0: none) was held up
+-- on the way, in a network that healed later or a Redis that was frozen: its caller has
+-- counted it as failed, so it must not change anything. The reply is {'late', now}.
+local function late(now) return DEADLINE > 0 and now > DEADLINE end
 
 -- A room record, or nil when there is none. `epoch` is set whenever the record exists.
 local function room_get(name)

@@ -1,7 +1,7 @@
--- locate: where room ARGV[2] is served: {state, node, url, epoch, capacity, members,
+-- locate: where room ARGV[3] is served: {state, node, url, epoch, capacity, members,
 -- reserved, checkpoint written at}, state 'owned', 'pending', 'orphan' (a record but
 -- nobody serving it) or 'none'.
-local room = ARGV[2]
+local room = ARGV[3]
 local now = now_ms()
 local r = room_get(room)
 if not r or redis.call('ZSCORE', K_ROOMS, room) == false then return {'none'} end

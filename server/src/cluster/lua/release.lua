@@ -1,3 +1,5 @@
--- release: node ARGV[3] ends its claim on room ARGV[2]. ARGV: epoch, mode ('handoff' or
+-- release: node ARGV[4] ends its claim on room ARGV[3]. ARGV: epoch, mode ('handoff' or
 -- 'close'), retention ms. Returns {'released'} or {'not_owner', epoch, owner}.
-return room_release(ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], now_ms(), tonumber(ARGV[6]))
+local now = now_ms()
+if late(now) then return {'late', now} end
+return room_release(ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], now, tonumber(ARGV[7]))

@@ -1,15 +1,16 @@
--- reserve: holds a seat in room ARGV[2] for account ARGV[3] for ARGV[4] ms. When nobody
--- serves the room and ARGV[5] names a node, the room is placed on that node first (it
--- opens the room when the player arrives), with ARGV[6] seats; a placement may require
--- the directory version to still be ARGV[7] (-1: any), so matchers deciding on the same
--- snapshot cannot each open a new room. ARGV[8]: retention ms.
+-- reserve: holds a seat in room ARGV[3] for account ARGV[4] for ARGV[5] ms. When nobody
+-- serves the room and ARGV[6] names a node, the room is placed on that node first (it
+-- opens the room when the player arrives), with ARGV[7] seats; a placement may require
+-- the directory version to still be ARGV[8] (-1: any), so matchers deciding on the same
+-- snapshot cannot each open a new room. ARGV[9]: retention ms.
 -- Seats taken = members + live reservations; never more than the room's capacity.
 -- Returns {'ok', room, node, url, resume (0/1)}, {'full'}, {'gone'} (nobody serves the
 -- room and no placement was asked), {'stale'} or {'node_gone'}.
-local room, account, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local place_node, place_capacity = ARGV[5], tonumber(ARGV[6])
-local expect, retention = tonumber(ARGV[7]), tonumber(ARGV[8])
+local room, account, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local place_node, place_capacity = ARGV[6], tonumber(ARGV[7])
+local expect, retention = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = now_ms()
+if late(now) then return {'late', now} end
 local r = room_get(room)
 local host, how = nil, nil
 if r then host, how = room_host(r, now) end
@@ -37,9 +38,12 @@ if not redis.call('ZSCORE', k_resv(room), account) then
 end
 redis.call('ZADD', k_resv(room), now + ttl, account)
 redis.call('PEXPIRE', k_resv(room), ttl)
+-- The account now points here, unless it has a player elsewhere; a seat it held in
+-- another room is given back.
 local current = redis.call('GET', k_acct(account))
 if not current or current == room
     or redis.call('SISMEMBER', k_members(current), account) == 0 then
+  if current and current ~= room then redis.call('ZREM', k_resv(current), account) end
   redis.call('SET', k_acct(account), room, 'PX', ttl)
 end
 if how == 'pending' then

@@ -1,5 +1,5 @@
 -- snapshot: the directory as one consistent view, for matchmaking and the admin API.
--- ARGV[2]: an account whose room to look up ('' for none). Returns {now, version,
+-- ARGV[3]: an account whose room to look up ('' for none). Returns {now, version,
 -- account's room or '', account is a member there (0/1), node count, then per live node
 -- (id, url, capacity, room capacity, rooms, players, draining, lease until, registered),
 -- room count, then per listed room (name, epoch, owner, lease until, pending node,
@@ -7,9 +7,9 @@
 local now = now_ms()
 local out = {now, num(redis.call('GET', K_VERSION))}
 local room, member = '', 0
-if ARGV[2] ~= '' then
-  room = redis.call('GET', k_acct(ARGV[2])) or ''
-  if room ~= '' then member = redis.call('SISMEMBER', k_members(room), ARGV[2]) end
+if ARGV[3] ~= '' then
+  room = redis.call('GET', k_acct(ARGV[3])) or ''
+  if room ~= '' then member = redis.call('SISMEMBER', k_members(room), ARGV[3]) end
 end
 out[#out + 1] = room
 out[#out + 1] = member
