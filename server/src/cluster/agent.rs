@@ -208,12 +208,10 @@ impl Agent {
         room: &str,
         bytes: &[u8],
     ) -> Result<Option<FencedWrite>, DirectoryError> {
-        let Some(epoch) = self.serving_epoch(room) else {
-            return Ok(None);
-        };
-        let outcome = self.directory.write_checkpoint(room, epoch, bytes).await?;
-        self.note_fenced(room, epoch, &outcome);
-        Ok(Some(outcome))
+        self.fenced(room, |epoch| {
+            self.directory.write_checkpoint(room, epoch, bytes)
+        })
+        .await
     }
 
     /// Records a member change of `room` under its claim; like [`Agent::write_checkpoint`].
@@ -222,10 +220,23 @@ impl Agent {
         room: &str,
         change: MemberChange<'_>,
     ) -> Result<Option<FencedWrite>, DirectoryError> {
+        self.fenced(room, |epoch| self.directory.members(room, epoch, change))
+            .await
+    }
+
+    async fn fenced<F, Fut>(
+        &self,
+        room: &str,
+        write: F,
+    ) -> Result<Option<FencedWrite>, DirectoryError>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future<Output = Result<FencedWrite, DirectoryError>>,
+    {
         let Some(epoch) = self.serving_epoch(room) else {
             return Ok(None);
         };
-        let outcome = self.directory.members(room, epoch, change).await?;
+        let outcome = write(epoch).await?;
         self.note_fenced(room, epoch, &outcome);
         Ok(Some(outcome))
     }

@@ -154,6 +154,13 @@ fn won_epoch(claim: &Claim) -> u64 {
     }
 }
 
+fn lost_to(epoch: u64, owner: &str) -> RenewOutcome {
+    RenewOutcome::Lost {
+        epoch,
+        owner: Some(owner.into()),
+    }
+}
+
 fn superseded(epoch: u64, owner: &str) -> FencedWrite {
     FencedWrite::Superseded {
         epoch,
@@ -237,13 +244,7 @@ async fn a_lapsed_claim_is_taken_over_with_a_higher_epoch_and_the_stale_owner_is
     );
 
     // The stale owner wakes up: nothing it does lands.
-    assert_eq!(
-        a.renew(&held("arena", 1)).await.unwrap(),
-        RenewOutcome::Lost {
-            epoch: 2,
-            owner: Some("b".into())
-        }
-    );
+    assert_eq!(a.renew(&held("arena", 1)).await.unwrap(), lost_to(2, "b"));
     assert_eq!(
         a.write_checkpoint("arena", 1, b"late").await.unwrap(),
         superseded(2, "b")
@@ -687,22 +688,10 @@ async fn after_redis_lost_its_data_the_higher_epoch_keeps_the_room(redis: Tool) 
     assert!(beat.registered_anew);
     assert_eq!(
         beat.rooms,
-        vec![
-            RenewOutcome::Reacquired,
-            RenewOutcome::Lost {
-                epoch: 1,
-                owner: Some("b".into())
-            }
-        ],
+        vec![RenewOutcome::Reacquired, lost_to(1, "b")],
         "the higher epoch wins; on a tie the recorded claim stays"
     );
-    assert_eq!(
-        b.renew(&held("high", 1)).await.unwrap(),
-        RenewOutcome::Lost {
-            epoch: 2,
-            owner: Some("a".into())
-        }
-    );
+    assert_eq!(b.renew(&held("high", 1)).await.unwrap(), lost_to(2, "a"));
     assert_eq!(
         b.renew(&held("tie", 1)).await.unwrap(),
         RenewOutcome::Renewed
