@@ -7,9 +7,11 @@
 //! lost to a higher epoch. When Redis is unreachable every lease is told so and runs out
 //! on the node's clock (held → renewing → lapsed → lost past the grace).
 //!
-//! Rooms read their lease with [`Agent::status`] (on their own tick: it only takes a
-//! lock); [`Agent::changes`] wakes whoever waits for a change. Checkpoints and member
-//! changes go through the agent so a refusal (a higher epoch) ends the lease at once.
+//! The node registers with its first heartbeat ([`Agent::beat`], then [`Agent::run`]
+//! every period); claims need that registration. Rooms read their lease with
+//! [`Agent::status`] (on their own tick: it only takes a lock); [`Agent::changes`] wakes
+//! whoever waits for a change. Checkpoints and member changes go through the agent so a
+//! refusal (a higher epoch) ends the lease at once.
 //!
 //! Must not run rooms or decide matchmaking; it never holds its lock across an await.
 
