@@ -21,6 +21,8 @@
 //! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`].
 //! - [`assets`]: loading and validating designer data (the engine's settings and the
 //!   arena's); [`reload`]: hot reload.
+//! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
+//!   seats, checkpoints, matchmaking.
 //! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;
 //!   [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup; [`text`]:
@@ -32,6 +34,7 @@ pub mod arena;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod fragments;
