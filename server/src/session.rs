@@ -20,9 +20,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota as GovernorQuota};
-use rallypoint_protocol::codec::{decode_client, encode_server, write_snap};
-use rallypoint_protocol::message::{ClientMessage, ErrorMessage, MessageKind, Pong, ServerMessage};
+use rallypoint_protocol::codec::{encode_server, write_snap};
+use rallypoint_protocol::inbound::{Inbound, decode_inbound};
+use rallypoint_protocol::message::{ErrorMessage, MessageKind, Pong, ServerMessage};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
+use serde::de::IgnoredAny;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -34,9 +36,10 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Identity, Role, unix_now};
 use crate::config::{Limits, Quota};
+use crate::fragments::{FragmentCap, TooManyFragments};
 use crate::metrics::{KindLabels, Metrics, Traffic};
 use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
-use crate::stream::ClientStream;
+use crate::socket::SessionStream;
 use prometheus_client::metrics::counter::Counter;
 
 /// How long a close handshake may take before the connection is dropped anyway.
@@ -58,10 +61,12 @@ pub struct Session {
 }
 
 /// Why the loop stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
     /// We close, with a reason.
     Close(CloseReason),
+    /// We close, with a reason and the precise text of what was wrong.
+    Refuse(CloseReason, String),
     /// The peer sent a close frame.
     PeerClosed,
     /// The connection is gone (EOF, reset, IO error) or stuck.
@@ -116,7 +121,7 @@ pub fn websocket_config(
 
 /// One connection's state for the length of its session.
 struct Conn<'a> {
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
     limits: &'a Limits,
     traffic: Traffic,
     /// Per-kind drop counters, created once so a flood costs no label lookups.
@@ -130,6 +135,12 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
+    /// Whether `welcome` has been written. Until then nothing else may reach the client:
+    /// no heartbeat is sent, and `pong`s wait in `early_pongs`.
+    welcomed: bool,
+    /// Pongs owed from before `welcome`, written right after it. Bounded by the ping
+    /// quota's burst; a ping past it is dropped like any over-quota ping.
+    early_pongs: Vec<Bytes>,
 }
 
 struct Dropped {
@@ -165,7 +176,8 @@ impl Dropped {
 
 /// Runs a session to its end.
 pub async fn run(
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
+    outbox: Arc<Outbox>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -173,7 +185,6 @@ pub async fn run(
     tick_rate: u16,
 ) {
     let encoding = session.subprotocol.encoding();
-    let outbox = Arc::new(Outbox::new(limits.max_queued_messages));
     let join = Join {
         session: session.id,
         sub: Arc::from(session.identity.sub.as_str()),
@@ -183,6 +194,7 @@ pub async fn run(
         protocol: session.subprotocol.name(),
         outbox: Arc::clone(&outbox),
         seat: session.reservation.seat,
+        claim: session.reservation.claim,
     };
     let mut conn = Conn {
         ws,
@@ -200,6 +212,8 @@ pub async fn run(
         role: session.identity.role,
         limiters: Limiters::new(limits, tick_rate),
         frame_buf: BytesMut::new(),
+        welcomed: false,
+        early_pongs: Vec::new(),
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -230,7 +244,11 @@ pub async fn run(
     conn.outbox.mark_gone(gone);
     let reason = match end {
         End::Close(reason) => {
-            conn.close(reason).await;
+            conn.close(reason, None).await;
+            reason.error_code()
+        }
+        End::Refuse(reason, detail) => {
+            conn.close(reason, Some(detail)).await;
             reason.error_code()
         }
         End::PeerClosed => {
@@ -248,6 +266,7 @@ pub async fn run(
 fn read_error(e: &WsError) -> End {
     match e {
         WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
+        WsError::Io(e) if TooManyFragments::is(e) => End::Close(CloseReason::MessageTooLarge),
         WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
         WsError::Protocol(_) => End::Close(CloseReason::ProtocolViolation),
@@ -277,11 +296,20 @@ impl Conn<'_> {
         tokio::pin!(expiry);
         let mut last_heard = Instant::now();
         let outbox = Arc::clone(&self.outbox);
+        // Both stay registered across iterations: re-creating them on every message would
+        // register and unregister a waiter per input.
+        let stop = crate::shutdown::signalled(shutdown);
+        tokio::pin!(stop);
+        let ready = outbox.ready();
+        tokio::pin!(ready);
         loop {
             let step = tokio::select! {
                 biased;
-                () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
-                () = outbox.ready() => self.flush_outbox().await,
+                () = &mut stop => Err(End::Close(CloseReason::ShuttingDown)),
+                () = &mut ready => {
+                    ready.set(outbox.ready());
+                    self.flush_outbox().await
+                }
                 msg = self.ws.next() => {
                     last_heard = Instant::now();
                     match msg {
@@ -290,7 +318,7 @@ impl Conn<'_> {
                         Some(Ok(m)) => self.handle_message(m).await,
                     }
                 }
-                _ = heartbeat.tick() => {
+                _ = heartbeat.tick(), if self.welcomed => {
                     if last_heard.elapsed() >= self.limits.heartbeat_timeout {
                         Err(End::Close(CloseReason::HeartbeatTimeout))
                     } else {
@@ -324,10 +352,12 @@ impl Conn<'_> {
         };
         self.traffic.messages_in.inc();
         self.traffic.bytes_in.inc_by(payload.len() as u64);
-        let msg = decode_client(self.encoding, &payload, &self.decode).map_err(|e| {
-            debug!(error = %e, "undecodable message");
-            End::Close(e.close_reason())
-        })?;
+        // The envelope only; an input's fields are the game's, decoded by the room.
+        let msg =
+            decode_inbound::<IgnoredAny>(self.encoding, &payload, &self.decode).map_err(|e| {
+                debug!(error = %e, "undecodable message");
+                End::Refuse(e.close_reason(), e.to_string())
+            })?;
         if self.role == Role::Spectator && msg.kind() == MessageKind::Input {
             return Err(End::Close(CloseReason::SpectatorInput));
         }
@@ -337,24 +367,30 @@ impl Conn<'_> {
         let session = self.session;
         match msg {
             // Only v2 has keyframes to ask for.
-            ClientMessage::Resync => Err(End::Close(CloseReason::InvalidMessage)),
-            ClientMessage::Input(input) => {
-                if let Err(TrySendError::Full(_)) =
-                    self.room.tx.try_send(Command::Input { session, input })
-                {
+            Inbound::Resync => Err(End::Refuse(
+                CloseReason::InvalidMessage,
+                "resync: only rallypoint.v2 sends keyframes".into(),
+            )),
+            Inbound::Input { seq, .. } => {
+                let cmd = Command::Input {
+                    session,
+                    seq,
+                    payload,
+                };
+                if let Err(TrySendError::Full(_)) = self.room.tx.try_send(cmd) {
                     // The room is saturated: drop; the next input supersedes this one.
                     self.dropped.room_queue_full.inc();
                 }
                 Ok(())
             }
-            ClientMessage::Chat(chat) => {
-                let _ = self.room.tx.try_send(Command::Chat {
-                    session,
-                    text: chat.text,
-                });
+            Inbound::Chat(chat) => {
+                let text = crate::text::clean_chat(&chat.text);
+                if !text.is_empty() {
+                    let _ = self.room.tx.try_send(Command::Chat { session, text });
+                }
                 Ok(())
             }
-            ClientMessage::Ping(ping) => {
+            Inbound::Ping(ping) => {
                 let tick = self
                     .room
                     .shared
@@ -364,6 +400,12 @@ impl Conn<'_> {
                     self.encoding,
                     &ServerMessage::Pong(Pong { id: ping.id, tick }),
                 );
+                if !self.welcomed {
+                    if self.early_pongs.len() < self.limits.ping_quota.burst as usize {
+                        self.early_pongs.push(pong);
+                    }
+                    return Ok(());
+                }
                 self.send(std::iter::once(data_message(self.encoding, pong)))
                     .await
             }
@@ -387,8 +429,19 @@ impl Conn<'_> {
     /// newest snapshot framed with this player's header.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
-        if let Some(reason) = batch.close {
-            return Err(End::Close(reason));
+        if batch.messages.is_empty() && batch.snapshot.is_none() && self.outbox.has_remainder() {
+            // The room wrote a snapshot the socket took only in part: finish it.
+            return match tokio::time::timeout(self.limits.send_timeout, self.ws.flush()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Lost("write_failed")),
+                Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
+            };
+        }
+        if let Some(close) = batch.close {
+            return Err(match close.detail {
+                Some(detail) => End::Refuse(close.reason, detail),
+                None => End::Close(close.reason),
+            });
         }
         let snapshot = batch.snapshot.map(|s| {
             write_snap(self.encoding, s.tick, s.ack, &s.ents, &mut self.frame_buf);
@@ -398,10 +451,21 @@ impl Conn<'_> {
             return Ok(());
         }
         let encoding = self.encoding;
+        // The room's first message to a session is always its `welcome`; pongs owed from
+        // before it follow it.
+        let early = if !self.welcomed && !batch.messages.is_empty() {
+            self.welcomed = true;
+            std::mem::take(&mut self.early_pongs)
+        } else {
+            Vec::new()
+        };
+        let mut messages = batch.messages.into_iter();
+        let welcome = messages.next();
         self.send(
-            batch
-                .messages
+            welcome
                 .into_iter()
+                .chain(early)
+                .chain(messages)
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )
@@ -428,8 +492,9 @@ impl Conn<'_> {
         }
     }
 
-    /// Sends `error` and a close frame, then waits (bounded) for the peer's answer.
-    async fn close(&mut self, reason: CloseReason) {
+    /// Sends `error` (with `detail` as its message when given) and a close frame, then
+    /// waits (bounded) for the peer's answer.
+    async fn close(&mut self, reason: CloseReason, detail: Option<String>) {
         let frame = CloseFrame {
             code: CloseCode::from(reason.code()),
             reason: Utf8Bytes::from_static(reason.description()),
@@ -439,7 +504,7 @@ impl Conn<'_> {
             if reason.sends_error() {
                 let msg = ServerMessage::Error(ErrorMessage {
                     code: reason.error_code().to_owned(),
-                    message: reason.description().to_owned(),
+                    message: detail.unwrap_or_else(|| reason.description().to_owned()),
                 });
                 ws.feed(data_message(encoding, encode_server(encoding, &msg)))
                     .await?;

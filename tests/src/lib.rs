@@ -5,10 +5,14 @@
 //! logs and the repository's `assets/`, learns its ports from the `listening` log line,
 //! and keeps every log line for assertions. [`Client`] wraps a tokio-tungstenite
 //! connection that speaks either subprotocol; [`raw`] speaks WebSocket by hand, for tests
-//! that must send what no client library would. Everything is bounded in time: a test
-//! that hangs fails instead.
+//! that must send what no client library would; [`cdp`] drives a headless browser, and
+//! [`external`] runs tests that need a program from outside Rust, ignoring them (with the
+//! reason) when it is missing; [`redis`] runs a private `redis-server` for one test.
+//! Everything is bounded in time: a test that hangs fails instead.
 
 pub mod cdp;
+pub mod external;
+pub mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -371,7 +375,7 @@ impl TestServer {
     pub async fn admin_get(&self, path: &str) -> HttpResponse {
         http(
             self.admin,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.admin),
         )
         .await
     }
@@ -380,7 +384,10 @@ impl TestServer {
     pub async fn admin_post(&self, path: &str) -> HttpResponse {
         http(
             self.admin,
-            &format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+                self.admin
+            ),
         )
         .await
     }

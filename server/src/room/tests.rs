@@ -6,11 +6,12 @@ use rallypoint_protocol::message::{Event, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding};
 
 use super::harness::{Delivered, RoomHarness, TestClient};
-use crate::assets::{self, Assets};
+use crate::arena::sim::PlayerId;
+use crate::assets::{self, ArenaAssets, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
 
-fn repo_assets() -> Assets {
+fn repo_assets() -> Assets<ArenaAssets> {
     assets::load_dir(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../assets"
@@ -103,7 +104,7 @@ fn a_newcomer_gets_welcome_map_round_and_roster_then_snapshots() {
 fn inputs_apply_in_seq_order_and_ack_the_last_applied() {
     let mut h = harness();
     let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
-    let start = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let start = h.world().player(PlayerId(you)).unwrap();
     for seq in 1..=3 {
         assert!(h.input(&c, input(seq, 1.0, 0.0)));
     }
@@ -113,7 +114,7 @@ fn inputs_apply_in_seq_order_and_ack_the_last_applied() {
     h.ticks(10);
     let msgs = c.messages();
     assert_eq!(snaps(&msgs).last().unwrap().ack, 3);
-    let now = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let now = h.world().player(PlayerId(you)).unwrap();
     assert!(
         now.x > start.x + 0.5,
         "moved right: {} -> {}",
@@ -201,7 +202,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
     h.ticks(15);
     c.drop_connection();
     h.ticks(2);
-    let kept = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let kept = h.world().player(PlayerId(you)).unwrap();
     assert!(kept.away);
     let (_other, watcher) = join(&mut h, "eve", Encoding::MsgPack);
     let _ = watcher;
@@ -214,7 +215,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
     };
     assert!(w.resumed);
     assert_eq!(w.you, you);
-    let back = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let back = h.world().player(PlayerId(you)).unwrap();
     assert!(!back.away);
     assert_eq!((back.x, back.y, back.score), (kept.x, kept.y, kept.score));
     // seq counts per session: the new connection starts again at 1.
@@ -226,7 +227,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
 #[test]
 fn away_players_are_flagged_and_removed_after_the_grace_period() {
     let mut a = repo_assets();
-    a.game.resume_grace_s = 0.2;
+    a.engine.resume_grace_s = 0.2;
     let mut h = RoomHarness::new(a, Limits::default(), 3);
     let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
     let (w, _) = join(&mut h, "watcher", Encoding::MsgPack);
@@ -235,12 +236,11 @@ fn away_players_are_flagged_and_removed_after_the_grace_period() {
     let s = w.messages();
     let row = player_row(snaps(&s).last().unwrap(), you).unwrap();
     assert!(matches!(row, Entity::Player { flags, .. } if flags & PLAYER_AWAY != 0));
-    std::thread::sleep(std::time::Duration::from_millis(250));
-    h.tick();
+    h.advance(std::time::Duration::from_millis(250));
     let s = w.messages();
     assert!(s.contains(&ServerMessage::Event(Event::Leave { id: you })));
     assert!(player_row(snaps(&s).last().unwrap(), you).is_none());
-    assert!(h.world().player(crate::sim::PlayerId(you)).is_none());
+    assert!(h.world().player(PlayerId(you)).is_none());
 }
 
 #[test]
@@ -353,7 +353,7 @@ fn new_assets_apply_whole_at_the_next_tick() {
     let mut a = repo_assets();
     a.game.tuning.player.max_speed = 2.0;
     a.game.tuning.weapon.damage = 50;
-    a.game.room_capacity = 4;
+    a.engine.room_capacity = 4;
     a.version = "edited".into();
     let expected = a.game.tuning.clone();
     h.publish_assets(a);
@@ -382,4 +382,118 @@ fn the_room_queue_is_bounded() {
         .count();
     assert!((64..100_000).contains(&accepted), "{accepted}");
     h.tick();
+}
+
+#[test]
+fn a_join_whose_session_already_ended_frees_its_seat_and_its_account() {
+    let mut h = harness();
+    let quick = h.join("quick", Role::Player, Encoding::MsgPack);
+    let fan = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    quick.leave();
+    fan.drop_connection();
+    h.tick();
+    let shared = &h.handle().shared;
+    assert_eq!(shared.players.load(std::sync::atomic::Ordering::Acquire), 0);
+    assert_eq!(
+        shared.spectators.load(std::sync::atomic::Ordering::Acquire),
+        0
+    );
+    assert_eq!(h.directory().account_room("quick"), None);
+    assert_eq!(h.directory().account_room("fan"), None);
+    assert_eq!(h.game().world().player_count(), 0);
+}
+
+#[test]
+fn an_account_has_one_live_session_whatever_the_roles() {
+    let mut h = harness();
+    let first = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    let second = h.join("fan", Role::Spectator, Encoding::Json);
+    h.tick();
+    assert!(
+        first
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    let player = h.join("fan", Role::Player, Encoding::MsgPack);
+    h.tick();
+    assert!(
+        second
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    assert_eq!(h.game().world().player_count(), 1);
+    let _again = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    assert!(
+        player
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    // The player was replaced, not left: it waits for its account to come back.
+    assert!(h.game().world().players().next().is_some_and(|p| p.away));
+    let shared = &h.handle().shared;
+    assert_eq!(
+        shared.spectators.load(std::sync::atomic::Ordering::Acquire),
+        1
+    );
+}
+
+#[test]
+fn kick_reaches_spectators_too() {
+    let mut h = harness();
+    let fan = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    h.send(crate::room::Command::Kick {
+        sub: "fan".into(),
+        reply: tx,
+    });
+    h.tick();
+    assert_eq!(rx.try_recv(), Ok(true));
+    assert!(fan.take().contains(&Delivered::Close(CloseReason::Kicked)));
+}
+
+#[test]
+fn the_grace_period_runs_on_the_room_clock() {
+    let mut h = harness();
+    let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
+    c.drop_connection();
+    h.tick();
+    // The shipped grace period is 15 s: still waiting just before it ends...
+    h.advance(std::time::Duration::from_millis(14_900));
+    assert!(
+        h.game()
+            .world()
+            .player(PlayerId(you))
+            .is_some_and(|p| p.away)
+    );
+    // ...and gone just after.
+    h.advance(std::time::Duration::from_millis(200));
+    assert!(h.game().world().player(PlayerId(you)).is_none());
+    assert_eq!(h.directory().account_room("ana"), None);
+}
+
+#[test]
+fn an_empty_room_closes_after_its_idle_time() {
+    let mut h = harness();
+    let (c, _) = join(&mut h, "ana", Encoding::MsgPack);
+    c.leave();
+    h.tick();
+    assert!(!h.is_closed());
+    // The shipped idle time is 30 s.
+    h.advance(std::time::Duration::from_secs(29));
+    assert!(!h.is_closed());
+    h.advance(std::time::Duration::from_secs(2));
+    assert!(h.is_closed());
+}
+
+#[test]
+fn a_late_tick_catches_up_within_its_bound_and_counts_the_rest() {
+    let mut h = harness();
+    let start = h.game().world().tick();
+    // Three seconds late at 30 Hz: 5 steps run (the bound), 85 are skipped.
+    h.advance(std::time::Duration::from_secs(3));
+    assert_eq!(h.game().world().tick() - start, 5);
+    assert_eq!(h.metrics().overruns.get(), 85);
 }

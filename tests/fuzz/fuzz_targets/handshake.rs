@@ -22,10 +22,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use rallypoint::arena::Arena;
 use rallypoint::config::Limits;
-use rallypoint::handshake::{HandshakeCtx, evaluate};
+use rallypoint::connection::Rejection;
+use rallypoint::handshake::{authenticate, check_request, placement, switching_protocols};
 use rallypoint::http::read_head;
 use rallypoint::metrics::Metrics;
+use rallypoint::room::task::opener;
 use rallypoint::room::{Directory, RoomContext};
 use rallypoint::server::client_ip;
 use rallypoint_fuzz::{assets, ready, verifier};
@@ -40,7 +43,7 @@ struct World {
     origins: Vec<String>,
     trusted: Vec<IpAddr>,
     // The other ends of the room context's channels, kept open.
-    _assets: watch::Sender<Arc<rallypoint::assets::Assets>>,
+    _assets: watch::Sender<Arc<rallypoint::assets::Assets<rallypoint::assets::ArenaAssets>>>,
     _shutdown: watch::Sender<bool>,
 }
 
@@ -49,15 +52,15 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let (assets_tx, assets_rx) = watch::channel(Arc::new(assets().clone()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let directory = Directory::new(RoomContext {
-            assets: assets_rx,
+        let ctx = RoomContext {
             limits: Limits {
                 max_rooms: 1,
                 ..Limits::default()
             },
             metrics: Arc::new(Metrics::new()),
             shutdown: shutdown_rx,
-        });
+        };
+        let directory = Directory::new(1, opener::<Arena>(ctx, assets_rx));
         World {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
@@ -76,8 +79,9 @@ fn world() -> &'static World {
 
 /// Every `message` a 401 may carry: fixed texts naming a check, never token material.
 fn known_401_message(m: &str) -> bool {
-    const CHECKS: [&str; 8] = [
+    const CHECKS: [&str; 9] = [
         "malformed",
+        "unsupported_crit",
         "algorithm_not_allowed",
         "unknown_kid",
         "bad_signature",
@@ -135,16 +139,25 @@ fuzz_target!(|data: &[u8]| {
         )
     );
 
-    // The whole decision, as the edge makes it.
+    // The whole decision, phase by phase as the edge makes it.
     let _runtime = w.runtime.enter();
-    let ctx = HandshakeCtx {
-        verifier: verifier(),
-        allowed_origins: &w.origins,
-        directory: &w.directory,
-    };
-    let (response, accepted) = match evaluate(&req, &ctx) {
-        Ok(a) => (a.response.clone(), Some(a)),
-        Err(r) => (r, None),
+    let decided = (|| -> Result<_, Rejection> {
+        let upgrade = check_request(&req, &w.origins)?;
+        let identity = authenticate(&req, &upgrade, verifier())?;
+        let placement = placement(&req, &identity)?;
+        let reservation = w
+            .directory
+            .reserve(&identity.sub, identity.role, &placement)?;
+        Ok((
+            switching_protocols(&upgrade),
+            upgrade.subprotocol,
+            identity,
+            reservation,
+        ))
+    })();
+    let (response, accepted) = match decided {
+        Ok((response, subprotocol, identity, _seat)) => (response, Some((subprotocol, identity))),
+        Err(e) => (e.response().expect("a handshake refusal is answered"), None),
     };
     let _ = response.to_bytes();
     for (name, value) in &response.headers {
@@ -154,7 +167,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     match accepted {
-        Some(a) => {
+        Some((subprotocol, identity)) => {
             assert_eq!(response.status, 101);
             let echoed: Vec<&str> = response
                 .headers
@@ -164,7 +177,7 @@ fuzz_target!(|data: &[u8]| {
                 .collect();
             assert_eq!(
                 echoed,
-                [a.subprotocol.name()],
+                [subprotocol.name()],
                 "exactly the chosen subprotocol"
             );
             assert!(!echoed[0].starts_with(BEARER_PREFIX));
@@ -176,7 +189,7 @@ fuzz_target!(|data: &[u8]| {
                 .find(|(n, _)| *n == "Sec-WebSocket-Accept")
                 .map(|(_, v)| v.clone());
             assert_eq!(accept, Some(derive_accept_key(key.as_bytes())));
-            let id = &a.identity;
+            let id = &identity;
             assert!((1..=rallypoint::auth::MAX_SUB_BYTES).contains(&id.sub.len()));
             assert!(!id.sub.chars().any(char::is_control));
             assert!(id.name.chars().count() <= rallypoint::auth::MAX_NAME_CHARS);
