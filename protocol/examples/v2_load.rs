@@ -275,7 +275,7 @@ fn run(map: MakeMap, hz: u16, seconds: u32, players: usize, decode: bool) -> Run
         }
         r.v2_time += start.elapsed();
         for ((bytes, fb, kind), client) in frames.iter().zip(&mut clients) {
-            add(&mut r.v2, fb);
+            r.v2.add(fb);
             r.keyframes += u64::from(*kind == FrameKind::Keyframe);
             if decode {
                 let applied = client
@@ -287,13 +287,6 @@ fn run(map: MakeMap, hz: u16, seconds: u32, players: usize, decode: bool) -> Run
         }
     }
     r
-}
-
-fn add(a: &mut FrameBytes, b: &FrameBytes) {
-    a.header += b.header;
-    a.removals += b.removals;
-    a.full += b.full;
-    a.delta += b.delta;
 }
 
 /// Builds a scenario's map.

@@ -36,8 +36,10 @@ impl IdSet {
 
     /// Makes `self` equal to `other`, reusing the allocation.
     pub(crate) fn copy_from(&mut self, other: &IdSet) {
-        self.words.clear();
-        self.words.extend_from_slice(&other.words);
+        self.words.resize(other.words.len(), 0);
+        for (w, &o) in self.words.iter_mut().zip(&other.words) {
+            *w = o;
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -96,7 +96,8 @@ impl FrameBytes {
         self.header + self.removals + self.full + self.delta
     }
 
-    fn add(&mut self, o: &FrameBytes) {
+    /// Adds another frame's bytes, part by part (for running totals).
+    pub fn add(&mut self, o: &FrameBytes) {
         self.header += o.header;
         self.removals += o.removals;
         self.full += o.full;

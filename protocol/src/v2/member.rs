@@ -91,12 +91,20 @@ impl Member {
     /// Remembers a frame pushed at `tick`: in the slot of an earlier frame of the same tick,
     /// else a free slot, else the oldest one that is not held.
     pub(crate) fn record(&mut self, tick: u32, known: &IdSet, everything: bool, keyframe: bool) {
-        let held = self.held;
-        let i = (0..self.slots.len())
-            .filter(|&i| Some(i) != held)
-            .min_by_key(|&i| (self.slots[i].tick != Some(tick), self.slots[i].tick))
-            .expect("more than one slot");
-        let s = &mut self.slots[i];
+        let mut pick = usize::from(self.held == Some(0));
+        for (i, s) in self.slots.iter().enumerate() {
+            if Some(i) == self.held {
+                continue;
+            }
+            if s.tick == Some(tick) {
+                pick = i;
+                break;
+            }
+            if s.tick < self.slots[pick].tick {
+                pick = i;
+            }
+        }
+        let s = &mut self.slots[pick];
         s.tick = Some(tick);
         s.known.copy_from(known);
         s.everything = everything;
