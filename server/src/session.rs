@@ -96,7 +96,7 @@ impl Limiters {
         match kind {
             MessageKind::Input => &self.input,
             MessageKind::Chat => &self.chat,
-            MessageKind::Ping => &self.ping,
+            MessageKind::Ping | MessageKind::Resync => &self.ping,
         }
     }
 }
@@ -158,7 +158,7 @@ impl Dropped {
         match kind {
             MessageKind::Input => &self.input,
             MessageKind::Chat => &self.chat,
-            MessageKind::Ping => &self.ping,
+            MessageKind::Ping | MessageKind::Resync => &self.ping,
         }
     }
 }
@@ -336,6 +336,8 @@ impl Conn<'_> {
         }
         let session = self.session;
         match msg {
+            // Only v2 has keyframes to ask for.
+            ClientMessage::Resync => Err(End::Close(CloseReason::InvalidMessage)),
             ClientMessage::Input(input) => {
                 if let Err(TrySendError::Full(_)) =
                     self.room.tx.try_send(Command::Input { session, input })

@@ -5,10 +5,13 @@
 //! logs and the repository's `assets/`, learns its ports from the `listening` log line,
 //! and keeps every log line for assertions. [`Client`] wraps a tokio-tungstenite
 //! connection that speaks either subprotocol; [`raw`] speaks WebSocket by hand, for tests
-//! that must send what no client library would. Everything is bounded in time: a test
-//! that hangs fails instead.
+//! that must send what no client library would; [`cdp`] drives a headless browser, and
+//! [`external`] runs tests that need a program from outside Rust, ignoring them (with the
+//! reason) when it is missing. Everything is bounded in time: a test that hangs fails
+//! instead.
 
 pub mod cdp;
+pub mod external;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -478,8 +478,15 @@ impl Room {
                 snap_rate: game.snapshot_rate,
                 role: role.as_str().to_owned(),
                 resumed,
-                player_radius: self.world.tuning().player.radius,
-                max_hp: self.world.tuning().player.max_health,
+                game: "arena".into(),
+                schema: None,
+                info: serde_json::json!({
+                    "player_radius": self.world.tuning().player.radius,
+                    "max_hp": self.world.tuning().player.max_health,
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             }),
             ServerMessage::Event(Event::Map(self.world.map_info())),
             ServerMessage::Event(self.world.round_start_event()),
