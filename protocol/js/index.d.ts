@@ -19,10 +19,12 @@ export interface Welcome {
   role: "player" | "spectator";
   /** True when this connection re-attached to an existing entity (resume, replacement). */
   resumed: boolean;
-  player_radius: number;
-  max_hp: number;
-  /** The game the room runs (servers that name it). */
-  game?: string;
+  /** The game the room plays (`arena`); its own keys follow. */
+  game: string;
+  /** The arena's: a player's radius in world units. */
+  player_radius?: number;
+  /** The arena's: full health. */
+  max_hp?: number;
   [extra: string]: unknown;
 }
 

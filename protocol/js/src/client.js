@@ -434,7 +434,7 @@ export class Client extends Emitter {
       reason,
       errorCode,
       message: this.lastError?.message ?? this.transportError,
-      text: meaning.text,
+      text: this.stopped ? "Closed by this client." : meaning.text,
       clientBug: meaning.clientBug,
       opened: this.opened,
       reconnect: meaning.reconnect && !this.stopped && this.backoff !== null,
