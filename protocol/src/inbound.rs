@@ -39,6 +39,28 @@ impl InputFields for Input {
     }
 }
 
+/// For a reader that only needs the envelope (`t`, `seq`): the fields are skipped, and
+/// decoded later with the game's type by [`decode_fields`].
+impl InputFields for de::IgnoredAny {
+    fn validate(&self) -> Result<(), InvalidMessage> {
+        Ok(())
+    }
+}
+
+/// Decodes and validates the game's fields of a whole `input` message whose envelope was
+/// already read by [`decode_inbound`]. The same limits apply, and errors name the field
+/// as `input.<field>`.
+pub fn decode_fields<I: InputFields>(
+    encoding: Encoding,
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<I, DecodeError> {
+    precheck(encoding, bytes, limits)?;
+    let fields: I = part(encoding, bytes, limits, "input")?;
+    fields.validate()?;
+    Ok(fields)
+}
+
 /// A client message as the engine sees it: the envelope, with a game's input fields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound<I> {
