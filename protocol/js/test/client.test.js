@@ -56,6 +56,14 @@ const welcome = (extra = {}) => ({
 /** Lets the client's async connection attempt run. */
 const settle = () => new Promise((r) => setImmediate(r));
 
+/** Connects, and the scripted server accepts and welcomes. */
+async function play(c, last) {
+  c.connect();
+  await settle();
+  last().accept();
+  last().deliver(welcome());
+}
+
 function setup(t, opts = {}) {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   ScriptedSocket.made = [];
@@ -100,10 +108,7 @@ test("connecting, open, resuming after a drop, open again with the same entity",
 
 test("after 1001 the first retry waits a second", async (t) => {
   const { c, last } = setup(t);
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   last().deliver({ t: "error", code: "shutting_down", message: "server shutting down" });
   last().drop(1001, "server shutting down");
   assert.equal(c.state.retryInMs, 1000);
@@ -115,10 +120,7 @@ test("`moved` sends the reconnect to the new node", async (t) => {
   const { c, last } = setup(t);
   const moved = [];
   c.on("moved", (m) => moved.push(m.url));
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   last().deliver({ t: "moved", url: "ws://node-b.test/play?room=r" });
   last().drop(1012);
   assert.equal(c.state.state, "resuming");
@@ -155,10 +157,7 @@ test("a server that keeps refusing: backoff, then closed with gaveUp", async (t)
 
 test("a kick is final, and its reason is visible", async (t) => {
   const { c, last } = setup(t);
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   last().deliver({ t: "error", code: "kicked", message: "kicked by an operator" });
   last().drop(4002, "kicked by an operator");
   assert.equal(c.state.state, "closed");
@@ -200,10 +199,7 @@ test("a predictor sees every input and every snapshot with the pending inputs", 
     reconcile: (s, pending) => log.push(`snap ${s.tick} ack ${s.ack} pending ${pending.map((p) => p.seq)}`),
   };
   const { c, last } = setup(t, { predictor });
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   c.sendInput({ mx: 0, my: 1, aim: 0, fire: false });
   c.sendInput({ mx: 0, my: 1, aim: 0, fire: false });
   last().deliver({ t: "snap", tick: 101, ack: 1, ents: [] });
@@ -214,10 +210,7 @@ test("events by name, undecodable frames counted, no event names from the server
   const { c, last } = setup(t);
   const got = [];
   for (const name of ["kill", "round_end", "event", "welcome", "chat"]) c.on(name, (m) => got.push(`${name}:${m.t}`));
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   last().deliver({ t: "event", e: "kill", killer: 1, victim: 2 });
   last().deliver({ t: "event", e: "welcome" });
   last().deliver({ t: "chat", from: 1, name: "a", text: "hi" });
@@ -229,10 +222,7 @@ test("events by name, undecodable frames counted, no event names from the server
 
 test("close() leaves for good, even while waiting to retry", async (t) => {
   const { c, last } = setup(t);
-  c.connect();
-  await settle();
-  last().accept();
-  last().deliver(welcome());
+  await play(c, last);
   last().drop(1006);
   assert.equal(c.state.state, "resuming");
   c.close();
