@@ -133,9 +133,7 @@ export class Client extends Emitter {
 
   /** Starts connecting; after a `closed` state, starts over. */
   connect() {
-    this.stopped = false;
-    this.failures = 0;
-    globalThis.addEventListener?.("online", this.onOnline);
+    this.start();
     this.attempt(false);
   }
 
@@ -144,10 +142,19 @@ export class Client extends Emitter {
    * @param {{freshToken?: boolean}} [opts] ask the token source for a new token
    */
   reconnectNow(opts = {}) {
+    this.start();
+    this.attempt(opts.freshToken ?? true);
+  }
+
+  /** Leaves `closed` (a fresh start: `connecting`, no reason yet), or keeps retrying. */
+  start() {
+    if (this.state.state === "closed") {
+      this.sessionSeen = false;
+      this.state = { state: "closed", reason: null, attempt: 0, retryInMs: null };
+    }
     this.stopped = false;
     this.failures = 0;
     globalThis.addEventListener?.("online", this.onOnline);
-    this.attempt(opts.freshToken ?? true);
   }
 
   /**

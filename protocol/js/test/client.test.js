@@ -168,6 +168,7 @@ test("a kick is final, and its reason is visible", async (t) => {
   c.reconnectNow();
   await settle();
   assert.equal(ScriptedSocket.made.length, 2, "the player may come back by hand");
+  assert.deepEqual(c.state, { state: "connecting", reason: null, attempt: 0, retryInMs: null }, "a fresh start");
 });
 
 test("inputs: nothing before the welcome or for spectators; seq and pending otherwise", async (t) => {
