@@ -14,6 +14,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tracing::info;
 
+use crate::admin::AdminAuth;
 use crate::arena::Arena;
 use crate::auth::{self, MintClaims, Role, Verifier};
 use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
@@ -23,11 +24,23 @@ use crate::reload::AssetStore;
 use crate::server::{self, Listeners};
 
 /// Rallypoint: an authoritative multiplayer game server over authenticated WebSockets.
+///
+/// With no command it serves: `rallypoint --assets DIR` is `rallypoint serve --assets DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "rallypoint", version, about, long_about = None)]
+#[command(
+    name = "rallypoint",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `serve`'s flags, for when no command is given.
+    #[command(flatten)]
+    serve: Box<ServeArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +76,14 @@ struct ServeArgs {
         default_value = "127.0.0.1:7778"
     )]
     admin_listen: SocketAddr,
+    /// File holding the bearer token the admin port requires (except on /healthz,
+    /// /readyz and /metrics); its trimmed text is the token.
+    #[arg(long, env = "RALLYPOINT_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Name the admin port answers to in `Host`, besides its own address and `localhost`
+    /// (repeatable).
+    #[arg(long, env = "RALLYPOINT_ADMIN_HOST", value_delimiter = ',')]
+    admin_host: Vec<String>,
     /// Assets directory (game.toml, maps/).
     #[arg(long, env = "RALLYPOINT_ASSETS", default_value = "assets")]
     assets: PathBuf,
@@ -127,6 +148,13 @@ struct LimitArgs {
         default_value_t = 1024
     )]
     max_pending_handshakes: usize,
+    /// Handshakes in progress at once from one client IP (counted at accept time).
+    #[arg(
+        long,
+        env = "RALLYPOINT_MAX_PENDING_HANDSHAKES_PER_IP",
+        default_value_t = 16
+    )]
+    max_pending_handshakes_per_ip: usize,
     /// Time allowed for TLS plus the HTTP request.
     #[arg(long, env = "RALLYPOINT_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     handshake_timeout: Duration,
@@ -251,7 +279,9 @@ pub fn main() -> ExitCode {
 pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
     let mut command = Cli::command();
     if let Some(dir) = default_assets {
+        // `serve`'s flags are also the top level's (no command = `serve`).
         command = command
+            .mut_arg("assets", |a| a.default_value(dir))
             .mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)))
             .mut_subcommand("check", |c| c.mut_arg("dir", |a| a.default_value(dir)));
     }
@@ -260,19 +290,7 @@ pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let command = cli.command.unwrap_or_else(|| {
-        // No subcommand: `serve` with its defaults and environment.
-        let mut command = Cli::command();
-        if let Some(dir) = default_assets {
-            command =
-                command.mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)));
-        }
-        let matches = command.get_matches_from(["rallypoint", "serve"]);
-        match Cli::from_arg_matches(&matches).map(|c| c.command) {
-            Ok(Some(c)) => c,
-            _ => unreachable!("`serve` parses to a command"),
-        }
-    });
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let result = match command {
         Command::Serve(args) => serve::<G>(*args),
         Command::Token(args) => token(args),
@@ -294,6 +312,8 @@ impl ServeArgs {
         Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
+            admin_token_file: self.admin_token_file.clone(),
+            admin_hosts: self.admin_host.clone(),
             assets_dir: self.assets.clone(),
             auth: AuthConfig {
                 secret_file: self.jwt_secret_file.clone(),
@@ -317,6 +337,7 @@ impl ServeArgs {
                 max_connections_per_ip: l.max_connections_per_ip,
                 handshakes_per_ip: l.handshake_rate,
                 max_pending_handshakes: l.max_pending_handshakes,
+                max_pending_handshakes_per_ip: l.max_pending_handshakes_per_ip,
                 handshake_timeout: l.handshake_timeout,
                 max_message_bytes: l.max_message_bytes,
                 max_queued_messages: l.max_queued_messages,
@@ -339,13 +360,16 @@ impl ServeArgs {
 fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
     let config = args.config();
-    if config.dev_mode() && !config.listen.ip().is_loopback() {
-        bail!(
-            "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
-             configure a key to listen on {}",
-            config.listen
-        );
+    if let Some(why) = config.dev_mode_refusal() {
+        bail!("{why}");
     }
+    let admin = AdminAuth {
+        token: match &config.admin_token_file {
+            Some(path) => Some(read_admin_token(path)?),
+            None => None,
+        },
+        hosts: config.admin_hosts.clone(),
+    };
     let assets = G::Assets::load_dir(&config.assets_dir).map_err(|report| {
         anyhow::anyhow!(
             "invalid assets in {}:\n{}",
@@ -388,9 +412,28 @@ fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
             dev_secret,
             tls,
             metrics,
+            admin,
         };
         server::serve(setup, listeners, shutdown_signal()).await
     })
+}
+
+/// Shortest admin token accepted: 128 bits, as hex or base64 text.
+const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+/// Reads `--admin-token-file`: its trimmed text, at least [`MIN_ADMIN_TOKEN_BYTES`] of
+/// visible ASCII (it travels in a header).
+fn read_admin_token(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let token = raw.trim_ascii();
+    if token.len() < MIN_ADMIN_TOKEN_BYTES || !token.iter().all(u8::is_ascii_graphic) {
+        bail!(
+            "{}: the admin token must be at least {MIN_ADMIN_TOKEN_BYTES} visible ASCII characters \
+             with no spaces, e.g. `head -c 32 /dev/urandom | base64 > admin-token`",
+            path.display()
+        );
+    }
+    Ok(token.to_vec())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
@@ -480,14 +523,43 @@ fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
         },
         ..crate::assets::Tuning::default()
     };
-    let map = crate::assets::load_map_file(&args.map, &tuning)
-        .map_err(|report| anyhow::anyhow!("{}", report.render_text()))?;
-    let svg = crate::assets::render_svg(&map, tuning_radius);
+    let (map, report) = crate::assets::read_map_file(&args.map, &tuning);
+    // A map that fails its checks is drawn anyway, problems marked; the exit code says so.
+    let Some(map) = map else {
+        bail!("{}", report.render_text());
+    };
+    let svg = crate::assets::render_svg_with_problems(&map, tuning_radius, &report.problems);
     match args.out {
         Some(path) => {
             std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?
         }
         None => print!("{svg}"),
     }
+    if !report.is_empty() {
+        bail!(
+            "the map was drawn with its problems marked:\n{}",
+            report.render_text()
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn serve_flags_work_without_the_word_serve() {
+        let cli = Cli::try_parse_from(["rallypoint", "--assets", "elsewhere"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.assets, Path::new("elsewhere"));
+        let cli = Cli::try_parse_from(["rallypoint", "serve", "--assets", "x"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Serve(a)) if a.assets.as_path() == Path::new("x"))
+        );
+        assert!(Cli::try_parse_from(["rallypoint", "--assets", "x", "check"]).is_err());
+        assert!(Cli::try_parse_from(["rallypoint", "check", "assets"]).is_ok());
+    }
 }

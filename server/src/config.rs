@@ -13,9 +13,14 @@ use std::time::Duration;
 pub struct Config {
     /// Game port: `/play`, the browser client, and in dev mode `/dev/token`.
     pub listen: SocketAddr,
-    /// Admin port: `/metrics`, `/healthz`, `/readyz`, `/admin/*`. Loopback by default
-    /// because it has no authentication of its own.
+    /// Admin port: `/metrics`, `/healthz`, `/readyz`, `/admin/*`. Loopback by default:
+    /// without `admin_token_file` it has no authentication of its own.
     pub admin_listen: SocketAddr,
+    /// A file whose trimmed text is the bearer token the admin port requires (except on
+    /// `/healthz`, `/readyz` and `/metrics`).
+    pub admin_token_file: Option<PathBuf>,
+    /// Names the admin port answers to in `Host`, besides its own address and `localhost`.
+    pub admin_hosts: Vec<String>,
     /// The designer-owned assets directory.
     pub assets_dir: PathBuf,
     /// Token verification.
@@ -82,10 +87,20 @@ pub struct Limits {
     /// Handshakes in progress (TLS and HTTP not yet done). Beyond, new sockets are
     /// refused at once: a slowloris cannot tie up more than this.
     pub max_pending_handshakes: usize,
+    /// Handshakes in progress from one peer address, counted at accept time. Beyond, the
+    /// socket is refused at once (429 `too_many_pending`): one address cannot hold the
+    /// whole pool with idle sockets. 16 covers a browser's parallel page load and a
+    /// household behind one NAT; trusted proxies (and loopback in dev mode) are exempt.
+    pub max_pending_handshakes_per_ip: usize,
     /// Time for a connection to finish TLS and send its request.
     pub handshake_timeout: Duration,
     /// Largest client message and frame. 4 KiB fits every legitimate client message.
     pub max_message_bytes: usize,
+    /// Frames one client message may be split into. Clients send whole messages;
+    /// a few fragments are tolerated, and a message continued by endless (even empty)
+    /// frames is closed with 1009 at once instead of holding the connection until the
+    /// heartbeat gives up.
+    pub max_fragments: usize,
     /// WebSocket read buffer per connection; small because client messages are small and
     /// idle connections must stay cheap.
     pub read_buffer_bytes: usize,
@@ -136,8 +151,10 @@ impl Default for Limits {
                 burst: 40,
             },
             max_pending_handshakes: 1024,
+            max_pending_handshakes_per_ip: 16,
             handshake_timeout: Duration::from_secs(5),
             max_message_bytes: 4096,
+            max_fragments: 16,
             read_buffer_bytes: 4096,
             max_write_buffer_bytes: 1 << 20,
             tcp_send_buffer: 64 * 1024,
@@ -199,6 +216,8 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7777)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 7778)),
+            admin_token_file: None,
+            admin_hosts: Vec::new(),
             assets_dir: PathBuf::from("assets"),
             auth: AuthConfig::default(),
             allowed_origins: Vec::new(),
@@ -213,6 +232,24 @@ impl Config {
     /// loopback and hands out tokens at `/dev/token` to loopback clients.
     pub fn dev_mode(&self) -> bool {
         self.auth.secret_file.is_none() && self.auth.public_keys.is_empty()
+    }
+
+    /// Why this configuration may not start: dev mode listening (game or admin port)
+    /// anywhere but loopback.
+    pub fn dev_mode_refusal(&self) -> Option<String> {
+        if !self.dev_mode() {
+            return None;
+        }
+        let (flag, addr) = [
+            ("--listen", self.listen),
+            ("--admin-listen", self.admin_listen),
+        ]
+        .into_iter()
+        .find(|(_, a)| !a.ip().is_loopback())?;
+        Some(format!(
+            "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
+             configure a key to listen on {addr} ({flag})"
+        ))
     }
 }
 
@@ -263,6 +300,24 @@ mod tests {
         );
         assert!(parse_quota("0/1").is_err());
         assert!(parse_quota("x").is_err());
+    }
+
+    #[test]
+    fn dev_mode_refuses_every_port_off_loopback() {
+        assert_eq!(Config::dev().dev_mode_refusal(), None);
+        let mut open_admin = Config::dev();
+        open_admin.admin_listen = "0.0.0.0:7778".parse().unwrap();
+        let why = open_admin.dev_mode_refusal().expect("refused");
+        assert!(
+            why.contains("--admin-listen") && why.contains("0.0.0.0:7778"),
+            "{why}"
+        );
+        let mut open_game = Config::dev();
+        open_game.listen = "[::]:7777".parse().unwrap();
+        assert!(open_game.dev_mode_refusal().unwrap().contains("--listen"));
+        // With a key, anything goes.
+        open_admin.auth.secret_file = Some("secret".into());
+        assert_eq!(open_admin.dev_mode_refusal(), None);
     }
 
     #[test]

@@ -5,21 +5,25 @@
 //! snapshots. The map of the crate, edge to core:
 //!
 //! - [`cli`]: the binary's commands and flags; [`config`]: every setting and limit.
-//! - [`server`]: accept loop, handshake driver, routing, shutdown; [`stream`]: TCP or TLS;
-//!   [`tls`]: rustls configuration; [`http`]: one request head, one response.
-//! - [`admission`]: connection caps and per-IP handshake rate.
-//! - [`handshake`]: the `/play` checks (upgrade, Origin, subprotocol, token, room, seat).
+//! - [`server`]: shared state, accept loop, shutdown; [`connection`]: one connection's
+//!   phases (accept-time cap, TLS, head, admission, token, placement, upgrade, session) and
+//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS; [`tls`]:
+//!   rustls configuration; [`http`]: one request head, one response.
+//! - [`admission`]: connection caps, per-IP handshake rate, pending-handshake pool.
+//! - [`handshake`]: the pure `/play` phases (upgrade, Origin, subprotocol, token, room).
 //! - [`auth`]: JWT verification and minting.
 //! - [`session`]: one WebSocket session: decode, rate-limit, forward; write what the room
-//!   sends.
+//!   sends; [`fragments`]: the cap on frames per client message.
 //! - [`game`]: the seam: the [`game::Game`] trait every game implements, and its assets.
 //! - [`room`]: room directory, the room core (a clock-free state machine over any game),
 //!   its async driver, outboxes.
 //! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`].
 //! - [`assets`]: loading and validating designer data (the engine's settings and the
 //!   arena's); [`reload`]: hot reload.
-//! - [`admin`]: health, readiness, metrics, admin JSON; [`metrics`]: the registry.
-//! - [`web`]: the browser client's static files; [`logging`]: tracing setup.
+//! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;
+//!   [`metrics`]: the registry.
+//! - [`web`]: the browser client's static files; [`logging`]: tracing setup; [`text`]:
+//!   the rules for display names and chat text.
 
 pub mod admin;
 pub mod admission;
@@ -28,6 +32,8 @@ pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connection;
+pub mod fragments;
 pub mod game;
 pub mod handshake;
 pub mod http;
@@ -39,5 +45,6 @@ pub mod server;
 pub mod session;
 pub mod shutdown;
 pub mod stream;
+pub mod text;
 pub mod tls;
 pub mod web;

@@ -36,6 +36,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Identity, Role, unix_now};
 use crate::config::{Limits, Quota};
+use crate::fragments::{FragmentCap, TooManyFragments};
 use crate::metrics::{KindLabels, Metrics, Traffic};
 use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
 use crate::stream::ClientStream;
@@ -120,7 +121,7 @@ pub fn websocket_config(
 
 /// One connection's state for the length of its session.
 struct Conn<'a> {
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<ClientStream>>,
     limits: &'a Limits,
     traffic: Traffic,
     /// Per-kind drop counters, created once so a flood costs no label lookups.
@@ -134,9 +135,12 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
-    /// Whether `welcome` has been written. Until then nothing else may reach the client,
-    /// so the socket is not read (a `ping` would be answered) and no heartbeat is sent.
+    /// Whether `welcome` has been written. Until then nothing else may reach the client:
+    /// no heartbeat is sent, and `pong`s wait in `early_pongs`.
     welcomed: bool,
+    /// Pongs owed from before `welcome`, written right after it. Bounded by the ping
+    /// quota's burst; a ping past it is dropped like any over-quota ping.
+    early_pongs: Vec<Bytes>,
 }
 
 struct Dropped {
@@ -172,7 +176,7 @@ impl Dropped {
 
 /// Runs a session to its end.
 pub async fn run(
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<ClientStream>>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -209,6 +213,7 @@ pub async fn run(
         limiters: Limiters::new(limits, tick_rate),
         frame_buf: BytesMut::new(),
         welcomed: false,
+        early_pongs: Vec::new(),
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -261,6 +266,7 @@ pub async fn run(
 fn read_error(e: &WsError) -> End {
     match e {
         WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
+        WsError::Io(e) if TooManyFragments::is(e) => End::Close(CloseReason::MessageTooLarge),
         WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
         WsError::Protocol(_) => End::Close(CloseReason::ProtocolViolation),
@@ -295,7 +301,7 @@ impl Conn<'_> {
                 biased;
                 () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
                 () = outbox.ready() => self.flush_outbox().await,
-                msg = self.ws.next(), if self.welcomed => {
+                msg = self.ws.next() => {
                     last_heard = Instant::now();
                     match msg {
                         None => Err(End::Lost("peer_gone")),
@@ -369,10 +375,10 @@ impl Conn<'_> {
                 Ok(())
             }
             Inbound::Chat(chat) => {
-                let _ = self.room.tx.try_send(Command::Chat {
-                    session,
-                    text: chat.text,
-                });
+                let text = crate::text::clean_chat(&chat.text);
+                if !text.is_empty() {
+                    let _ = self.room.tx.try_send(Command::Chat { session, text });
+                }
                 Ok(())
             }
             Inbound::Ping(ping) => {
@@ -385,6 +391,12 @@ impl Conn<'_> {
                     self.encoding,
                     &ServerMessage::Pong(Pong { id: ping.id, tick }),
                 );
+                if !self.welcomed {
+                    if self.early_pongs.len() < self.limits.ping_quota.burst as usize {
+                        self.early_pongs.push(pong);
+                    }
+                    return Ok(());
+                }
                 self.send(std::iter::once(data_message(self.encoding, pong)))
                     .await
             }
@@ -422,12 +434,21 @@ impl Conn<'_> {
             return Ok(());
         }
         let encoding = self.encoding;
-        // The room's first message to a session is always its `welcome`.
-        self.welcomed |= !batch.messages.is_empty();
+        // The room's first message to a session is always its `welcome`; pongs owed from
+        // before it follow it.
+        let early = if !self.welcomed && !batch.messages.is_empty() {
+            self.welcomed = true;
+            std::mem::take(&mut self.early_pongs)
+        } else {
+            Vec::new()
+        };
+        let mut messages = batch.messages.into_iter();
+        let welcome = messages.next();
         self.send(
-            batch
-                .messages
+            welcome
                 .into_iter()
+                .chain(early)
+                .chain(messages)
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )

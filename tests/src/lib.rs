@@ -374,7 +374,7 @@ impl TestServer {
     pub async fn admin_get(&self, path: &str) -> HttpResponse {
         http(
             self.admin,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.admin),
         )
         .await
     }
@@ -383,7 +383,10 @@ impl TestServer {
     pub async fn admin_post(&self, path: &str) -> HttpResponse {
         http(
             self.admin,
-            &format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"),
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+                self.admin
+            ),
         )
         .await
     }
