@@ -7,8 +7,9 @@
 //! - [`cli`]: the binary's commands and flags; [`config`]: every setting and limit.
 //! - [`server`]: shared state, accept loop, shutdown; [`connection`]: one connection's
 //!   phases (accept-time cap, TLS, head, admission, token, placement, upgrade, session) and
-//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS; [`tls`]:
-//!   rustls configuration; [`http`]: one request head, one response.
+//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS;
+//!   [`socket`]: the upgraded socket, shared with the room's direct snapshot writes;
+//!   [`tls`]: rustls configuration; [`http`]: one request head, one response.
 //! - [`admission`]: connection caps, per-IP handshake rate, pending-handshake pool.
 //! - [`handshake`]: the pure `/play` phases (upgrade, Origin, subprotocol, token, room).
 //! - [`auth`]: JWT verification and minting.
@@ -20,6 +21,8 @@
 //! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`].
 //! - [`assets`]: loading and validating designer data (the engine's settings and the
 //!   arena's); [`reload`]: hot reload.
+//! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
+//!   seats, checkpoints, matchmaking.
 //! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;
 //!   [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup; [`text`]:
@@ -31,6 +34,7 @@ pub mod arena;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod fragments;
@@ -44,6 +48,7 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod socket;
 pub mod stream;
 pub mod text;
 pub mod tls;
