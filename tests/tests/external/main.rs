@@ -23,9 +23,14 @@ pub fn server() -> ServerBuilder {
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let needs = Needs::probe(args.list);
-    let trials = [browser::trials, cluster::trials, interop::trials, sdk::trials]
-        .iter()
-        .flat_map(|module| module(&needs))
-        .collect();
+    let trials = [
+        browser::trials,
+        cluster::trials,
+        interop::trials,
+        sdk::trials,
+    ]
+    .iter()
+    .flat_map(|module| module(&needs))
+    .collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
