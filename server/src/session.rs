@@ -296,11 +296,20 @@ impl Conn<'_> {
         tokio::pin!(expiry);
         let mut last_heard = Instant::now();
         let outbox = Arc::clone(&self.outbox);
+        // Both stay registered across iterations: re-creating them on every message would
+        // register and unregister a waiter per input.
+        let stop = crate::shutdown::signalled(shutdown);
+        tokio::pin!(stop);
+        let ready = outbox.ready();
+        tokio::pin!(ready);
         loop {
             let step = tokio::select! {
                 biased;
-                () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
-                () = outbox.ready() => self.flush_outbox().await,
+                () = &mut stop => Err(End::Close(CloseReason::ShuttingDown)),
+                () = &mut ready => {
+                    ready.set(outbox.ready());
+                    self.flush_outbox().await
+                }
                 msg = self.ws.next() => {
                     last_heard = Instant::now();
                     match msg {
