@@ -193,7 +193,8 @@ async fn static_client_is_served_with_types_and_security_headers(_: Tool) {
     );
     let vendor = get(&s, "/vendor/msgpack-3.1.3.min.js").await;
     let on_disk = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/web/vendor/msgpack-3.1.3.min.js"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../protocol/js/vendor/msgpack-3.1.3.min.js"),
     )
     .expect("vendored file");
     assert_eq!(vendor.body, on_disk, "the binary serves the vendored bytes");
