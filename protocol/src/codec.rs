@@ -157,17 +157,27 @@ pub fn encode_client(encoding: Encoding, msg: &ClientMessage) -> Bytes {
     encode(encoding, msg)
 }
 
+/// Appends an encoded client message to `out`: for clients that reuse one buffer for
+/// every message they send.
+pub fn write_client(encoding: Encoding, msg: &ClientMessage, out: &mut Vec<u8>) {
+    write(encoding, msg, out);
+}
+
 fn encode<T: Serialize>(encoding: Encoding, value: &T) -> Bytes {
     let mut out = Vec::with_capacity(64);
+    write(encoding, value, &mut out);
+    Bytes::from(out)
+}
+
+fn write<T: Serialize>(encoding: Encoding, value: &T, out: &mut Vec<u8>) {
     match encoding {
         // Writing into a Vec cannot fail and our types contain no maps with non-string
         // keys, so both encoders are infallible here.
-        Encoding::MsgPack => rmp_serde::encode::write_named(&mut out, value)
+        Encoding::MsgPack => rmp_serde::encode::write_named(&mut *out, value)
             .expect("MessagePack encoding of protocol types is infallible"),
-        Encoding::Json => serde_json::to_writer(&mut out, value)
+        Encoding::Json => serde_json::to_writer(&mut *out, value)
             .expect("JSON encoding of protocol types is infallible"),
     }
-    Bytes::from(out)
 }
 
 fn decode<T: DeserializeOwned>(
