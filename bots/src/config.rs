@@ -312,8 +312,20 @@ impl MintOptions {
 pub struct TlsOptions {
     /// Accept any certificate (self-signed test servers). Signatures are still checked.
     pub insecure: bool,
-    /// Trust this CA (PEM, one or more certificates) instead of the system's roots.
+    /// Trust this CA (PEM, one or more certificates) instead of the public roots.
     pub ca: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// The client library's trust: `insecure` wins over `ca`; neither trusts the public
+    /// roots (the Mozilla programme, built in).
+    pub fn trust(&self) -> rallypoint_client::Trust {
+        match (&self.insecure, &self.ca) {
+            (true, _) => rallypoint_client::Trust::Insecure,
+            (false, Some(ca)) => rallypoint_client::Trust::CaFile(ca.clone()),
+            (false, None) => rallypoint_client::Trust::WebPkiRoots,
+        }
+    }
 }
 
 /// One kind of misbehaviour.

@@ -320,6 +320,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         &self.stream
     }
 
+    /// How the session ended, once it has.
+    pub fn closed(&self) -> Option<&Close> {
+        match &self.state {
+            State::Closed(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Whether the session is closing or closed.
     pub fn is_closed(&self) -> bool {
         !matches!(self.state, State::Open)
