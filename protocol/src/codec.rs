@@ -313,7 +313,7 @@ pub fn msgpack_value_len(buf: &[u8], max_depth: usize) -> Result<usize, DecodeEr
     let truncated = || malformed(Encoding::MsgPack, "truncated");
     // Remaining values to read at each open container level; the outermost level holds
     // the single top-level value.
-    let mut stack: Vec<u64> = Vec::with_capacity(max_depth.min(16) + 1);
+    let mut stack = Levels::default();
     stack.push(1);
     let mut pos = 0usize;
     let be = |at: usize, n: usize| -> Result<u64, DecodeError> {
@@ -378,6 +378,44 @@ pub fn msgpack_value_len(buf: &[u8], max_depth: usize) -> Result<usize, DecodeEr
         }
     }
     Ok(pos)
+}
+
+/// The open-container counts of [`msgpack_value_len`]: inline up to a depth far beyond
+/// the protocol's limits, so measuring a message allocates nothing, on the heap past it.
+#[derive(Default)]
+struct Levels {
+    inline: [u64; 32],
+    len: usize,
+    spill: Vec<u64>,
+}
+
+impl Levels {
+    fn push(&mut self, v: u64) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = v,
+            None => self.spill.push(v),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.len > self.inline.len() {
+            self.spill.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn last_mut(&mut self) -> Option<&mut u64> {
+        let top = self.len.checked_sub(1)?;
+        match self.inline.get_mut(top) {
+            Some(slot) => Some(slot),
+            None => self.spill.last_mut(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// Encodes a snapshot's entity list once, for every recipient using `encoding`.

@@ -6,6 +6,7 @@ mod admin;
 mod assets;
 mod bots;
 mod browser;
+mod client;
 mod game;
 mod handshake;
 mod interop;
