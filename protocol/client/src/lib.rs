@@ -25,7 +25,8 @@
 //! - [`stream`]: plain TCP or TLS as one stream type, shared with the server.
 //!
 //! The wire types and codecs come from `rallypoint-protocol`, which has no IO; this crate
-//! is where the IO lives. Nothing here spawns tasks or logs.
+//! is where the IO lives. Nothing here spawns tasks or logs. `README.md` beside this crate
+//! has a complete example.
 
 pub mod decode;
 pub mod endpoint;
@@ -47,3 +48,8 @@ pub use tls::{TlsError, Trust};
 pub use upgrade::{ConnectError, Rejection, Request, TokenIn};
 
 pub use rallypoint_protocol as protocol;
+
+/// The README's example, compiled as a doc test so it stays true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExample;
