@@ -28,7 +28,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .token(&token, TokenIn::Header)
         .room("example");
     let mut session = endpoint.join(&request).await?;
-    let welcome = session.welcome().expect("join waits for the welcome").clone();
+    let welcome = session
+        .welcome()
+        .expect("join waits for the welcome")
+        .clone();
     println!(
         "joined {} as #{} over {} ({} Hz)",
         welcome.room,
@@ -37,7 +40,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         welcome.tick_rate
     );
 
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / u32::from(welcome.tick_rate.max(1)));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(1) / u32::from(welcome.tick_rate.max(1)));
     let mut ents: Vec<Entity> = Vec::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < until {
@@ -72,6 +76,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let close = tokio::time::timeout(Duration::from_secs(1), session.close(1000, "bye")).await??;
-    println!("{} inputs sent, {} acknowledged; closed with {}", session.last_seq(), session.acked(), close.code);
+    println!(
+        "{} inputs sent, {} acknowledged; closed with {}",
+        session.last_seq(),
+        session.acked(),
+        close.code
+    );
     Ok(())
 }

@@ -53,13 +53,18 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The first value of a header in a lower-cased list.
+fn find<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
 impl Response {
     /// The first value of a header (name in lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        find(&self.headers, name)
     }
 
     /// The body as text (invalid UTF-8 replaced).
@@ -142,10 +147,7 @@ pub struct Head {
 impl Head {
     /// The first value of a header (name in lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        find(&self.headers, name)
     }
 }
 
@@ -166,15 +168,15 @@ pub fn parse_head(raw: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
             (h.name.to_ascii_lowercase(), value)
         })
         .collect();
-    let value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-    let content_length = match value("content-length") {
+    let content_length = match find(&headers, "content-length") {
         Some(v) => Some(
             v.parse()
                 .map_err(|_| HttpError::Malformed(format!("content-length `{v}`")))?,
         ),
         None => None,
     };
-    let chunked = value("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let chunked =
+        find(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let status = resp.code.unwrap_or_default();
     Ok(Some((
         Head {
