@@ -20,6 +20,9 @@ use serde::de::DeserializeOwned;
 use crate::close::CloseReason;
 use crate::entity::Entity;
 use crate::message::{ClientMessage, InvalidMessage, ServerMessage, Snap};
+use crate::rows::{RowSchema, Rows, V1Rows};
+
+pub use crate::inbound::decode_client;
 
 /// How messages are written on a connection; each subprotocol fixes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,12 +113,18 @@ pub enum DecodeError {
     /// Well-formed, but not a map with a string `t`. Close with 1007.
     #[error("message is missing its type key `t`")]
     MissingType,
-    /// `t` names no message of this protocol version. Close with 1007.
-    #[error("unknown message type `{0}`")]
+    /// `t` names no message of this protocol version (a sanitised excerpt of it).
+    /// Close with 1007.
+    #[error("unknown message type \"{0}\"")]
     UnknownType(String),
-    /// A required key is missing or a value has the wrong type. Close with 1007.
-    #[error("invalid message: {0}")]
+    /// A required key is missing, duplicated, or a value has the wrong type; the text
+    /// starts with the key path (`input.mx: ...`). Close with 1007.
+    #[error("{0}")]
     Schema(String),
+    /// A MessagePack `bin` or `ext` value in a client message, which has none (a string
+    /// sent as bytes, say). Close with 1007.
+    #[error("binary and extension values are not accepted; strings must be MessagePack str")]
+    Binary,
     /// Decoded, but a value is out of bounds (NaN, text too long). Close with 1007.
     #[error(transparent)]
     Invalid(#[from] InvalidMessage),
@@ -129,17 +138,6 @@ impl DecodeError {
             _ => CloseReason::InvalidMessage,
         }
     }
-}
-
-/// Decodes and validates one client message.
-pub fn decode_client(
-    encoding: Encoding,
-    bytes: &[u8],
-    limits: &DecodeLimits,
-) -> Result<ClientMessage, DecodeError> {
-    let msg: ClientMessage = decode(encoding, bytes, limits)?;
-    msg.validate(limits.max_chat_chars)?;
-    Ok(msg)
 }
 
 /// Decodes one server message (for clients, bots and tests).
@@ -202,7 +200,7 @@ fn decode<T: DeserializeOwned>(
             }
             let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
             de.set_max_depth(limits.max_depth);
-            T::deserialize(&mut de).map_err(|e| classify_msgpack(e, limits.max_depth))
+            T::deserialize(&mut de).map_err(|e| classify_msgpack(e, limits.max_depth, ""))
         }
         Encoding::Json => {
             let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
@@ -222,7 +220,7 @@ fn decode<T: DeserializeOwned>(
                     limit: limits.max_depth,
                 });
             }
-            serde_json::from_slice(bytes).map_err(classify_json)
+            serde_json::from_slice(bytes).map_err(|e| classify_json(e, ""))
         }
     }
 }
@@ -234,32 +232,43 @@ fn malformed(encoding: Encoding, detail: impl Into<String>) -> DecodeError {
     }
 }
 
-/// Sorts a serde data error into our variants. serde reports a missing or unknown enum
-/// tag through its own fixed wording, which is what we match on.
-fn classify_data_error(msg: String) -> DecodeError {
-    if msg.starts_with("missing field `t`") {
-        DecodeError::MissingType
-    } else if let Some(rest) = msg.strip_prefix("unknown variant `") {
-        DecodeError::UnknownType(rest.split('`').next().unwrap_or_default().to_owned())
-    } else {
-        DecodeError::Schema(msg)
+/// Sorts a serde data error into our variants, naming the key path `at` (empty for the
+/// whole message). serde reports a missing type key through its own fixed wording, which
+/// is what we match on.
+fn classify_data_error(msg: &str, at: &str) -> DecodeError {
+    if msg.starts_with("missing field `t`") && !at.contains('.') {
+        return DecodeError::MissingType;
     }
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return DecodeError::UnknownType(crate::inbound::excerpt(name, 32));
+    }
+    let msg = crate::inbound::sanitise(msg);
+    DecodeError::Schema(if at.is_empty() {
+        msg
+    } else {
+        format!("{at}: {msg}")
+    })
 }
 
-fn classify_msgpack(e: rmp_serde::decode::Error, max_depth: usize) -> DecodeError {
+pub(crate) fn classify_msgpack(
+    e: rmp_serde::decode::Error,
+    max_depth: usize,
+    at: &str,
+) -> DecodeError {
     use rmp_serde::decode::Error as E;
     match e {
         E::DepthLimitExceeded => DecodeError::TooDeep { limit: max_depth },
-        E::Syntax(msg) => classify_data_error(msg),
-        E::TypeMismatch(marker) => DecodeError::Schema(format!("unexpected value {marker:?}")),
-        E::OutOfRange => DecodeError::Schema("number out of range".into()),
-        E::LengthMismatch(n) => DecodeError::Schema(format!("wrong number of elements ({n})")),
+        E::Syntax(msg) => classify_data_error(&msg, at),
+        E::TypeMismatch(marker) => classify_data_error(&format!("unexpected value {marker:?}"), at),
+        E::OutOfRange => classify_data_error("number out of range", at),
+        E::LengthMismatch(n) => classify_data_error(&format!("wrong number of elements ({n})"), at),
         E::Utf8Error(e) => malformed(Encoding::MsgPack, format!("invalid UTF-8: {e}")),
         other => malformed(Encoding::MsgPack, other.to_string()),
     }
 }
 
-fn classify_json(e: serde_json::Error) -> DecodeError {
+pub(crate) fn classify_json(e: serde_json::Error, at: &str) -> DecodeError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => {
@@ -268,7 +277,7 @@ fn classify_json(e: serde_json::Error) -> DecodeError {
             let msg = msg
                 .rsplit_once(" at line ")
                 .map_or(msg.as_str(), |(m, _)| m);
-            classify_data_error(msg.to_owned())
+            classify_data_error(msg, at)
         }
         Category::Eof => malformed(Encoding::Json, "truncated"),
         Category::Syntax | Category::Io => malformed(Encoding::Json, e.to_string()),
@@ -277,7 +286,7 @@ fn classify_json(e: serde_json::Error) -> DecodeError {
 
 /// Whether `[`/`{` nesting in a JSON text goes deeper than `limit`, ignoring brackets
 /// inside strings. serde_json has its own hard limit of 128; this enforces ours first.
-fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
+pub(crate) fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
     for &b in bytes {
         if in_str {
@@ -310,6 +319,15 @@ fn json_depth_exceeds(bytes: &[u8], limit: usize) -> bool {
 /// least one byte), so a 5-byte "array of 4 Gi elements" is rejected before anything
 /// allocates.
 pub fn msgpack_value_len(buf: &[u8], max_depth: usize) -> Result<usize, DecodeError> {
+    walk_msgpack(buf, max_depth, true)
+}
+
+/// [`msgpack_value_len`], refusing `bin` and `ext` values unless `allow_binary`.
+pub(crate) fn walk_msgpack(
+    buf: &[u8],
+    max_depth: usize,
+    allow_binary: bool,
+) -> Result<usize, DecodeError> {
     let truncated = || malformed(Encoding::MsgPack, "truncated");
     // Remaining values to read at each open container level; the outermost level holds
     // the single top-level value.
@@ -328,6 +346,9 @@ pub fn msgpack_value_len(buf: &[u8], max_depth: usize) -> Result<usize, DecodeEr
         *top -= 1;
         let marker = *buf.get(pos).ok_or_else(truncated)?;
         pos += 1;
+        if !allow_binary && matches!(marker, 0xc4..=0xc9 | 0xd4..=0xd8) {
+            return Err(DecodeError::Binary);
+        }
         // (payload bytes to skip, elements of a new container)
         let (skip, children): (u64, u64) = match marker {
             0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
@@ -421,6 +442,24 @@ impl Levels {
 /// Encodes a snapshot's entity list once, for every recipient using `encoding`.
 pub fn encode_ents(encoding: Encoding, ents: &[Entity]) -> Bytes {
     encode(encoding, &ents)
+}
+
+/// Encodes a snapshot's rows once (the v1 `ents` body), for any game's schema. Equal to
+/// [`encode_ents`] of the typed rows for the arena.
+pub fn encode_rows(encoding: Encoding, schema: &RowSchema, rows: &Rows) -> Bytes {
+    encode(encoding, &V1Rows { schema, rows })
+}
+
+/// Encodes a game event as `{"t":"event", <the event's own keys>}`: the engine's envelope
+/// around any game's event type (which serializes as a map with its tag `e` first).
+pub fn encode_event<E: Serialize>(encoding: Encoding, event: &E) -> Bytes {
+    #[derive(Serialize)]
+    struct Envelope<'a, E> {
+        t: &'static str,
+        #[serde(flatten)]
+        event: &'a E,
+    }
+    encode(encoding, &Envelope { t: "event", event })
 }
 
 /// Bytes of a snapshot header before `ents`, at most.

@@ -1,8 +1,10 @@
-//! Entity rows carried by `snap` messages.
+//! The arena's entity rows, typed: what its `snap` messages carry.
 //!
 //! Each entity is a flat array `[id, kind, x, y, ...]` rather than a map: snapshots are
-//! the bulk of the traffic and keys would double their size. The fields after `y` depend
-//! on `kind`. Decoders ignore trailing fields they do not know and keep rows of unknown
+//! the bulk of the traffic and keys would double their size. `id, kind, x, y` are the
+//! engine's; the fields after `y` are the arena's and depend on `kind`, as declared once
+//! in [`arena_schema`] (which the server's arena writes its rows by, and which v2 clients
+//! receive). Decoders ignore trailing fields they do not know and keep rows of unknown
 //! kinds as [`Entity::Other`], so new fields and kinds can be added within v1.
 
 use std::fmt;
@@ -10,6 +12,8 @@ use std::fmt;
 use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::rows::{FieldDef, FieldType, KindDef, Row, RowHead, RowSchema, Rows};
 
 /// Player entity flag: dead, waiting to respawn.
 pub const PLAYER_DEAD: u8 = 1;
@@ -117,6 +121,125 @@ impl Entity {
             Entity::Projectile { .. } => EntityKind::Projectile as u8,
             Entity::Pickup { .. } => EntityKind::Pickup as u8,
             Entity::Other { kind, .. } => kind,
+        }
+    }
+}
+
+/// v2 resolution of positions and of real-valued fields: 1/64 unit.
+pub const POSITION_SCALE: f32 = 64.0;
+/// v2 resolution of velocities: 1/256 unit per second, so a dead-reckoned position drifts
+/// by less than one position step in four seconds.
+pub const VELOCITY_SCALE: f32 = 256.0;
+/// v2 resolution of the aim angle: 2^10 steps per turn (about 0.35°).
+pub const AIM_BITS: u8 = 10;
+
+/// The arena's row declaration: field order, representation and resolution per kind.
+pub fn arena_schema() -> RowSchema {
+    let velocity = FieldType::Real {
+        scale: VELOCITY_SCALE,
+    };
+    RowSchema {
+        position_scale: POSITION_SCALE,
+        kinds: vec![
+            KindDef {
+                kind: EntityKind::Player as u8,
+                name: "player".into(),
+                fields: vec![
+                    FieldDef::new("aim", FieldType::Angle { bits: AIM_BITS }),
+                    FieldDef::new("hp", FieldType::UInt),
+                    FieldDef::new("score", FieldType::Int),
+                    FieldDef::new("flags", FieldType::Flags),
+                    FieldDef::v2_only("vx", velocity),
+                    FieldDef::v2_only("vy", velocity),
+                ],
+                velocity: Some([4, 5]),
+            },
+            KindDef {
+                kind: EntityKind::Projectile as u8,
+                name: "projectile".into(),
+                fields: vec![
+                    FieldDef::new("vx", velocity),
+                    FieldDef::new("vy", velocity),
+                    FieldDef::new("owner", FieldType::Ref),
+                ],
+                velocity: Some([0, 1]),
+            },
+            KindDef {
+                kind: EntityKind::Pickup as u8,
+                name: "pickup".into(),
+                fields: vec![FieldDef::new("flags", FieldType::Flags)],
+                velocity: None,
+            },
+        ],
+    }
+}
+
+impl Entity {
+    /// Appends this entity as a row of [`arena_schema`]. A player's velocity (v2 only) is
+    /// given separately because v1's typed row does not carry it.
+    pub fn push_row(&self, rows: &mut Rows, velocity: (f32, f32)) {
+        let (x, y) = self.pos();
+        let head = RowHead {
+            id: self.id(),
+            kind: self.kind(),
+            x,
+            y,
+        };
+        match *self {
+            Entity::Player {
+                aim,
+                hp,
+                score,
+                flags,
+                ..
+            } => rows.push(
+                head,
+                &[
+                    f64::from(aim),
+                    f64::from(hp),
+                    f64::from(score),
+                    f64::from(flags),
+                    f64::from(velocity.0),
+                    f64::from(velocity.1),
+                ],
+            ),
+            Entity::Projectile { vx, vy, owner, .. } => {
+                rows.push(head, &[f64::from(vx), f64::from(vy), f64::from(owner)])
+            }
+            Entity::Pickup { flags, .. } => rows.push(head, &[f64::from(flags)]),
+            Entity::Other { .. } => rows.push(head, &[]),
+        }
+    }
+
+    /// The typed view of a row of [`arena_schema`] (fields it lacks read as 0).
+    pub fn from_row(row: Row<'_>) -> Entity {
+        let RowHead { id, kind, x, y } = row.head;
+        let f = |i: usize| row.fields.get(i).copied().unwrap_or(0.0);
+        match kind {
+            0 => Entity::Player {
+                id,
+                x,
+                y,
+                aim: f(0) as f32,
+                hp: f(1) as u16,
+                score: f(2) as i32,
+                flags: f(3) as u8,
+            },
+            1 => Entity::Projectile {
+                id,
+                x,
+                y,
+                vx: f(0) as f32,
+                vy: f(1) as f32,
+                owner: f(2) as u32,
+            },
+            2 => Entity::Pickup {
+                id,
+                x,
+                y,
+                flags: f(0) as u8,
+            },
+            kind => Entity::Other { id, kind, x, y },
         }
     }
 }

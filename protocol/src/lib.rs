@@ -5,9 +5,13 @@
 //! - [`subprotocol`]: the `Sec-WebSocket-Protocol` names and the pure negotiation rule
 //!   (client order wins; a `bearer.<jwt>` entry carries a token and is never chosen).
 //! - [`message`]: every v1 message as a serde type (`t` names the type).
-//! - [`entity`]: the compact entity rows carried by snapshots.
+//! - [`rows`]: entity rows for any game: the engine's `id, kind, x, y`, then the fields a
+//!   game declares in its [`rows::RowSchema`]; the v1 row encoding.
+//! - [`entity`]: the arena's rows, typed, and their schema.
 //! - [`codec`]: one codec per subprotocol (MessagePack and JSON) with size and nesting
 //!   limits, typed decode errors, and the encode-once snapshot layout.
+//! - [`inbound`]: strict decoding of client messages: the engine's envelope and a game's
+//!   input fields ([`inbound::InputFields`]), with errors that name the field.
 //! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
 //! - [`examples`]: the example input and entities behind the golden bytes (tests, docs,
 //!   fuzz seeds).
@@ -24,8 +28,10 @@ pub mod codec;
 pub mod duration;
 pub mod entity;
 pub mod examples;
+pub mod inbound;
 pub mod message;
 pub mod rng;
+pub mod rows;
 pub mod subprotocol;
 
 pub use close::CloseReason;

@@ -8,9 +8,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entity::Entity;
+use crate::rows::RowSchema;
 
 /// A message from a client to the server.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Decoded only through [`crate::codec::decode_client`] (strict: `t` must be a string,
+/// no binary values), never by serde directly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// One sample of the player's controls.
@@ -19,9 +23,13 @@ pub enum ClientMessage {
     Ping(Ping),
     /// A chat line for the room.
     Chat(ChatSend),
+    /// v2 only: asks the server for a keyframe (the client's state is not what the server
+    /// thinks it is).
+    Resync,
 }
 
-/// `{"t":"input","seq":u32,"mx":f32,"my":f32,"aim":f32,"fire":bool}`
+/// The arena's `input`: the engine's `seq` and the arena's fields
+/// `{"t":"input","seq":u32,"mx":f32,"my":f32,"aim":f32,"fire":bool}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     /// Strictly increasing per session; stale or repeated values are ignored.
@@ -66,11 +74,11 @@ pub struct ChatSend {
 /// Why a client message that decoded is still not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidMessage {
-    /// A float field is NaN or infinite.
-    #[error("field `{0}` must be a finite number")]
+    /// A float field of `input` is NaN or infinite.
+    #[error("input.{0}: not a finite number")]
     NotFinite(&'static str),
     /// Chat text over the limit.
-    #[error("chat text has {chars} characters, the limit is {limit}")]
+    #[error("chat.text: {chars} characters, limit {limit}")]
     ChatTooLong {
         /// Characters sent.
         chars: usize,
@@ -80,38 +88,13 @@ pub enum InvalidMessage {
 }
 
 impl ClientMessage {
-    /// Checks what serde cannot: finite floats and text length.
-    pub fn validate(&self, max_chat_chars: usize) -> Result<(), InvalidMessage> {
-        match self {
-            ClientMessage::Input(i) => {
-                for (name, v) in [("mx", i.mx), ("my", i.my), ("aim", i.aim)] {
-                    if !v.is_finite() {
-                        return Err(InvalidMessage::NotFinite(name));
-                    }
-                }
-                Ok(())
-            }
-            ClientMessage::Ping(_) => Ok(()),
-            ClientMessage::Chat(c) => {
-                let chars = c.text.chars().count();
-                if chars > max_chat_chars {
-                    Err(InvalidMessage::ChatTooLong {
-                        chars,
-                        limit: max_chat_chars,
-                    })
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     /// The rate-limit class this message belongs to.
     pub fn kind(&self) -> MessageKind {
         match self {
             ClientMessage::Input(_) => MessageKind::Input,
             ClientMessage::Ping(_) => MessageKind::Ping,
             ClientMessage::Chat(_) => MessageKind::Chat,
+            ClientMessage::Resync => MessageKind::Resync,
         }
     }
 }
@@ -125,6 +108,8 @@ pub enum MessageKind {
     Chat,
     /// `ping`
     Ping,
+    /// `resync`
+    Resync,
 }
 
 impl MessageKind {
@@ -134,6 +119,7 @@ impl MessageKind {
             MessageKind::Input => "input",
             MessageKind::Chat => "chat",
             MessageKind::Ping => "ping",
+            MessageKind::Resync => "resync",
         }
     }
 }
@@ -156,7 +142,8 @@ pub enum ServerMessage {
     Error(ErrorMessage),
 }
 
-/// `{"t":"welcome",...}`
+/// `{"t":"welcome",...}`: the engine's keys, then the game's own (flattened into the same
+/// map; the arena's are `player_radius`, `max_hp` and its movement tuning).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// The player's wire id (also its entity id in snapshots). For spectators, an id that
@@ -181,12 +168,23 @@ pub struct Welcome {
     /// True when this connection re-attached to an entity kept after a dropped connection.
     #[serde(default)]
     pub resumed: bool,
-    /// Player collision radius in force, world units (for drawing).
+    /// The game the room plays (`arena` for the reference game).
     #[serde(default)]
-    pub player_radius: f32,
-    /// Health of a freshly spawned player (for health bars).
-    #[serde(default)]
-    pub max_hp: u16,
+    pub game: String,
+    /// v2 only: what the fields of each entity kind are, so a client can decode any
+    /// game's rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<RowSchema>,
+    /// The game's own keys.
+    #[serde(flatten)]
+    pub info: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Welcome {
+    /// A number among the game's keys (`player_radius`, say), if present.
+    pub fn info_f64(&self, key: &str) -> Option<f64> {
+        self.info.get(key).and_then(serde_json::Value::as_f64)
+    }
 }
 
 /// `{"t":"snap","tick":u32,"ack":u32,"ents":[[id,kind,x,y,...],...]}`
@@ -297,6 +295,9 @@ pub enum Event {
         /// Tick at which the next round starts.
         next_tick: u32,
     },
+    /// An event this decoder does not know (another game's, or a newer version's).
+    #[serde(other)]
+    Unknown,
 }
 
 /// Geometry of a map, in world units (y grows downwards).

@@ -8,7 +8,7 @@
 
 /// SplitMix64 (Steele, Lea and Flood): one `u64` of state, no bad seeds, good statistical
 /// quality for a handful of instructions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SplitMix64 {
     state: u64,
 }

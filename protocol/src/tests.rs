@@ -52,8 +52,12 @@ fn server_samples() -> Vec<ServerMessage> {
             snap_rate: 30,
             role: "player".into(),
             resumed: false,
-            player_radius: 0.5,
-            max_hp: 100,
+            game: "arena".into(),
+            schema: None,
+            info: serde_json::json!({"player_radius": 0.5, "max_hp": 100})
+                .as_object()
+                .unwrap()
+                .clone(),
         }),
         snap_message(100, 42, sample_ents()),
         snap_message(0, 0, vec![]),
@@ -464,8 +468,9 @@ fn declared_huge_lengths_do_not_allocate() {
         mp.extend_from_slice(&u32::MAX.to_be_bytes());
         mp.extend_from_slice(b"abc");
         let e = err(Encoding::MsgPack, &mp);
+        // A bin32 is refused as soon as its marker is seen: client messages have none.
         assert!(
-            matches!(e, DecodeError::Malformed { .. }),
+            matches!(e, DecodeError::Malformed { .. } | DecodeError::Binary),
             "marker {marker:#x}: {e:?}"
         );
     }
@@ -593,4 +598,246 @@ fn print_dumps() {
             println!("{}", hex(chunk));
         }
     }
+}
+
+fn mp(value: serde_json::Value) -> Vec<u8> {
+    rmp_serde::to_vec_named(&value).unwrap()
+}
+
+fn both(value: serde_json::Value) -> [(Encoding, Vec<u8>); 2] {
+    [
+        (Encoding::MsgPack, mp(value.clone())),
+        (Encoding::Json, serde_json::to_vec(&value).unwrap()),
+    ]
+}
+
+#[test]
+fn the_type_key_must_be_a_string() {
+    // serde would read an integer tag as a variant index: 1 would be a `ping`.
+    for (enc, bytes) in both(serde_json::json!({"t": 1, "id": 1})) {
+        let e = err(enc, &bytes);
+        assert!(
+            matches!(&e, DecodeError::Schema(m) if m.starts_with("t: ")),
+            "{enc}: {e:?}"
+        );
+        assert_eq!(e.close_reason().code(), 1007);
+    }
+    for (enc, bytes) in both(serde_json::json!({"t": ["ping"], "id": 1})) {
+        assert!(matches!(err(enc, &bytes), DecodeError::Schema(_)), "{enc}");
+    }
+}
+
+#[test]
+fn strings_sent_as_bytes_are_refused() {
+    // `t` as bin8.
+    let mut m = Vec::new();
+    rmp::encode::write_map_len(&mut m, 2).unwrap();
+    rmp::encode::write_str(&mut m, "t").unwrap();
+    rmp::encode::write_bin(&mut m, b"ping").unwrap();
+    rmp::encode::write_str(&mut m, "id").unwrap();
+    rmp::encode::write_uint(&mut m, 1).unwrap();
+    assert_eq!(err(Encoding::MsgPack, &m), DecodeError::Binary);
+    // Chat text as bin8, and an ext value in an unknown extra key.
+    let mut m = Vec::new();
+    rmp::encode::write_map_len(&mut m, 2).unwrap();
+    rmp::encode::write_str(&mut m, "t").unwrap();
+    rmp::encode::write_str(&mut m, "chat").unwrap();
+    rmp::encode::write_str(&mut m, "text").unwrap();
+    rmp::encode::write_bin(&mut m, b"hello").unwrap();
+    assert_eq!(err(Encoding::MsgPack, &m), DecodeError::Binary);
+    let mut m = Vec::new();
+    rmp::encode::write_map_len(&mut m, 3).unwrap();
+    rmp::encode::write_str(&mut m, "t").unwrap();
+    rmp::encode::write_str(&mut m, "ping").unwrap();
+    rmp::encode::write_str(&mut m, "id").unwrap();
+    rmp::encode::write_uint(&mut m, 1).unwrap();
+    rmp::encode::write_str(&mut m, "x").unwrap();
+    m.extend_from_slice(&[0xd4, 0x01, 0x00]);
+    assert_eq!(err(Encoding::MsgPack, &m), DecodeError::Binary);
+    assert_eq!(DecodeError::Binary.close_reason().code(), 1007);
+}
+
+/// A ping whose extra key holds arrays nested so that the whole message is `depth` deep.
+fn nested_ping(depth: usize) -> serde_json::Value {
+    let mut v = serde_json::json!(1);
+    for _ in 1..depth {
+        v = serde_json::json!([v]);
+    }
+    serde_json::json!({"t": "ping", "id": 1, "x": v})
+}
+
+#[test]
+fn the_nesting_limit_means_the_same_in_both_encodings() {
+    let limits = DecodeLimits::default();
+    for (enc, bytes) in both(nested_ping(limits.max_depth)) {
+        assert_eq!(
+            decode_client(enc, &bytes, &limits),
+            Ok(ClientMessage::Ping(Ping { id: 1 })),
+            "{enc}: {} deep is within the limit",
+            limits.max_depth
+        );
+    }
+    for (enc, bytes) in both(nested_ping(limits.max_depth + 1)) {
+        assert_eq!(
+            decode_client(enc, &bytes, &limits),
+            Err(DecodeError::TooDeep {
+                limit: limits.max_depth
+            }),
+            "{enc}: one level more is refused"
+        );
+    }
+}
+
+#[test]
+fn errors_name_what_was_wrong() {
+    let cases = [
+        (
+            serde_json::json!({"t":"input","seq":1,"mx":"fast","my":0,"aim":0,"fire":false}),
+            "input.mx: invalid type: string \"fast\", expected f32",
+        ),
+        (
+            serde_json::json!({"t":"input","seq":-3,"mx":0,"my":0,"aim":0,"fire":false}),
+            "input.seq: invalid value",
+        ),
+        (
+            serde_json::json!({"t":"input","seq":1,"mx":0,"my":0,"fire":false}),
+            "input: missing field `aim`",
+        ),
+        (
+            serde_json::json!({"t":"pnig","id":1}),
+            "unknown message type \"pnig\"",
+        ),
+        (
+            serde_json::json!({"t":"chat","text":"x".repeat(201)}),
+            "chat.text: 201 characters, limit 200",
+        ),
+        (serde_json::json!({"t":"ping"}), "ping: missing field `id`"),
+    ];
+    for (value, want) in cases {
+        for (enc, bytes) in both(value.clone()) {
+            let got = err(enc, &bytes).to_string();
+            // The two decoders word a wrong type differently; the key path is the same.
+            let prefix = want.split(':').next().unwrap();
+            assert!(got.starts_with(prefix), "{enc} {value}: {got}");
+            if enc == Encoding::Json {
+                assert!(got.starts_with(want), "{value}: {got}");
+            }
+        }
+    }
+    let bad = ClientMessage::Input(Input {
+        seq: 1,
+        mx: f32::NAN,
+        my: 0.0,
+        aim: 0.0,
+        fire: false,
+    });
+    let e = err(Encoding::MsgPack, &encode_client(Encoding::MsgPack, &bad));
+    assert_eq!(e.to_string(), "input.mx: not a finite number");
+}
+
+#[test]
+fn client_data_in_errors_is_short_and_visible() {
+    let name = format!("\u{202e}\u{1b}[31m{}", "z".repeat(5000));
+    for (enc, bytes) in both(serde_json::json!({"t": name, "id": 1})) {
+        let limits = DecodeLimits {
+            max_message_bytes: 1 << 16,
+            ..DecodeLimits::default()
+        };
+        let msg = decode_client(enc, &bytes, &limits).unwrap_err().to_string();
+        assert!(msg.chars().count() < 64, "{enc}: {msg}");
+        assert!(
+            !msg.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{msg:?}"
+        );
+    }
+    let long = "q".repeat(3000);
+    for (enc, bytes) in both(serde_json::json!({"t":"ping","id":long})) {
+        let limits = DecodeLimits {
+            max_message_bytes: 1 << 16,
+            ..DecodeLimits::default()
+        };
+        let msg = decode_client(enc, &bytes, &limits).unwrap_err().to_string();
+        assert!(msg.starts_with("ping.id: "), "{msg}");
+        assert!(msg.chars().count() < 120, "{enc}: {msg}");
+    }
+}
+
+#[test]
+fn resync_is_a_message_of_its_own() {
+    for (enc, bytes) in both(serde_json::json!({"t":"resync"})) {
+        assert_eq!(
+            decode_client(enc, &bytes, &DecodeLimits::default()),
+            Ok(ClientMessage::Resync)
+        );
+    }
+    let bytes = encode_client(Encoding::Json, &ClientMessage::Resync);
+    assert_eq!(&bytes[..], br#"{"t":"resync"}"#);
+}
+
+#[test]
+fn arena_rows_encode_exactly_as_the_typed_entities() {
+    use crate::entity::arena_schema;
+    use crate::rows::{Rows, V1Rows};
+    let schema = arena_schema();
+    schema.check().unwrap();
+    let ents = sample_ents();
+    let mut rows = Rows::new();
+    for e in &ents {
+        e.push_row(&mut rows, (1.5, -2.0));
+    }
+    for enc in BOTH {
+        let typed = encode_ents(enc, &ents);
+        let generic = match enc {
+            Encoding::MsgPack => rmp_serde::to_vec(&V1Rows {
+                schema: &schema,
+                rows: &rows,
+            })
+            .unwrap(),
+            Encoding::Json => serde_json::to_vec(&V1Rows {
+                schema: &schema,
+                rows: &rows,
+            })
+            .unwrap(),
+        };
+        assert_eq!(hex(&generic), hex(&typed), "{enc}");
+    }
+    let back: Vec<Entity> = rows.iter().map(Entity::from_row).collect();
+    assert_eq!(back, ents);
+    // The schema travels to v2 clients; it must survive the trip.
+    let json = serde_json::to_string(&schema).unwrap();
+    assert_eq!(
+        serde_json::from_str::<crate::rows::RowSchema>(&json).unwrap(),
+        schema
+    );
+}
+
+#[test]
+fn game_events_get_the_engine_envelope() {
+    let events = [
+        Event::Kill {
+            killer: 1,
+            victim: 2,
+        },
+        Event::RoundEnd {
+            round: 3,
+            winner: None,
+            scores: vec![(1, 4), (2, -1)],
+            next_tick: 900,
+        },
+    ];
+    for enc in BOTH {
+        for e in &events {
+            assert_eq!(
+                encode_event(enc, e),
+                encode_server(enc, &ServerMessage::Event(e.clone())),
+                "{enc} {e:?}"
+            );
+        }
+    }
+    // A client meets another game's event as `Unknown`, not as an error.
+    let other = br#"{"t":"event","e":"tagged","it":3}"#;
+    assert_eq!(
+        decode_server(Encoding::Json, other).unwrap(),
+        ServerMessage::Event(Event::Unknown)
+    );
 }

@@ -115,14 +115,10 @@ async fn route(method: &str, path: &str, sub: Option<String>, state: &State) -> 
         },
         ("GET", p) if p.starts_with("/admin/maps/") && p.ends_with(".svg") => {
             let name = &p["/admin/maps/".len()..p.len() - ".svg".len()];
-            let assets = state.assets.current();
-            match assets.maps.get(name) {
-                Some(map) => Response::new(
-                    200,
-                    "image/svg+xml",
-                    crate::assets::render_svg(map, assets.game.tuning.player.radius),
-                )
-                .header("Cache-Control", "no-store"),
+            match state.assets.render_map(name) {
+                Some(svg) => {
+                    Response::new(200, "image/svg+xml", svg).header("Cache-Control", "no-store")
+                }
                 None => Response::error(404, "not_found", "no such map"),
             }
         }

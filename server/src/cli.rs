@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tracing::info;
 
+use crate::arena::Arena;
 use crate::auth::{self, MintClaims, Role, Verifier};
 use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
+use crate::game::{Game, GameAssets};
 use crate::metrics::Metrics;
 use crate::reload::AssetStore;
 use crate::server::{self, Listeners};
@@ -238,20 +240,43 @@ fn parse_kid_path(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// Entry point of the `rallypoint` binary.
+/// Entry point of the `rallypoint` binary: serves the arena.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    run::<Arena>(None)
+}
+
+/// The `rallypoint` command line serving game `G` (examples and other games' binaries
+/// call this), with `default_assets` as the assets directory when neither `--assets` nor
+/// `RALLYPOINT_ASSETS` says otherwise.
+pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
+    let mut command = Cli::command();
+    if let Some(dir) = default_assets {
+        command = command
+            .mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)))
+            .mut_subcommand("check", |c| c.mut_arg("dir", |a| a.default_value(dir)));
+    }
+    let matches = command.get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let command = cli.command.unwrap_or_else(|| {
         // No subcommand: `serve` with its defaults and environment.
-        match Cli::parse_from(["rallypoint", "serve"]).command {
-            Some(c) => c,
-            None => unreachable!("`serve` parses to a command"),
+        let mut command = Cli::command();
+        if let Some(dir) = default_assets {
+            command =
+                command.mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)));
+        }
+        let matches = command.get_matches_from(["rallypoint", "serve"]);
+        match Cli::from_arg_matches(&matches).map(|c| c.command) {
+            Ok(Some(c)) => c,
+            _ => unreachable!("`serve` parses to a command"),
         }
     });
     let result = match command {
-        Command::Serve(args) => serve(*args),
+        Command::Serve(args) => serve::<G>(*args),
         Command::Token(args) => token(args),
-        Command::Check(args) => return check(args),
+        Command::Check(args) => return check::<G>(args),
         Command::RenderMap(args) => render_map(args),
     };
     match result {
@@ -311,7 +336,7 @@ impl ServeArgs {
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
     let config = args.config();
     if config.dev_mode() && !config.listen.ip().is_loopback() {
@@ -321,7 +346,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.listen
         );
     }
-    let assets = crate::assets::load_dir(&config.assets_dir).map_err(|report| {
+    let assets = G::Assets::load_dir(&config.assets_dir).map_err(|report| {
         anyhow::anyhow!(
             "invalid assets in {}:\n{}",
             config.assets_dir.display(),
@@ -354,7 +379,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));
-        let setup = server::Setup { config, assets: store, verifier, dev_secret, tls, metrics };
+        let rooms = store.subscribe();
+        let setup = server::Setup {
+            config,
+            assets: store,
+            rooms: Box::new(move |ctx| crate::room::task::opener::<G>(ctx, rooms)),
+            verifier,
+            dev_secret,
+            tls,
+            metrics,
+        };
         server::serve(setup, listeners, shutdown_signal()).await
     })
 }
@@ -399,14 +433,14 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(args: CheckArgs) -> ExitCode {
-    match crate::assets::load_dir(&args.dir) {
+fn check<G: Game>(args: CheckArgs) -> ExitCode {
+    match G::Assets::load_dir(&args.dir) {
         Ok(assets) => {
             match args.format {
                 ReportFormat::Text => println!(
-                    "{}: ok ({} maps, version {})",
+                    "{}: ok ({}, version {})",
                     args.dir.display(),
-                    assets.maps.len(),
+                    assets.game.summary(),
                     assets.version
                 ),
                 ReportFormat::Json => {

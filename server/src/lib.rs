@@ -12,18 +12,23 @@
 //! - [`auth`]: JWT verification and minting.
 //! - [`session`]: one WebSocket session: decode, rate-limit, forward; write what the room
 //!   sends.
-//! - [`room`]: room directory, room task (fixed tick), outboxes.
-//! - [`sim`]: the pure simulation core (no IO, no clock).
-//! - [`assets`]: loading and validating designer data; [`reload`]: hot reload.
+//! - [`game`]: the seam: the [`game::Game`] trait every game implements, and its assets.
+//! - [`room`]: room directory, the room core (a clock-free state machine over any game),
+//!   its async driver, outboxes.
+//! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`].
+//! - [`assets`]: loading and validating designer data (the engine's settings and the
+//!   arena's); [`reload`]: hot reload.
 //! - [`admin`]: health, readiness, metrics, admin JSON; [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup.
 
 pub mod admin;
 pub mod admission;
+pub mod arena;
 pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod game;
 pub mod handshake;
 pub mod http;
 pub mod logging;
@@ -33,7 +38,6 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod shutdown;
-pub mod sim;
 pub mod stream;
 pub mod tls;
 pub mod web;

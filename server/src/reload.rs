@@ -8,6 +8,9 @@
 //! The watcher debounces filesystem events and reloads the whole directory, which also
 //! makes it safe against editors that save through a temporary file and a rename.
 //!
+//! The edge (admin port, sessions, the watcher) sees a store only as an
+//! [`AssetControl`], so it need not know the game's asset type.
+//!
 //! Must not touch rooms directly.
 
 use std::path::{Path, PathBuf};
@@ -17,17 +20,18 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::assets::{self, Assets, Report};
+use crate::assets::{Assets, EngineSettings, Report};
+use crate::game::GameAssets;
 use crate::metrics::{Metrics, OutcomeLabels, VersionLabels};
 
 /// Quiet time after the last filesystem event before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
 
-/// The current assets and the outcome of the last reload.
+/// The current assets of game data `A` and the outcome of the last reload.
 #[derive(Debug)]
-pub struct AssetStore {
+pub struct AssetStore<A> {
     dir: PathBuf,
-    tx: watch::Sender<Arc<Assets>>,
+    tx: watch::Sender<Arc<Assets<A>>>,
     status: Mutex<Status>,
     metrics: Arc<Metrics>,
 }
@@ -50,9 +54,25 @@ pub enum ReloadOutcome {
     Rejected(Report),
 }
 
-impl AssetStore {
+/// What the edge needs of the assets in force, whatever the game.
+pub trait AssetControl: Send + Sync + std::fmt::Debug {
+    /// The engine's settings in force.
+    fn engine(&self) -> EngineSettings;
+    /// The version in force.
+    fn version(&self) -> String;
+    /// The directory being served.
+    fn dir(&self) -> &Path;
+    /// Loads and validates the directory, publishing the result if valid and new.
+    fn reload(&self) -> ReloadOutcome;
+    /// `/admin/assets`: the version in force, when it loaded, and the last problems.
+    fn describe(&self) -> serde_json::Value;
+    /// A map drawn as SVG, if the game has one by that name.
+    fn render_map(&self, name: &str) -> Option<String>;
+}
+
+impl<A: GameAssets> AssetStore<A> {
     /// A store holding `initial`, which was loaded from `dir`.
-    pub fn new(dir: PathBuf, initial: Assets, metrics: Arc<Metrics>) -> Arc<AssetStore> {
+    pub fn new(dir: PathBuf, initial: Assets<A>, metrics: Arc<Metrics>) -> Arc<AssetStore<A>> {
         metrics
             .assets_version
             .get_or_create(&VersionLabels {
@@ -74,23 +94,35 @@ impl AssetStore {
     }
 
     /// A receiver for rooms.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Assets>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Assets<A>>> {
         self.tx.subscribe()
     }
 
     /// The assets in force.
-    pub fn current(&self) -> Arc<Assets> {
+    pub fn current(&self) -> Arc<Assets<A>> {
         Arc::clone(&self.tx.borrow())
     }
+}
 
-    /// The directory being served.
-    pub fn dir(&self) -> &Path {
+impl<A: GameAssets> AssetControl for AssetStore<A> {
+    fn engine(&self) -> EngineSettings {
+        self.current().engine.clone()
+    }
+
+    fn version(&self) -> String {
+        self.current().version.clone()
+    }
+
+    fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// Loads and validates the directory, publishing the result if valid and new.
-    pub fn reload(&self) -> ReloadOutcome {
-        let result = assets::load_dir(&self.dir);
+    fn render_map(&self, name: &str) -> Option<String> {
+        self.current().game.render_map(name)
+    }
+
+    fn reload(&self) -> ReloadOutcome {
+        let result = A::load_dir(&self.dir);
         let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
         status.last_attempt = SystemTime::now();
         match result {
@@ -141,8 +173,7 @@ impl AssetStore {
         }
     }
 
-    /// `/admin/assets`: the version in force, when it loaded, and the last problems.
-    pub fn describe(&self) -> serde_json::Value {
+    fn describe(&self) -> serde_json::Value {
         let status = self
             .status
             .lock()
@@ -169,8 +200,8 @@ impl AssetStore {
             "last_attempt": secs(status.last_attempt),
             "last_reload_ok": status.last_report.is_none(),
             "errors": problems,
-            "maps": current.maps.keys().collect::<Vec<_>>(),
-            "rotation": current.game.maps,
+            "rotation": current.engine.maps,
+            "game": current.game.describe(),
         })
     }
 }
@@ -178,7 +209,7 @@ impl AssetStore {
 /// Watches the assets directory and reloads on change until `shutdown`. The returned
 /// watcher must be kept alive.
 pub fn watch_dir(
-    store: Arc<AssetStore>,
+    store: Arc<dyn AssetControl>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<notify::RecommendedWatcher, notify::Error> {
     use notify::Watcher as _;

@@ -31,8 +31,8 @@ use crate::config::Config;
 use crate::handshake::{self, HandshakeCtx};
 use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
 use crate::metrics::Metrics;
-use crate::reload::AssetStore;
-use crate::room::{Directory, RoomContext};
+use crate::reload::AssetControl;
+use crate::room::{Directory, RoomContext, RoomOpener};
 use crate::session::{self, Session};
 use crate::shutdown::Tracker;
 use crate::stream::ClientStream;
@@ -55,7 +55,7 @@ pub struct State {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Assets in force.
-    pub assets: Arc<AssetStore>,
+    pub assets: Arc<dyn AssetControl>,
     /// Readiness (`/readyz`).
     pub ready: AtomicBool,
     /// True once shutdown has begun.
@@ -107,12 +107,14 @@ impl Listeners {
 }
 
 /// What a server is made of, prepared before it binds anything.
-#[derive(Debug)]
 pub struct Setup {
     /// Configuration.
     pub config: Config,
     /// Assets in force.
-    pub assets: Arc<AssetStore>,
+    pub assets: Arc<dyn AssetControl>,
+    /// How rooms of the game are opened (see [`crate::room::task::opener`]): the game's
+    /// type stops here, so the edge is the same for every game.
+    pub rooms: Box<dyn FnOnce(RoomContext) -> RoomOpener + Send>,
     /// Token checks.
     pub verifier: Verifier,
     /// Dev-mode secret, if in dev mode.
@@ -121,6 +123,15 @@ pub struct Setup {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("config", &self.config)
+            .field("assets", &self.assets)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs the server until `shutdown_signal` completes, then drains and returns.
@@ -132,6 +143,7 @@ pub async fn serve(
     let Setup {
         config,
         assets,
+        rooms,
         verifier,
         dev_secret,
         tls,
@@ -139,12 +151,14 @@ pub async fn serve(
     } = setup;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let directory = Directory::new(RoomContext {
-        assets: assets.subscribe(),
-        limits: config.limits.clone(),
-        metrics: Arc::clone(&metrics),
-        shutdown: shutdown_rx.clone(),
-    });
+    let directory = Directory::new(
+        config.limits.max_rooms,
+        rooms(RoomContext {
+            limits: config.limits.clone(),
+            metrics: Arc::clone(&metrics),
+            shutdown: shutdown_rx.clone(),
+        }),
+    );
     let admission = Admission::new(&config.limits, config.dev_mode());
     let state = Arc::new(State {
         tls: tls.map(tokio_rustls::TlsAcceptor::from),
@@ -177,7 +191,7 @@ pub async fn serve(
         admin = %admin_addr,
         tls = state.tls.is_some(),
         dev_mode = state.config.dev_mode(),
-        assets = %assets.current().version,
+        assets = %assets.version(),
         "listening"
     );
     // Every connection task is tracked; the drain is complete when none is left.
@@ -413,7 +427,7 @@ async fn handle_connection(tcp: TcpStream, peer: SocketAddr, state: &State) {
         subprotocol = accepted.subprotocol.name(),
         room = %accepted.reservation.room.name,
     );
-    let tick_rate = state.assets.current().game.tick_rate;
+    let tick_rate = state.assets.engine().tick_rate;
     let session = Session {
         id,
         identity: accepted.identity,

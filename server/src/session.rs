@@ -20,9 +20,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota as GovernorQuota};
-use rallypoint_protocol::codec::{decode_client, encode_server, write_snap};
-use rallypoint_protocol::message::{ClientMessage, ErrorMessage, MessageKind, Pong, ServerMessage};
+use rallypoint_protocol::codec::{encode_server, write_snap};
+use rallypoint_protocol::inbound::{Inbound, decode_inbound};
+use rallypoint_protocol::message::{ErrorMessage, MessageKind, Pong, ServerMessage};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
+use serde::de::IgnoredAny;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -58,10 +60,12 @@ pub struct Session {
 }
 
 /// Why the loop stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum End {
     /// We close, with a reason.
     Close(CloseReason),
+    /// We close, with a reason and the precise text of what was wrong.
+    Refuse(CloseReason, String),
     /// The peer sent a close frame.
     PeerClosed,
     /// The connection is gone (EOF, reset, IO error) or stuck.
@@ -96,7 +100,7 @@ impl Limiters {
         match kind {
             MessageKind::Input => &self.input,
             MessageKind::Chat => &self.chat,
-            MessageKind::Ping => &self.ping,
+            MessageKind::Ping | MessageKind::Resync => &self.ping,
         }
     }
 }
@@ -130,6 +134,9 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
+    /// Whether `welcome` has been written. Until then nothing else may reach the client,
+    /// so the socket is not read (a `ping` would be answered) and no heartbeat is sent.
+    welcomed: bool,
 }
 
 struct Dropped {
@@ -158,7 +165,7 @@ impl Dropped {
         match kind {
             MessageKind::Input => &self.input,
             MessageKind::Chat => &self.chat,
-            MessageKind::Ping => &self.ping,
+            MessageKind::Ping | MessageKind::Resync => &self.ping,
         }
     }
 }
@@ -183,6 +190,7 @@ pub async fn run(
         protocol: session.subprotocol.name(),
         outbox: Arc::clone(&outbox),
         seat: session.reservation.seat,
+        claim: session.reservation.claim,
     };
     let mut conn = Conn {
         ws,
@@ -200,6 +208,7 @@ pub async fn run(
         role: session.identity.role,
         limiters: Limiters::new(limits, tick_rate),
         frame_buf: BytesMut::new(),
+        welcomed: false,
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -230,7 +239,11 @@ pub async fn run(
     conn.outbox.mark_gone(gone);
     let reason = match end {
         End::Close(reason) => {
-            conn.close(reason).await;
+            conn.close(reason, None).await;
+            reason.error_code()
+        }
+        End::Refuse(reason, detail) => {
+            conn.close(reason, Some(detail)).await;
             reason.error_code()
         }
         End::PeerClosed => {
@@ -282,7 +295,7 @@ impl Conn<'_> {
                 biased;
                 () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
                 () = outbox.ready() => self.flush_outbox().await,
-                msg = self.ws.next() => {
+                msg = self.ws.next(), if self.welcomed => {
                     last_heard = Instant::now();
                     match msg {
                         None => Err(End::Lost("peer_gone")),
@@ -290,7 +303,7 @@ impl Conn<'_> {
                         Some(Ok(m)) => self.handle_message(m).await,
                     }
                 }
-                _ = heartbeat.tick() => {
+                _ = heartbeat.tick(), if self.welcomed => {
                     if last_heard.elapsed() >= self.limits.heartbeat_timeout {
                         Err(End::Close(CloseReason::HeartbeatTimeout))
                     } else {
@@ -324,10 +337,12 @@ impl Conn<'_> {
         };
         self.traffic.messages_in.inc();
         self.traffic.bytes_in.inc_by(payload.len() as u64);
-        let msg = decode_client(self.encoding, &payload, &self.decode).map_err(|e| {
-            debug!(error = %e, "undecodable message");
-            End::Close(e.close_reason())
-        })?;
+        // The envelope only; an input's fields are the game's, decoded by the room.
+        let msg =
+            decode_inbound::<IgnoredAny>(self.encoding, &payload, &self.decode).map_err(|e| {
+                debug!(error = %e, "undecodable message");
+                End::Refuse(e.close_reason(), e.to_string())
+            })?;
         if self.role == Role::Spectator && msg.kind() == MessageKind::Input {
             return Err(End::Close(CloseReason::SpectatorInput));
         }
@@ -336,23 +351,31 @@ impl Conn<'_> {
         }
         let session = self.session;
         match msg {
-            ClientMessage::Input(input) => {
-                if let Err(TrySendError::Full(_)) =
-                    self.room.tx.try_send(Command::Input { session, input })
-                {
+            // Only v2 has keyframes to ask for.
+            Inbound::Resync => Err(End::Refuse(
+                CloseReason::InvalidMessage,
+                "resync: only rallypoint.v2 sends keyframes".into(),
+            )),
+            Inbound::Input { seq, .. } => {
+                let cmd = Command::Input {
+                    session,
+                    seq,
+                    payload,
+                };
+                if let Err(TrySendError::Full(_)) = self.room.tx.try_send(cmd) {
                     // The room is saturated: drop; the next input supersedes this one.
                     self.dropped.room_queue_full.inc();
                 }
                 Ok(())
             }
-            ClientMessage::Chat(chat) => {
+            Inbound::Chat(chat) => {
                 let _ = self.room.tx.try_send(Command::Chat {
                     session,
                     text: chat.text,
                 });
                 Ok(())
             }
-            ClientMessage::Ping(ping) => {
+            Inbound::Ping(ping) => {
                 let tick = self
                     .room
                     .shared
@@ -385,8 +408,11 @@ impl Conn<'_> {
     /// newest snapshot framed with this player's header.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
-        if let Some(reason) = batch.close {
-            return Err(End::Close(reason));
+        if let Some(close) = batch.close {
+            return Err(match close.detail {
+                Some(detail) => End::Refuse(close.reason, detail),
+                None => End::Close(close.reason),
+            });
         }
         let snapshot = batch.snapshot.map(|s| {
             write_snap(self.encoding, s.tick, s.ack, &s.ents, &mut self.frame_buf);
@@ -396,6 +422,8 @@ impl Conn<'_> {
             return Ok(());
         }
         let encoding = self.encoding;
+        // The room's first message to a session is always its `welcome`.
+        self.welcomed |= !batch.messages.is_empty();
         self.send(
             batch
                 .messages
@@ -426,8 +454,9 @@ impl Conn<'_> {
         }
     }
 
-    /// Sends `error` and a close frame, then waits (bounded) for the peer's answer.
-    async fn close(&mut self, reason: CloseReason) {
+    /// Sends `error` (with `detail` as its message when given) and a close frame, then
+    /// waits (bounded) for the peer's answer.
+    async fn close(&mut self, reason: CloseReason, detail: Option<String>) {
         let frame = CloseFrame {
             code: CloseCode::from(reason.code()),
             reason: Utf8Bytes::from_static(reason.description()),
@@ -437,7 +466,7 @@ impl Conn<'_> {
             if reason.sends_error() {
                 let msg = ServerMessage::Error(ErrorMessage {
                     code: reason.error_code().to_owned(),
-                    message: reason.description().to_owned(),
+                    message: detail.unwrap_or_else(|| reason.description().to_owned()),
                 });
                 ws.feed(data_message(encoding, encode_server(encoding, &msg)))
                     .await?;

@@ -41,8 +41,6 @@ const STDERR_LINES: usize = 40;
 
 /// Environment variable naming the Chromium binary, overriding the search of `PATH`.
 pub const CHROMIUM_ENV: &str = "RALLYPOINT_CHROMIUM";
-/// Environment variable that turns a missing Chromium into a failure (CI sets it).
-pub const REQUIRE_ENV: &str = "RALLYPOINT_REQUIRE_BROWSER";
 
 /// What went wrong talking to the browser.
 #[derive(Debug)]
@@ -100,30 +98,6 @@ pub fn find_chromium() -> Option<PathBuf> {
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
-}
-
-/// The Chromium to test with, or `None` (after a loud notice) when there is none and
-/// `RALLYPOINT_REQUIRE_BROWSER` is not `1`. With it set, a missing Chromium panics: CI
-/// must run the browser tests, not skip them.
-pub fn chromium_for_test(test: &str) -> Option<PathBuf> {
-    if let Some(p) = find_chromium() {
-        return Some(p);
-    }
-    let required = std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: no Chromium found and {REQUIRE_ENV}=1: install it with \
-         `apt-get install -y chromium` (or set {CHROMIUM_ENV} to its path)"
-    );
-    eprintln!(
-        "\n\
-         ************************************************************************\n\
-         * SKIPPED {test}: no Chromium found.\n\
-         * Install it with `apt-get install -y chromium` (or set {CHROMIUM_ENV})\n\
-         * to run the browser tests; set {REQUIRE_ENV}=1 to make this a failure.\n\
-         ************************************************************************\n"
-    );
-    None
 }
 
 /// How to start the browser.

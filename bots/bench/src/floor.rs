@@ -251,8 +251,12 @@ async fn connection(tcp: TcpStream, floor: Arc<Floor>) {
         snap_rate: tick_rate,
         role: "player".into(),
         resumed: false,
-        player_radius: 0.5,
-        max_hp: 100,
+        game: "arena".into(),
+        schema: None,
+        info: serde_json::json!({"player_radius": 0.5, "max_hp": 100})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     });
     if ws
         .send(Message::Binary(encode_server(Encoding::MsgPack, &welcome)))

@@ -6,7 +6,9 @@
 use toml::de::DeTable;
 
 use super::fields::{Limits, Scope, TableReader, Unknowns, limits, report_unknowns};
-use super::model::{GameConfig, PickupTuning, PlayerTuning, RoundTuning, Tuning, WeaponTuning};
+use super::model::{
+    EngineSettings, GameConfig, PickupTuning, PlayerTuning, RoundTuning, Tuning, WeaponTuning,
+};
 use super::parse::parse;
 use super::report::Problem;
 use super::source::Source;
@@ -66,7 +68,8 @@ pub(crate) fn read_game(src: &Source, out: &mut Vec<Problem>) -> GameFile {
 }
 
 fn read_doc(src: &Source, doc: &DeTable<'_>, out: &mut Vec<Problem>) -> GameFile {
-    let defaults = GameConfig::default();
+    let defaults = EngineSettings::default();
+    let tuning_defaults = Tuning::default();
     let empty = DeTable::new();
     let mut top = TableReader::new(src, doc, Scope::Top, 0..0);
 
@@ -158,7 +161,7 @@ fn read_doc(src: &Source, doc: &DeTable<'_>, out: &mut Vec<Problem>) -> GameFile
         None => defaults.maps.iter().map(|n| (n.clone(), None)).collect(),
     };
 
-    let d = &defaults.tuning;
+    let d = &tuning_defaults;
     // Absent tables are read as empty ones so every section's keys are known when an
     // unknown key needs a "belongs in `[weapon]`" hint.
     let mut section = |key: &'static str, out: &mut Vec<Problem>| {
@@ -258,13 +261,15 @@ fn read_doc(src: &Source, doc: &DeTable<'_>, out: &mut Vec<Problem>) -> GameFile
 
     GameFile {
         config: GameConfig {
-            tick_rate: u16_or(tick_rate, defaults.tick_rate),
-            snapshot_rate: u16_or(snapshot_rate, defaults.snapshot_rate),
-            room_capacity: u16_or(room_capacity, defaults.room_capacity),
-            spectator_capacity: u16_or(spectator_capacity, defaults.spectator_capacity),
-            resume_grace_s,
-            empty_room_close_s,
-            maps: map_refs.iter().map(|(n, _)| n.clone()).collect(),
+            engine: EngineSettings {
+                tick_rate: u16_or(tick_rate, defaults.tick_rate),
+                snapshot_rate: u16_or(snapshot_rate, defaults.snapshot_rate),
+                room_capacity: u16_or(room_capacity, defaults.room_capacity),
+                spectator_capacity: u16_or(spectator_capacity, defaults.spectator_capacity),
+                resume_grace_s,
+                empty_room_close_s,
+                maps: map_refs.iter().map(|(n, _)| n.clone()).collect(),
+            },
             tuning: Tuning {
                 player,
                 weapon,

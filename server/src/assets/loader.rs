@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::game::read_game;
 use super::hash;
 use super::map::{is_valid_map_name, name_help, read_map};
-use super::model::{Assets, MapDef, Tuning};
+use super::model::{ArenaAssets, Assets, MapDef, Tuning};
 use super::report::{Problem, Report};
 use super::source::{Source, file_problem, line_column};
 use super::suggest;
@@ -40,7 +40,7 @@ struct Loaded {
 }
 
 /// Loads and validates a whole assets directory (`game.toml` plus `maps/*.toml`).
-pub fn load_dir(dir: &Path) -> Result<Assets, Report> {
+pub fn load_dir(dir: &Path) -> Result<Assets<ArenaAssets>, Report> {
     let mut problems = Vec::new();
     if !dir.is_dir() {
         problems.push(file_problem(
@@ -154,7 +154,10 @@ pub fn load_map_file(path: &Path, tuning: &Tuning) -> Result<MapDef, Report> {
 /// In-memory variant of [`load_dir`] for tests: `game` is `game.toml`'s text (or missing),
 /// `maps` are `(name, text)` pairs.
 #[cfg(test)]
-pub(crate) fn load_memory(game: Option<&str>, maps: &[(&str, &str)]) -> Result<Assets, Report> {
+pub(crate) fn load_memory(
+    game: Option<&str>,
+    maps: &[(&str, &str)],
+) -> Result<Assets<ArenaAssets>, Report> {
     let game = game.map(|t| Loaded {
         rel: "game.toml".to_string(),
         bytes: t.as_bytes().to_vec(),
@@ -186,7 +189,7 @@ fn assemble(
     present: &BTreeSet<String>,
     have_maps_dir: bool,
     mut problems: Vec<Problem>,
-) -> Result<Assets, Report> {
+) -> Result<Assets<ArenaAssets>, Report> {
     let mut files: Vec<(&str, &[u8])> = game
         .iter()
         .chain(maps.iter().map(|(_, l)| l))
@@ -220,8 +223,11 @@ fn assemble(
 
     match game {
         Some(game) if problems.is_empty() => Ok(Assets {
-            game: game.config,
-            maps: loaded,
+            engine: game.config.engine,
+            game: ArenaAssets {
+                tuning: game.config.tuning,
+                maps: loaded,
+            },
             version,
         }),
         _ => Err(problems.into()),

@@ -1,6 +1,7 @@
 //! The validated game data: what `assets/game.toml` and `assets/maps/*.toml` become once
-//! loaded. Plain values with no parsing and no IO, shared by the simulation (which reads
-//! [`Tuning`] and [`MapDef`]) and the rooms (which read [`GameConfig`]).
+//! loaded. Plain values with no parsing and no IO: the engine's settings
+//! ([`EngineSettings`], read by rooms) and the arena's ([`Tuning`] and [`MapDef`], read by
+//! its simulation), held together in an [`Assets`].
 //!
 //! Every value here has passed validation; code that consumes it may rely on the ranges
 //! documented on each field (`assets/README.md` is the designer-facing copy).
@@ -8,9 +9,19 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// `assets/game.toml`.
-#[derive(Debug, Clone, PartialEq)]
+/// `assets/game.toml` as the arena's loader reads it: the engine's keys and the arena's
+/// tuning.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct GameConfig {
+    /// The top-level keys: the engine's.
+    pub engine: EngineSettings,
+    /// The arena's tables.
+    pub tuning: Tuning,
+}
+
+/// The engine's settings: the top-level keys of `game.toml`, whatever the game.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EngineSettings {
     /// Simulation steps per second. 10..=120, default 30.
     pub tick_rate: u16,
     /// Snapshots sent per second; divides `tick_rate`. Default 30.
@@ -25,13 +36,11 @@ pub struct GameConfig {
     pub empty_room_close_s: f32,
     /// Map rotation, by map name (file stem in `maps/`). At least one; each must exist.
     pub maps: Vec<String>,
-    /// Gameplay tuning.
-    pub tuning: Tuning,
 }
 
 /// The gameplay numbers the simulation reads. Swapped atomically at a tick boundary on
 /// hot reload.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tuning {
     /// `[player]`
     pub player: PlayerTuning,
@@ -44,7 +53,7 @@ pub struct Tuning {
 }
 
 /// `[player]` in `game.toml`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PlayerTuning {
     /// Collision radius, units. 0.1..=5, default 0.5.
     pub radius: f32,
@@ -60,7 +69,7 @@ pub struct PlayerTuning {
 }
 
 /// `[weapon]` in `game.toml`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WeaponTuning {
     /// Seconds between shots. 0.02..=10, default 0.25.
     pub cooldown_s: f32,
@@ -75,7 +84,7 @@ pub struct WeaponTuning {
 }
 
 /// `[pickup]` in `game.toml`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PickupTuning {
     /// Pickup radius, units. 0.1..=5, default 0.6.
     pub radius: f32,
@@ -86,7 +95,7 @@ pub struct PickupTuning {
 }
 
 /// `[round]` in `game.toml`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RoundTuning {
     /// Kills that end the round. 1..=1000, default 10.
     pub score_limit: u32,
@@ -97,7 +106,7 @@ pub struct RoundTuning {
 }
 
 /// An axis-aligned rectangle: top-left corner and size, units (y grows downwards).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rect {
     /// Left edge.
     pub x: f32,
@@ -110,7 +119,7 @@ pub struct Rect {
 }
 
 /// A point, units.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     /// x
     pub x: f32,
@@ -119,7 +128,7 @@ pub struct Point {
 }
 
 /// `assets/maps/<name>.toml`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapDef {
     /// File stem; how `game.toml` and clients refer to the map.
     pub name: String,
@@ -136,15 +145,24 @@ pub struct MapDef {
     pub pickups: Vec<Point>,
 }
 
-/// A complete, validated set of assets.
+/// A complete, validated set of assets: the engine's settings and game `A`'s data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Assets {
-    /// `game.toml`.
-    pub game: GameConfig,
-    /// Every map in `maps/`, by name.
-    pub maps: BTreeMap<String, Arc<MapDef>>,
+pub struct Assets<A> {
+    /// The engine's settings.
+    pub engine: EngineSettings,
+    /// The game's data.
+    pub game: A,
     /// Content hash of every file that was loaded (hex), to tell versions apart.
     pub version: String,
+}
+
+/// The arena's data: its tuning and its maps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArenaAssets {
+    /// `[player]`, `[weapon]`, `[pickup]`, `[round]` in `game.toml`.
+    pub tuning: Tuning,
+    /// Every map in `maps/`, by name.
+    pub maps: BTreeMap<String, Arc<MapDef>>,
 }
 
 impl Default for Tuning {
@@ -178,9 +196,9 @@ impl Default for Tuning {
     }
 }
 
-impl Default for GameConfig {
+impl Default for EngineSettings {
     fn default() -> Self {
-        GameConfig {
+        EngineSettings {
             tick_rate: 30,
             snapshot_rate: 30,
             room_capacity: 16,
@@ -188,7 +206,6 @@ impl Default for GameConfig {
             resume_grace_s: 15.0,
             empty_room_close_s: 30.0,
             maps: vec!["courtyard".into()],
-            tuning: Tuning::default(),
         }
     }
 }

@@ -63,7 +63,7 @@ x = 10
 y = 8
 ";
 
-fn report(result: Result<Assets, Report>) -> Report {
+fn report(result: Result<Assets<ArenaAssets>, Report>) -> Report {
     match result {
         Ok(_) => panic!("expected problems, assets loaded"),
         Err(r) => r,
@@ -102,13 +102,13 @@ fn shipped_assets_load_cleanly_with_both_maps() {
         Ok(a) => a,
         Err(r) => panic!("shipped assets have problems:\n{}", r.render_text()),
     };
-    assert_eq!(assets.game.maps, vec!["courtyard", "warehouse"]);
+    assert_eq!(assets.engine.maps, vec!["courtyard", "warehouse"]);
     assert_eq!(assets.game.tuning, Tuning::default());
-    let courtyard = &assets.maps["courtyard"];
+    let courtyard = &assets.game.maps["courtyard"];
     assert_eq!((courtyard.width, courtyard.height), (40.0, 30.0));
     assert!((6..=8).contains(&courtyard.spawns.len()));
     assert!((2..=4).contains(&courtyard.pickups.len()));
-    let warehouse = &assets.maps["warehouse"];
+    let warehouse = &assets.game.maps["warehouse"];
     assert_eq!((warehouse.width, warehouse.height), (60.0, 40.0));
     assert!(warehouse.spawns.len() >= 8);
     assert!(warehouse.pickups.len() >= 3);
@@ -133,7 +133,8 @@ fn version_changes_with_content() {
     let a = load_memory(Some(""), &[("courtyard", GOOD_MAP)]).unwrap();
     let b = load_memory(Some("tick_rate = 30"), &[("courtyard", GOOD_MAP)]).unwrap();
     assert_ne!(a.version, b.version);
-    assert_eq!(a.game, GameConfig::default());
+    assert_eq!(a.engine, EngineSettings::default());
+    assert_eq!(a.game.tuning, Tuning::default());
 }
 
 // --- Rule 1: syntax errors ----------------------------------------------------------
@@ -657,7 +658,7 @@ fn xml_elements(svg: &str) -> Vec<String> {
 #[test]
 fn render_svg_is_well_formed_with_one_rect_per_wall() {
     let assets = load_dir(&shipped_dir()).unwrap();
-    for map in assets.maps.values() {
+    for map in assets.game.maps.values() {
         let svg = render_svg(map, 0.5);
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
@@ -807,5 +808,5 @@ fn readme_examples_are_valid() {
     ];
     let assets = load_memory(Some(&game), &maps).unwrap_or_else(|r| panic!("{}", r.render_text()));
     assert_eq!(assets.game.tuning.player.max_speed, 9.0);
-    assert_eq!(assets.maps["duel"].spawns.len(), 2);
+    assert_eq!(assets.game.maps["duel"].spawns.len(), 2);
 }

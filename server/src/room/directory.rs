@@ -1,21 +1,28 @@
-//! The room directory: which rooms exist, where a new player goes, how many seats are
+//! The room directory: which rooms exist, where a new session goes, how many seats are
 //! taken, and which room holds each account.
 //!
 //! Seats are counted with atomics in each room's [`RoomShared`] and handed out as RAII
-//! [`Seat`]s: a seat is reserved during the handshake (so "room full" is an HTTP 503,
-//! not a closed WebSocket), moves into the room with the player, and is released when the
-//! player entity goes away, whatever the path.
+//! [`Seat`]s: a seat is reserved during the handshake (so "room full" is an HTTP 503, not
+//! a closed WebSocket), moves into the room with the session, and is released when what
+//! holds it goes away, whatever the path.
 //!
-//! The directory's map is behind a mutex held for microseconds and never across an
-//! await. It must not touch game state: rooms own that.
+//! An account's place is an RAII [`Claim`] too: reserved with the seat, carried by the
+//! join, kept by the room for as long as the account has a player entity (resume grace
+//! included) or a spectator session there, and dropped with it. So a directory entry can
+//! never outlive the session or entity that took it, in whatever order a session's end
+//! and its join reach the room. One live session per account: a new session of an
+//! account replaces the old one (4004), whatever either's role.
+//!
+//! The map is behind a mutex held for microseconds and never across an await. Must not
+//! touch game state: rooms own that.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::mpsc;
 
-use super::{Command, RoomContext, task};
+use super::Command;
 use crate::auth::Role;
 
 /// Shared counters of one room, readable without asking the room.
@@ -31,6 +38,19 @@ pub struct RoomShared {
     pub player_capacity: AtomicU32,
     /// Spectator capacity in force.
     pub spectator_capacity: AtomicU32,
+}
+
+impl RoomShared {
+    /// Counters for a room with these capacities and nobody in it.
+    pub fn new(player_capacity: u16, spectator_capacity: u16) -> RoomShared {
+        RoomShared {
+            tick: 0.into(),
+            players: 0.into(),
+            spectators: 0.into(),
+            player_capacity: u32::from(player_capacity).into(),
+            spectator_capacity: u32::from(spectator_capacity).into(),
+        }
+    }
 }
 
 /// How sessions and the admin API reach a room.
@@ -79,7 +99,7 @@ impl Seat {
 
     /// A seat regardless of capacity: for an account that already has an entity in the
     /// room (resume or replacement), which the room turns back into one seat.
-    pub(super) fn force(shared: &Arc<RoomShared>, spectator: bool) -> Seat {
+    pub(crate) fn force(shared: &Arc<RoomShared>, spectator: bool) -> Seat {
         Seat::counter(shared, spectator).fetch_add(1, Ordering::AcqRel);
         Seat {
             shared: Arc::clone(shared),
@@ -91,6 +111,31 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         Seat::counter(&self.shared, self.spectator).fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An account's entry in the directory, held by whatever keeps the account in its room
+/// (a reservation, then a player entity or a spectator session). Dropping it removes the
+/// entry, unless a newer claim of the same account has replaced it.
+#[derive(Debug)]
+pub struct Claim {
+    directory: Weak<Directory>,
+    sub: Arc<str>,
+    generation: u64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(directory) = self.directory.upgrade() {
+            let mut inner = directory.lock();
+            if inner
+                .accounts
+                .get(&*self.sub)
+                .is_some_and(|e| e.generation == self.generation)
+            {
+                inner.accounts.remove(&*self.sub);
+            }
+        }
     }
 }
 
@@ -124,22 +169,45 @@ pub struct Reservation {
     pub room: RoomHandle,
     /// The seat.
     pub seat: Seat,
+    /// The account's entry; `None` when the account's player entity in this room already
+    /// holds it (resume or replacement).
+    pub claim: Option<Claim>,
+}
+
+/// Opens a room: spawns its task and returns its handle.
+pub type RoomOpener = Box<dyn Fn(Arc<str>, &Arc<Directory>) -> RoomHandle + Send + Sync>;
+
+#[derive(Debug)]
+struct Account {
+    room: Arc<str>,
+    generation: u64,
+    /// A player entity (kept through the resume grace period), not only a spectator.
+    player: bool,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     rooms: BTreeMap<Arc<str>, RoomHandle>,
-    /// Room of every account with a player entity (or a reservation for one).
-    subs: HashMap<String, Arc<str>>,
+    accounts: HashMap<Arc<str>, Account>,
     next_auto: u64,
+    next_generation: u64,
     draining: bool,
 }
 
 /// See the module docs.
-#[derive(Debug)]
 pub struct Directory {
     inner: Mutex<Inner>,
-    ctx: RoomContext,
+    max_rooms: usize,
+    open: RoomOpener,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("inner", &self.inner)
+            .field("max_rooms", &self.max_rooms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Room names: 1–32 characters of `A–Z a–z 0–9 - _ .`.
@@ -151,11 +219,12 @@ pub fn valid_room_name(name: &str) -> bool {
 }
 
 impl Directory {
-    /// An empty directory whose rooms get `ctx`.
-    pub fn new(ctx: RoomContext) -> Arc<Directory> {
+    /// An empty directory that opens at most `max_rooms` rooms with `open`.
+    pub fn new(max_rooms: usize, open: RoomOpener) -> Arc<Directory> {
         Arc::new(Directory {
             inner: Mutex::new(Inner::default()),
-            ctx,
+            max_rooms,
+            open,
         })
     }
 
@@ -163,8 +232,9 @@ impl Directory {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves a seat for `sub`. A player whose account already has an entity goes back
-    /// to that room whatever it asked for: that is how resume and replacement find it.
+    /// Reserves a seat for `sub`. An account whose player entity lives in a room goes back
+    /// to that room whatever it asked for: that is how resume and replacement find it. An
+    /// account with a spectator session elsewhere has that session replaced.
     pub fn reserve(
         self: &Arc<Self>,
         sub: &str,
@@ -176,11 +246,16 @@ impl Directory {
         if inner.draining {
             return Err(PlaceError::Draining);
         }
-        if !spectator && let Some(room) = inner.subs.get(sub).and_then(|name| inner.rooms.get(name))
+        if let Some(room) = inner
+            .accounts
+            .get(sub)
+            .filter(|a| a.player)
+            .and_then(|a| inner.rooms.get(&a.room))
         {
             return Ok(Reservation {
-                seat: Seat::force(&room.shared, false),
+                seat: Seat::force(&room.shared, spectator),
                 room: room.clone(),
+                claim: None,
             });
         }
         let room = match placement {
@@ -188,52 +263,66 @@ impl Directory {
                 Some(room) => room.clone(),
                 None => self.open_room(&mut inner, name)?,
             },
-            Placement::Auto => {
-                let counter = |r: &RoomHandle| {
-                    if spectator {
-                        r.shared.spectators.load(Ordering::Acquire)
-                    } else {
-                        r.shared.players.load(Ordering::Acquire)
-                    }
-                };
-                let cap = |r: &RoomHandle| {
-                    if spectator {
-                        r.shared.spectator_capacity.load(Ordering::Acquire)
-                    } else {
-                        r.shared.player_capacity.load(Ordering::Acquire)
-                    }
-                };
-                let fullest = inner
-                    .rooms
-                    .values()
-                    .filter(|r| counter(r) < cap(r))
-                    .max_by_key(|r| {
-                        (
-                            r.shared.players.load(Ordering::Acquire),
-                            std::cmp::Reverse(r.name.clone()),
-                        )
-                    })
-                    .cloned();
-                match fullest {
-                    Some(room) => room,
-                    None => {
-                        let name = loop {
-                            inner.next_auto += 1;
-                            let candidate = format!("room-{}", inner.next_auto);
-                            if !inner.rooms.contains_key(candidate.as_str()) {
-                                break candidate;
-                            }
-                        };
-                        self.open_room(&mut inner, &name)?
-                    }
+            Placement::Auto => match fullest_with_space(&inner, spectator) {
+                Some(room) => room,
+                None => {
+                    let name = loop {
+                        inner.next_auto += 1;
+                        let candidate = format!("room-{}", inner.next_auto);
+                        if !inner.rooms.contains_key(candidate.as_str()) {
+                            break candidate;
+                        }
+                    };
+                    self.open_room(&mut inner, &name)?
                 }
-            }
+            },
         };
         let seat = Seat::try_take(&room.shared, spectator).ok_or(PlaceError::RoomFull)?;
-        if !spectator {
-            inner.subs.insert(sub.to_owned(), Arc::clone(&room.name));
+        let previous = inner.accounts.get(sub).map(|a| Arc::clone(&a.room));
+        if let Some(old) = previous.filter(|old| *old != room.name)
+            && let Some(old) = inner.rooms.get(&old)
+        {
+            // Its spectator session elsewhere: the room closes it with 4004.
+            replace_in(old, sub);
         }
-        Ok(Reservation { room, seat })
+        let claim = self.claim_locked(&mut inner, sub, &room.name, !spectator);
+        Ok(Reservation {
+            room,
+            seat,
+            claim: Some(claim),
+        })
+    }
+
+    /// Room side: a claim for an account the room holds without one (an entity created
+    /// for a session whose reservation found an entity that has since gone).
+    pub fn claim(self: &Arc<Self>, sub: &str, room: &str, player: bool) -> Claim {
+        let mut inner = self.lock();
+        self.claim_locked(&mut inner, sub, room, player)
+    }
+
+    fn claim_locked(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        sub: &str,
+        room: &str,
+        player: bool,
+    ) -> Claim {
+        inner.next_generation += 1;
+        let generation = inner.next_generation;
+        let sub: Arc<str> = Arc::from(sub);
+        inner.accounts.insert(
+            Arc::clone(&sub),
+            Account {
+                room: Arc::from(room),
+                generation,
+                player,
+            },
+        );
+        Claim {
+            directory: Arc::downgrade(self),
+            sub,
+            generation,
+        }
     }
 
     fn open_room(
@@ -241,20 +330,12 @@ impl Directory {
         inner: &mut Inner,
         name: &str,
     ) -> Result<RoomHandle, PlaceError> {
-        if inner.rooms.len() >= self.ctx.limits.max_rooms {
+        if inner.rooms.len() >= self.max_rooms {
             return Err(PlaceError::NoRoom);
         }
-        let handle = task::spawn(Arc::from(name), self.ctx.clone(), Arc::clone(self));
+        let handle = (self.open)(Arc::from(name), self);
         inner.rooms.insert(Arc::clone(&handle.name), handle.clone());
         Ok(handle)
-    }
-
-    /// Room side: the entity of `sub` is gone from `room` for good.
-    pub fn forget_sub(&self, sub: &str, room: &str) {
-        let mut inner = self.lock();
-        if inner.subs.get(sub).is_some_and(|r| &**r == room) {
-            inner.subs.remove(sub);
-        }
     }
 
     /// Room side: removes the room if no seat is taken or reserved. Returns whether it
@@ -270,7 +351,6 @@ impl Directory {
             return false;
         }
         inner.rooms.remove(room);
-        inner.subs.retain(|_, r| &**r != room);
         true
     }
 
@@ -279,18 +359,66 @@ impl Directory {
         self.lock().rooms.values().cloned().collect()
     }
 
-    /// The room holding `sub`'s entity, if any.
+    /// The room holding `sub` (a player entity or a spectator session), if any.
     pub fn room_of(&self, sub: &str) -> Option<RoomHandle> {
         let inner = self.lock();
         inner
-            .subs
+            .accounts
             .get(sub)
-            .and_then(|r| inner.rooms.get(r))
+            .and_then(|a| inner.rooms.get(&a.room))
             .cloned()
     }
 
     /// Refuses every reservation from now on.
     pub fn start_draining(&self) {
         self.lock().draining = true;
+    }
+}
+
+/// The room with the most players that still has a seat of the kind asked for.
+fn fullest_with_space(inner: &Inner, spectator: bool) -> Option<RoomHandle> {
+    let load = |r: &RoomHandle| {
+        let s = &r.shared;
+        if spectator {
+            (
+                s.spectators.load(Ordering::Acquire),
+                s.spectator_capacity.load(Ordering::Acquire),
+            )
+        } else {
+            (
+                s.players.load(Ordering::Acquire),
+                s.player_capacity.load(Ordering::Acquire),
+            )
+        }
+    };
+    inner
+        .rooms
+        .values()
+        .filter(|r| {
+            let (taken, cap) = load(r);
+            taken < cap
+        })
+        .max_by_key(|r| {
+            (
+                r.shared.players.load(Ordering::Acquire),
+                std::cmp::Reverse(r.name.clone()),
+            )
+        })
+        .cloned()
+}
+
+/// Asks `room` to close `sub`'s session with 4004. The queue is bounded; when it is full
+/// the request waits in a task rather than being lost.
+fn replace_in(room: &RoomHandle, sub: &str) {
+    let cmd = Command::Replace {
+        sub: sub.to_owned(),
+    };
+    if let Err(mpsc::error::TrySendError::Full(cmd)) = room.tx.try_send(cmd)
+        && let Ok(rt) = tokio::runtime::Handle::try_current()
+    {
+        let tx = room.tx.clone();
+        rt.spawn(async move {
+            let _ = tx.send(cmd).await;
+        });
     }
 }

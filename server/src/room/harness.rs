@@ -1,40 +1,49 @@
-//! An in-memory room harness: a real [`Room`] driven by hand, without sockets, timers or
-//! a runtime.
+//! An in-memory room harness: a real [`RoomCore`] driven by hand, with a virtual clock,
+//! without sockets, timers or a runtime.
 //!
-//! Joins, inputs and chat go through the room's own command queue, ticks run when the
-//! caller says so, and what the room sends is read back from each client's [`Outbox`]
-//! and decoded, exactly as a session would frame it. Tests, fuzz targets and benchmarks
-//! use it to exercise room logic deterministically (given a seed) and fast.
+//! Joins, inputs and chat go through the room's own bounded command queue; time moves
+//! only when the caller says so ([`RoomHarness::tick`] jumps to the next tick's deadline,
+//! [`RoomHarness::advance`] by any amount), so a test of a 15 s grace period takes
+//! microseconds and is exactly repeatable for a given seed. What the room sends is read
+//! back from each client's [`Outbox`] and decoded, exactly as a session would frame it.
 //!
-//! Must not be used by the server itself.
+//! Built only for tests and tools (`#[cfg(test)]` or the `harness` feature, which the
+//! fuzz targets enable): it is not in the shipped binary.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use rallypoint_protocol::codec::{decode_server, snap_frame};
-use rallypoint_protocol::message::{Input, ServerMessage};
+use bytes::Bytes;
+use rallypoint_protocol::codec::{decode_server, encode_client, snap_frame};
+use rallypoint_protocol::message::{ClientMessage, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use super::core::RoomCore;
 use super::directory::{Directory, RoomHandle, Seat};
-use super::outbox::{Gone, Outbox};
-use super::task::{Room, build};
+use super::outbox::{CloseRequest, Gone, Outbox};
+use super::task::{build, feed};
 use super::{Command, Join, RoomContext, SessionId};
-use crate::assets::Assets;
+use crate::arena::Arena;
+use crate::assets::{ArenaAssets, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
+use crate::game::Game;
 use crate::metrics::{Metrics, RoomMetrics};
-use crate::sim::World;
 
-/// See the module docs.
-pub struct RoomHarness {
-    room: Room,
+/// See the module docs. Generic over the game; the arena's is the default.
+pub struct RoomHarness<G: Game = Arena> {
+    core: RoomCore<G>,
+    rx: mpsc::Receiver<Command>,
     handle: RoomHandle,
-    assets_tx: watch::Sender<Arc<Assets>>,
+    directory: Arc<Directory>,
+    assets: Option<Arc<Assets<G::Assets>>>,
+    now: Instant,
     _shutdown: watch::Sender<bool>,
     next_session: SessionId,
 }
 
-impl std::fmt::Debug for RoomHarness {
+impl<G: Game> std::fmt::Debug for RoomHarness<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RoomHarness")
             .field("room", &self.handle.name)
@@ -63,24 +72,27 @@ pub enum Delivered {
 }
 
 impl TestClient {
+    /// Takes everything pending: the close request (with its detail), then the raw
+    /// messages, then the snapshot framed as the session frames it.
+    pub fn take_raw(&self) -> (Option<CloseRequest>, Vec<Bytes>) {
+        let batch = self.outbox.take();
+        let mut out: Vec<Bytes> = batch.messages.into_iter().collect();
+        if let Some(s) = batch.snapshot {
+            out.push(snap_frame(self.encoding, s.tick, s.ack, &s.ents));
+        }
+        (batch.close, out)
+    }
+
     /// Takes and decodes everything pending: close request, ordered messages, snapshot.
     pub fn take(&self) -> Vec<Delivered> {
-        let batch = self.outbox.take();
-        let mut out = Vec::new();
-        if let Some(reason) = batch.close {
-            out.push(Delivered::Close(reason));
-        }
-        for m in batch.messages {
-            out.push(Delivered::Message(
-                decode_server(self.encoding, &m).expect("room output decodes"),
-            ));
-        }
-        if let Some(s) = batch.snapshot {
-            let frame = snap_frame(self.encoding, s.tick, s.ack, &s.ents);
-            out.push(Delivered::Message(
-                decode_server(self.encoding, &frame).expect("snapshot decodes"),
-            ));
-        }
+        let (close, raw) = self.take_raw();
+        let mut out: Vec<Delivered> = close
+            .map(|c| Delivered::Close(c.reason))
+            .into_iter()
+            .collect();
+        out.extend(raw.iter().map(|m| {
+            Delivered::Message(decode_server(self.encoding, m).expect("room output decodes"))
+        }));
         out
     }
 
@@ -106,23 +118,47 @@ impl TestClient {
     }
 }
 
-impl RoomHarness {
-    /// A room named `harness` over `assets`, with a fixed seed.
-    pub fn new(assets: Assets, limits: Limits, seed: u64) -> RoomHarness {
-        let (assets_tx, assets_rx) = watch::channel(Arc::new(assets));
+impl RoomHarness<Arena> {
+    /// An arena room named `harness` over `assets`, with a fixed seed.
+    pub fn new(assets: Assets<ArenaAssets>, limits: Limits, seed: u64) -> RoomHarness<Arena> {
+        RoomHarness::with_game(assets, limits, seed)
+    }
+
+    /// The arena's simulation.
+    pub fn world(&self) -> &crate::arena::sim::World {
+        self.core.game().world()
+    }
+}
+
+impl<G: Game> RoomHarness<G> {
+    /// A room of game `G` named `harness` over `assets`, with a fixed seed.
+    pub fn with_game(assets: Assets<G::Assets>, limits: Limits, seed: u64) -> RoomHarness<G> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = RoomContext {
-            assets: assets_rx,
-            limits,
+            limits: limits.clone(),
             metrics: Arc::new(Metrics::new()),
             shutdown: shutdown_rx,
         };
-        let directory = Directory::new(ctx.clone());
-        let (handle, room) = build(Arc::from("harness"), ctx, directory, seed);
+        let directory = Directory::new(
+            limits.max_rooms,
+            Box::new(|_, _| unreachable!("the harness opens its one room itself")),
+        );
+        let now = Instant::now();
+        let (handle, rx, core) = build::<G>(
+            Arc::from("harness"),
+            &ctx,
+            Arc::new(assets),
+            &directory,
+            seed,
+            now,
+        );
         RoomHarness {
-            room,
+            core,
+            rx,
             handle,
-            assets_tx,
+            directory,
+            assets: None,
+            now,
             _shutdown: shutdown_tx,
             next_session: 1,
         }
@@ -133,6 +169,7 @@ impl RoomHarness {
         let session = self.next_session;
         self.next_session += 1;
         let outbox = Arc::new(Outbox::new(256));
+        let claim = Some(self.directory.claim(sub, "harness", role == Role::Player));
         let join = Join {
             session,
             sub: Arc::from(sub),
@@ -145,6 +182,7 @@ impl RoomHarness {
             },
             outbox: Arc::clone(&outbox),
             seat: Seat::force(&self.handle.shared, role == Role::Spectator),
+            claim,
         };
         self.send(Command::Join(Box::new(join)));
         TestClient {
@@ -154,14 +192,21 @@ impl RoomHarness {
         }
     }
 
-    /// Queues an input; `false` when the room's queue is full (the input is dropped, as
-    /// a session would drop it).
+    /// Queues an arena-style input; `false` when the room's queue is full (the input is
+    /// dropped, as a session would drop it).
     pub fn input(&self, client: &TestClient, input: Input) -> bool {
+        let payload = encode_client(client.encoding, &ClientMessage::Input(input));
+        self.input_bytes(client, input.seq, payload)
+    }
+
+    /// Queues an input whose fields are `payload` (a whole encoded `input` message).
+    pub fn input_bytes(&self, client: &TestClient, seq: u32, payload: Bytes) -> bool {
         self.handle
             .tx
             .try_send(Command::Input {
                 session: client.session,
-                input,
+                seq,
+                payload,
             })
             .is_ok()
     }
@@ -182,9 +227,10 @@ impl RoomHarness {
         self.handle.tx.try_send(cmd).is_ok()
     }
 
-    /// Runs one tick.
+    /// Moves the virtual clock to the next tick's deadline and runs it.
     pub fn tick(&mut self) {
-        self.room.tick(1);
+        let due = self.core.poll_timeout();
+        self.run_at(due.max(self.now));
     }
 
     /// Runs `n` ticks.
@@ -194,14 +240,35 @@ impl RoomHarness {
         }
     }
 
-    /// Publishes a new asset version; the room applies it on its next tick.
-    pub fn publish_assets(&self, assets: Assets) {
-        self.assets_tx.send_replace(Arc::new(assets));
+    /// Moves the virtual clock forward by `by` and runs whatever is due then (a late
+    /// tick catches up within its bound, as a real room would).
+    pub fn advance(&mut self, by: Duration) {
+        let now = self.now + by;
+        self.run_at(now);
     }
 
-    /// The room's simulation.
-    pub fn world(&self) -> &World {
-        self.room.world()
+    fn run_at(&mut self, now: Instant) {
+        self.now = now;
+        if let Some(assets) = self.assets.take() {
+            self.core.apply_assets(assets);
+        }
+        feed(&mut self.core, &mut self.rx, now);
+        self.core.handle_timeout(now);
+    }
+
+    /// The virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Publishes a new asset version; the room applies it on its next tick.
+    pub fn publish_assets(&mut self, assets: Assets<G::Assets>) {
+        self.assets = Some(Arc::new(assets));
+    }
+
+    /// The room's game.
+    pub fn game(&self) -> &G {
+        self.core.game()
     }
 
     /// The room's handle (seat counters, tick).
@@ -211,6 +278,11 @@ impl RoomHarness {
 
     /// The room's metrics.
     pub fn metrics(&self) -> &RoomMetrics {
-        self.room.metrics()
+        self.core.metrics()
+    }
+
+    /// Whether the room closed itself (idle).
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
     }
 }

@@ -1,44 +1,54 @@
-//! Rooms: where players meet and the game runs.
+//! Rooms: where players meet and a game runs.
 //!
-//! - [`directory`]: which rooms exist, placement of new players, seats (capacity), and
-//!   which room holds each account (`sub`) so a reconnect resumes in the right place.
-//! - [`task`]: one task per room owning its [`crate::sim::World`], stepping it at a
-//!   fixed rate and fanning snapshots and events out.
+//! - [`directory`]: which rooms exist, placement of new sessions, seats (capacity), and
+//!   which room holds each account, so a reconnect resumes in the right place.
+//! - [`core`]: the room itself as a state machine over any [`crate::game::Game`]: joins,
+//!   inputs, chat, the fixed tick with bounded catch-up, fan-out, resume, replacement,
+//!   hot reload. Time is a parameter (`handle_timeout(now)`, `poll_timeout()`); it never
+//!   reads a clock or touches tokio.
+//! - [`fanout`]: how a room's messages and snapshots are encoded once and handed to each
+//!   member's outbox.
+//! - [`task`]: the thin async driver: one task per room, sleeping until the core's next
+//!   deadline, feeding it commands.
 //! - [`outbox`]: the mailbox from a room to one session; never blocks the room.
+//! - `harness` (tests and tools, feature `harness`): a room driven by hand with a virtual
+//!   clock.
 //!
 //! Sessions talk to rooms through a bounded command channel ([`Command`]); rooms talk to
 //! sessions through outboxes. Nothing here touches a socket.
 
+pub mod core;
 pub mod directory;
+pub mod fanout;
+#[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod outbox;
 pub mod task;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rallypoint_protocol::Encoding;
-use rallypoint_protocol::message::Input;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
-use crate::assets::Assets;
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::metrics::Metrics;
 
-pub use directory::{Directory, PlaceError, Placement, Reservation, RoomHandle, Seat};
+pub use directory::{
+    Claim, Directory, PlaceError, Placement, Reservation, RoomHandle, RoomOpener, Seat,
+};
 pub use outbox::{Gone, Outbox};
 
-/// What every room needs from the server.
+/// What every room needs from the server besides its game's assets.
 #[derive(Debug, Clone)]
 pub struct RoomContext {
-    /// The assets in force; rooms apply new versions at a tick boundary.
-    pub assets: watch::Receiver<Arc<Assets>>,
-    /// Limits (queue sizes, catch-up).
+    /// Limits (queue sizes, catch-up, message sizes).
     pub limits: Limits,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// Becomes true when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A unique id per connection, so a room can tell a replaced session from its successor.
@@ -63,19 +73,24 @@ pub struct Join {
     pub outbox: Arc<Outbox>,
     /// The seat reserved during the handshake.
     pub seat: Seat,
+    /// The account's directory entry, when the reservation made one.
+    pub claim: Option<Claim>,
 }
 
-/// Messages from sessions (and the admin API) to a room.
+/// Messages from sessions (and the admin API, and the directory) to a room.
 #[derive(Debug)]
 pub enum Command {
     /// A session joins (sent once, first).
     Join(Box<Join>),
-    /// One input sample from a session.
+    /// One `input` from a session: the envelope checked and rate-limited by the session,
+    /// the game's fields still encoded (the room decodes them with its game's type).
     Input {
         /// From.
         session: SessionId,
-        /// The validated input.
-        input: Input,
+        /// The input's sequence number.
+        seq: u32,
+        /// The whole message, as received.
+        payload: Bytes,
     },
     /// A chat line.
     Chat {
@@ -90,6 +105,11 @@ pub enum Command {
         sub: String,
         /// Whether someone was kicked.
         reply: oneshot::Sender<bool>,
+    },
+    /// The account has a new session elsewhere: close this room's one with 4004.
+    Replace {
+        /// Account id.
+        sub: String,
     },
     /// Describe the room for `/admin/rooms`.
     Describe(oneshot::Sender<serde_json::Value>),

@@ -52,11 +52,21 @@ pub enum Pushed {
     Gone(Gone),
 }
 
+/// Why the room wants a session closed: the reason, and what exactly was wrong when
+/// there is more to say than the reason's own description (the `error` message's text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// The reason (close code and `error.code`).
+    pub reason: CloseReason,
+    /// The `error.message`, when more precise than the reason's description.
+    pub detail: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     snapshot: Option<PendingSnapshot>,
     messages: VecDeque<Bytes>,
-    close: Option<CloseReason>,
+    close: Option<CloseRequest>,
     gone: Option<Gone>,
 }
 
@@ -64,7 +74,7 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Batch {
     /// A close request, to act on before anything else.
-    pub close: Option<CloseReason>,
+    pub close: Option<CloseRequest>,
     /// Ordered messages.
     pub messages: VecDeque<Bytes>,
     /// The newest snapshot.
@@ -121,7 +131,10 @@ impl Outbox {
         if s.messages.len() >= self.max_messages {
             s.messages.clear();
             s.snapshot = None;
-            s.close = Some(CloseReason::SlowConsumer);
+            s.close = Some(CloseRequest {
+                reason: CloseReason::SlowConsumer,
+                detail: None,
+            });
             drop(s);
             self.notify.notify_one();
             return Pushed::Overflow;
@@ -134,9 +147,15 @@ impl Outbox {
 
     /// Room side: asks the session to close with a reason (first request wins).
     pub fn request_close(&self, reason: CloseReason) {
+        self.request_close_because(reason, None);
+    }
+
+    /// Room side: asks the session to close with a reason and the precise text of the
+    /// `error` message (first request wins).
+    pub fn request_close_because(&self, reason: CloseReason, detail: Option<String>) {
         let mut s = self.lock();
         if s.close.is_none() {
-            s.close = Some(reason);
+            s.close = Some(CloseRequest { reason, detail });
         }
         drop(s);
         self.notify.notify_one();
@@ -199,7 +218,7 @@ mod tests {
         assert_eq!(o.push_message(Bytes::from_static(b"b")), Pushed::Queued);
         assert_eq!(o.push_message(Bytes::from_static(b"c")), Pushed::Overflow);
         let b = o.take();
-        assert_eq!(b.close, Some(CloseReason::SlowConsumer));
+        assert_eq!(b.close.map(|c| c.reason), Some(CloseReason::SlowConsumer));
         assert!(b.messages.is_empty());
     }
 

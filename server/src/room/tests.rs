@@ -6,11 +6,12 @@ use rallypoint_protocol::message::{Event, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding};
 
 use super::harness::{Delivered, RoomHarness, TestClient};
-use crate::assets::{self, Assets};
+use crate::arena::sim::PlayerId;
+use crate::assets::{self, ArenaAssets, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
 
-fn repo_assets() -> Assets {
+fn repo_assets() -> Assets<ArenaAssets> {
     assets::load_dir(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../assets"
@@ -103,7 +104,7 @@ fn a_newcomer_gets_welcome_map_round_and_roster_then_snapshots() {
 fn inputs_apply_in_seq_order_and_ack_the_last_applied() {
     let mut h = harness();
     let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
-    let start = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let start = h.world().player(PlayerId(you)).unwrap();
     for seq in 1..=3 {
         assert!(h.input(&c, input(seq, 1.0, 0.0)));
     }
@@ -113,7 +114,7 @@ fn inputs_apply_in_seq_order_and_ack_the_last_applied() {
     h.ticks(10);
     let msgs = c.messages();
     assert_eq!(snaps(&msgs).last().unwrap().ack, 3);
-    let now = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let now = h.world().player(PlayerId(you)).unwrap();
     assert!(
         now.x > start.x + 0.5,
         "moved right: {} -> {}",
@@ -201,7 +202,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
     h.ticks(15);
     c.drop_connection();
     h.ticks(2);
-    let kept = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let kept = h.world().player(PlayerId(you)).unwrap();
     assert!(kept.away);
     let (_other, watcher) = join(&mut h, "eve", Encoding::MsgPack);
     let _ = watcher;
@@ -214,7 +215,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
     };
     assert!(w.resumed);
     assert_eq!(w.you, you);
-    let back = h.world().player(crate::sim::PlayerId(you)).unwrap();
+    let back = h.world().player(PlayerId(you)).unwrap();
     assert!(!back.away);
     assert_eq!((back.x, back.y, back.score), (kept.x, kept.y, kept.score));
     // seq counts per session: the new connection starts again at 1.
@@ -226,7 +227,7 @@ fn a_dropped_player_is_kept_away_and_resumes_with_the_same_id_and_position() {
 #[test]
 fn away_players_are_flagged_and_removed_after_the_grace_period() {
     let mut a = repo_assets();
-    a.game.resume_grace_s = 0.2;
+    a.engine.resume_grace_s = 0.2;
     let mut h = RoomHarness::new(a, Limits::default(), 3);
     let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
     let (w, _) = join(&mut h, "watcher", Encoding::MsgPack);
@@ -235,12 +236,11 @@ fn away_players_are_flagged_and_removed_after_the_grace_period() {
     let s = w.messages();
     let row = player_row(snaps(&s).last().unwrap(), you).unwrap();
     assert!(matches!(row, Entity::Player { flags, .. } if flags & PLAYER_AWAY != 0));
-    std::thread::sleep(std::time::Duration::from_millis(250));
-    h.tick();
+    h.advance(std::time::Duration::from_millis(250));
     let s = w.messages();
     assert!(s.contains(&ServerMessage::Event(Event::Leave { id: you })));
     assert!(player_row(snaps(&s).last().unwrap(), you).is_none());
-    assert!(h.world().player(crate::sim::PlayerId(you)).is_none());
+    assert!(h.world().player(PlayerId(you)).is_none());
 }
 
 #[test]
@@ -353,7 +353,7 @@ fn new_assets_apply_whole_at_the_next_tick() {
     let mut a = repo_assets();
     a.game.tuning.player.max_speed = 2.0;
     a.game.tuning.weapon.damage = 50;
-    a.game.room_capacity = 4;
+    a.engine.room_capacity = 4;
     a.version = "edited".into();
     let expected = a.game.tuning.clone();
     h.publish_assets(a);

@@ -67,8 +67,12 @@ fn server_messages() -> Vec<(&'static str, ServerMessage)> {
                 snap_rate: 30,
                 role: "player".into(),
                 resumed: false,
-                player_radius: 0.5,
-                max_hp: 100,
+                game: "arena".into(),
+                schema: None,
+                info: serde_json::json!({"player_radius": 0.5, "max_hp": 100})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
             }),
         ),
         ("snap", snap_message(100, 42, ents)),

@@ -22,10 +22,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use rallypoint::arena::Arena;
 use rallypoint::config::Limits;
 use rallypoint::handshake::{HandshakeCtx, evaluate};
 use rallypoint::http::read_head;
 use rallypoint::metrics::Metrics;
+use rallypoint::room::task::opener;
 use rallypoint::room::{Directory, RoomContext};
 use rallypoint::server::client_ip;
 use rallypoint_fuzz::{assets, ready, verifier};
@@ -40,7 +42,7 @@ struct World {
     origins: Vec<String>,
     trusted: Vec<IpAddr>,
     // The other ends of the room context's channels, kept open.
-    _assets: watch::Sender<Arc<rallypoint::assets::Assets>>,
+    _assets: watch::Sender<Arc<rallypoint::assets::Assets<rallypoint::assets::ArenaAssets>>>,
     _shutdown: watch::Sender<bool>,
 }
 
@@ -49,15 +51,15 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let (assets_tx, assets_rx) = watch::channel(Arc::new(assets().clone()));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let directory = Directory::new(RoomContext {
-            assets: assets_rx,
+        let ctx = RoomContext {
             limits: Limits {
                 max_rooms: 1,
                 ..Limits::default()
             },
             metrics: Arc::new(Metrics::new()),
             shutdown: shutdown_rx,
-        });
+        };
+        let directory = Directory::new(1, opener::<Arena>(ctx, assets_rx));
         World {
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()

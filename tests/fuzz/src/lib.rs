@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
-use rallypoint::assets::Assets;
+use rallypoint::assets::{ArenaAssets, Assets};
 use rallypoint::auth::Verifier;
 use rallypoint::config::AuthConfig;
 use rallypoint_protocol::codec::{
@@ -42,8 +42,8 @@ pub fn verifier() -> &'static Verifier {
 }
 
 /// The repository's `assets/`, loaded once.
-pub fn assets() -> &'static Assets {
-    static ASSETS: OnceLock<Assets> = OnceLock::new();
+pub fn assets() -> &'static Assets<ArenaAssets> {
+    static ASSETS: OnceLock<Assets<ArenaAssets>> = OnceLock::new();
     ASSETS.get_or_init(|| {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets");
         rallypoint::assets::load_dir(Path::new(dir)).expect("the shipped assets load")

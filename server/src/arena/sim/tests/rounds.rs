@@ -5,8 +5,8 @@ use std::f32::consts::{FRAC_PI_2, PI};
 use rallypoint_protocol::message::{Event, MapInfo};
 
 use super::support::*;
+use crate::arena::sim::{Control, PlayerId, World};
 use crate::assets::Tuning;
-use crate::sim::{Control, PlayerId, World};
 
 /// One-shot kills, short rounds and intermissions.
 fn quick_tuning() -> Tuning {

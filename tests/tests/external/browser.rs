@@ -5,23 +5,40 @@
 //! `wss://` (token in the URL fragment), resume after a dropped connection, and explain
 //! the closes it must not retry. State is read from `window.rallypoint`.
 //!
-//! Without Chromium these tests print a notice and pass, unless
-//! `RALLYPOINT_REQUIRE_BROWSER=1` (CI sets it), which makes them fail. Screenshots land in
-//! `$CARGO_TARGET_TMPDIR` on every run.
+//! Without Chromium these trials are reported as ignored, unless
+//! `RALLYPOINT_REQUIRE_CHROMIUM=1` (CI sets it), which makes them fail. Screenshots land
+//! in `$CARGO_TARGET_TMPDIR` on every run.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use libtest_mimic::Trial;
 use rallypoint_client::Received;
 use rallypoint_protocol::Subprotocol;
-use rallypoint_tests::cdp::{Browser, Key, LaunchOptions, Page, chromium_for_test};
+use rallypoint_tests::cdp::{Browser, Key, LaunchOptions, Page};
+use rallypoint_tests::external::{Need, Needs, Tool};
+use rallypoint_tests::external_trials;
 use rallypoint_tests::{Client, Connect, TestCert, TestServer, claims, http};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::server;
+
+/// This module's trials.
+pub fn trials(needs: &Needs) -> Vec<Trial> {
+    let mut trials = external_trials!(needs, Need::None => [
+        static_client_is_served_with_types_and_security_headers,
+    ]);
+    trials.extend(external_trials!(needs, Need::Chromium => [
+        browser_plays_over_ws_with_a_dev_token,
+        browser_plays_over_wss_with_a_token_in_the_fragment,
+        browser_reconnects_and_resumes_after_a_dropped_connection,
+        browser_explains_kick_and_replacement_and_does_not_retry,
+    ]));
+    trials
+}
 
 /// Longest wait for anything the page should do.
 const WAIT: Duration = Duration::from_secs(10);
@@ -137,8 +154,7 @@ fn walk_in_circles(mut c: Client) -> tokio::task::JoinHandle<()> {
     })
 }
 
-#[tokio::test]
-async fn static_client_is_served_with_types_and_security_headers() {
+async fn static_client_is_served_with_types_and_security_headers(_: Tool) {
     let s = server().dev_mode().start();
     let page = get(&s, "/").await;
     assert_eq!(page.status, 200);
@@ -198,11 +214,8 @@ async fn static_client_is_served_with_types_and_security_headers() {
     assert_eq!(post.status, 405);
 }
 
-#[tokio::test]
-async fn browser_plays_over_ws_with_a_dev_token() {
-    let Some(exe) = chromium_for_test("browser_plays_over_ws_with_a_dev_token") else {
-        return;
-    };
+async fn browser_plays_over_ws_with_a_dev_token(chromium: Tool) {
+    let exe = chromium.path;
     let s = server().dev_mode().start();
     let (_browser, page) = launch(&exe, false).await;
     page.navigate(&format!("http://{}/?name=alice", s.game))
@@ -328,11 +341,8 @@ async fn browser_plays_over_ws_with_a_dev_token() {
     bob.abort();
 }
 
-#[tokio::test]
-async fn browser_plays_over_wss_with_a_token_in_the_fragment() {
-    let Some(exe) = chromium_for_test("browser_plays_over_wss_with_a_token_in_the_fragment") else {
-        return;
-    };
+async fn browser_plays_over_wss_with_a_token_in_the_fragment(chromium: Tool) {
+    let exe = chromium.path;
     let cert = TestCert::generate();
     let s = server().tls(&cert).start();
     let mut c = claims("carol-account");
@@ -405,12 +415,8 @@ impl Drop for Relay {
     }
 }
 
-#[tokio::test]
-async fn browser_reconnects_and_resumes_after_a_dropped_connection() {
-    let Some(exe) = chromium_for_test("browser_reconnects_and_resumes_after_a_dropped_connection")
-    else {
-        return;
-    };
+async fn browser_reconnects_and_resumes_after_a_dropped_connection(chromium: Tool) {
+    let exe = chromium.path;
     let s = server().dev_mode().start();
     let relay = Relay::start(s.game).await;
     let (_browser, page) = launch(&exe, false).await;
@@ -445,12 +451,8 @@ async fn browser_reconnects_and_resumes_after_a_dropped_connection() {
     assert_clean(&page).await;
 }
 
-#[tokio::test]
-async fn browser_explains_kick_and_replacement_and_does_not_retry() {
-    let Some(exe) = chromium_for_test("browser_explains_kick_and_replacement_and_does_not_retry")
-    else {
-        return;
-    };
+async fn browser_explains_kick_and_replacement_and_does_not_retry(chromium: Tool) {
+    let exe = chromium.path;
     let s = server().dev_mode().start();
     let (_browser, page) = launch(&exe, false).await;
     page.navigate(&format!("http://{}/?name=erin", s.game))

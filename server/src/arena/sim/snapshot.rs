@@ -6,6 +6,7 @@
 
 use rallypoint_protocol::entity::{Entity, PICKUP_ACTIVE, PLAYER_AWAY, PLAYER_DEAD};
 use rallypoint_protocol::message::{Event, MapInfo};
+use rallypoint_protocol::rows::Rows;
 use slotmap::Key;
 
 use super::hash::StateHasher;
@@ -16,6 +17,17 @@ impl World {
     /// Appends one row per entity: players, then pickups, then projectiles.
     pub fn write_entities(&self, out: &mut Vec<Entity>) {
         out.reserve(self.players.len() + self.pickups.len() + self.projectiles.len());
+        self.each_entity(|e, _| out.push(e));
+    }
+
+    /// Appends one row of the arena's schema per entity, in the order of
+    /// [`World::write_entities`]; players' rows also carry their velocity (v2 only).
+    pub fn write_rows(&self, rows: &mut Rows) {
+        self.each_entity(|e, velocity| e.push_row(rows, velocity));
+    }
+
+    /// Every entity's typed row, with a player's velocity beside it.
+    fn each_entity(&self, mut f: impl FnMut(Entity, (f32, f32))) {
         for p in self.players.values() {
             let mut flags = 0;
             if !p.alive {
@@ -24,7 +36,7 @@ impl World {
             if p.away {
                 flags |= PLAYER_AWAY;
             }
-            out.push(Entity::Player {
+            let row = Entity::Player {
                 id: p.id.0,
                 x: p.x,
                 y: p.y,
@@ -32,25 +44,28 @@ impl World {
                 hp: p.hp,
                 score: p.score,
                 flags,
-            });
+            };
+            f(row, (p.vx, p.vy));
         }
         for p in self.pickups.values() {
-            out.push(Entity::Pickup {
+            let row = Entity::Pickup {
                 id: p.id,
                 x: p.x,
                 y: p.y,
                 flags: if p.available { PICKUP_ACTIVE } else { 0 },
-            });
+            };
+            f(row, (0.0, 0.0));
         }
         for p in self.projectiles.values() {
-            out.push(Entity::Projectile {
+            let row = Entity::Projectile {
                 id: p.id,
                 x: p.x,
                 y: p.y,
                 vx: p.vx,
                 vy: p.vy,
                 owner: p.owner_id.0,
-            });
+            };
+            f(row, (0.0, 0.0));
         }
     }
 

@@ -12,7 +12,7 @@ use super::hash::StateHasher;
 /// Seconds of simulated time before a freed id may be handed out again.
 pub(crate) const QUARANTINE_S: f64 = 2.0;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WireIds {
     /// Ids at or above this have never been handed out.
     next_fresh: u32,

@@ -6,7 +6,7 @@
 use std::f64::consts::{PI, TAU};
 
 /// One player's controls for one step.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Control {
     /// Desired move direction, x. `(mx, my)` is clamped to length 1; non-finite is 0.
     pub mx: f32,
@@ -20,7 +20,7 @@ pub struct Control {
 
 /// A [`Control`] that is safe to simulate: finite, move clamped to the unit disc, aim
 /// wrapped into `[-π, π)` or absent.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SafeControl {
     pub(crate) mx: f64,
     pub(crate) my: f64,

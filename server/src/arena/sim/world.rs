@@ -6,6 +6,7 @@
 //! depend on hashing: players, projectiles and pickups live in slotmaps, whose iteration
 //! order is fixed by the sequence of operations.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rallypoint_protocol::message::Event;
@@ -25,10 +26,7 @@ new_key_type! {
     pub(super) struct PickupKey;
 }
 
-/// A player's wire id: its entity id in snapshots and the `you` of its session. Kept for
-/// the player's whole life in the world.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PlayerId(pub u32);
+pub use crate::game::PlayerId;
 
 /// A read-only copy of one player's state.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,7 +49,7 @@ pub struct PlayerView {
     pub away: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Player {
     pub(super) id: PlayerId,
     pub(super) x: f32,
@@ -93,7 +91,7 @@ impl Player {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Projectile {
     pub(super) id: u32,
     pub(super) owner: PlayerKey,
@@ -106,7 +104,7 @@ pub(super) struct Projectile {
     pub(super) life_s: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Pickup {
     pub(super) id: u32,
     pub(super) x: f32,
@@ -114,6 +112,24 @@ pub(super) struct Pickup {
     pub(super) available: bool,
     /// While taken: seconds of play left before it is back.
     pub(super) respawn_in_s: f64,
+}
+
+/// What a checkpoint holds: every field of [`World`] but the ones derived from others.
+/// Borrowed when saving, owned when restoring.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved<'a> {
+    map: Cow<'a, Arc<MapDef>>,
+    next_map: Cow<'a, Option<Arc<MapDef>>>,
+    tuning: Cow<'a, Tuning>,
+    rng: Cow<'a, SplitMix64>,
+    tick: u32,
+    round: Cow<'a, Round>,
+    players: Cow<'a, SlotMap<PlayerKey, Player>>,
+    player_keys: Cow<'a, [Option<PlayerKey>]>,
+    projectiles: Cow<'a, SlotMap<ProjectileKey, Projectile>>,
+    pickups: Cow<'a, SlotMap<PickupKey, Pickup>>,
+    ids: Cow<'a, WireIds>,
+    events: Cow<'a, [Event]>,
 }
 
 /// One room's game.
@@ -312,6 +328,48 @@ impl World {
             });
         }
         self.map = map;
+    }
+
+    /// The whole state as bytes (MessagePack): [`World::restore`] gives back a world that
+    /// continues exactly as this one would, with the same [`World::state_hash`].
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let saved = Saved {
+            map: Cow::Borrowed(&self.map),
+            next_map: Cow::Borrowed(&self.next_map),
+            tuning: Cow::Borrowed(&self.tuning),
+            rng: Cow::Borrowed(&self.rng),
+            tick: self.tick,
+            round: Cow::Borrowed(&self.round),
+            players: Cow::Borrowed(&self.players),
+            player_keys: Cow::Borrowed(&self.player_keys[..]),
+            projectiles: Cow::Borrowed(&self.projectiles),
+            pickups: Cow::Borrowed(&self.pickups),
+            ids: Cow::Borrowed(&self.ids),
+            events: Cow::Borrowed(&self.events[..]),
+        };
+        rmp_serde::to_vec_named(&saved).expect("a world always serializes")
+    }
+
+    /// A world from [`World::checkpoint`]'s bytes.
+    pub fn restore(bytes: &[u8]) -> Result<World, String> {
+        let s: Saved<'_> = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+        let map = s.map.into_owned();
+        Ok(World {
+            walls: map.walls.iter().map(Aabb::from_rect).collect(),
+            map,
+            next_map: s.next_map.into_owned(),
+            tuning: s.tuning.into_owned(),
+            rng: s.rng.into_owned(),
+            tick: s.tick,
+            round: s.round.into_owned(),
+            players: s.players.into_owned(),
+            player_keys: s.player_keys.into_owned(),
+            projectiles: s.projectiles.into_owned(),
+            pickups: s.pickups.into_owned(),
+            ids: s.ids.into_owned(),
+            events: s.events.into_owned(),
+            scratch_keys: Vec::new(),
+        })
     }
 
     /// Test setup: puts a player somewhere without going through movement.

@@ -17,7 +17,7 @@ use crate::assets::RoundTuning;
 /// thousand times, so a 3 s timer at 30 Hz ends after exactly 90 steps.
 pub(super) const TIMER_SLACK_S: f64 = 1e-4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(super) enum Phase {
     /// Before the first step: round 1 exists but has not started.
     Pending,
@@ -25,7 +25,7 @@ pub(super) enum Phase {
     Intermission,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Round {
     pub(super) number: u32,
     pub(super) phase: Phase,

@@ -1,0 +1,248 @@
+//! The arena: Rallypoint's reference game, a top-down shooter, served by the engine
+//! through [`Game`].
+//!
+//! [`sim`] is its pure simulation (`World::step(controls, dt)`); this module adapts it to
+//! the seam: it keeps each player's latest controls between inputs (a `fire` seen in any
+//! input since the last step still fires, so a tap between ticks is not lost), writes the
+//! world as rows of [`arena_schema`], and saves and restores the whole state.
+//!
+//! Must not do IO or read a clock: the engine calls it from a room's tick.
+
+pub mod sim;
+
+use std::collections::BTreeMap;
+
+use rallypoint_protocol::entity::arena_schema;
+use rallypoint_protocol::message::{Event, Input};
+use rallypoint_protocol::rows::{RowSchema, Rows};
+use serde::{Deserialize, Serialize};
+
+use std::path::Path;
+
+use crate::assets::{ArenaAssets, Assets, Report};
+use crate::game::{Game, GameAssets, PlayerId, RestoreError};
+use sim::{Control, World};
+
+/// The arena's state as the engine holds it.
+#[derive(Debug)]
+pub struct Arena {
+    world: World,
+    pads: BTreeMap<PlayerId, Pad>,
+    /// Reused every step.
+    controls: Vec<(PlayerId, Control)>,
+}
+
+/// One player's controls between steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Pad {
+    control: Control,
+    /// A `fire` seen in any input since the last step.
+    fire_latch: bool,
+    /// Connection dropped: no controls until it is back.
+    away: bool,
+}
+
+/// What [`Arena::checkpoint`] writes: the world's own checkpoint and the pads.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    world: serde_bytes::ByteBuf,
+    pads: Vec<(PlayerId, Pad)>,
+}
+
+impl Game for Arena {
+    const NAME: &'static str = "arena";
+    type Assets = ArenaAssets;
+    type Input = Input;
+    type Event = Event;
+
+    fn schema() -> RowSchema {
+        arena_schema()
+    }
+
+    fn new(assets: &ArenaAssets, map: &str, seed: u64, dt: f32) -> Arena {
+        let map = assets
+            .maps
+            .get(map)
+            .or_else(|| assets.maps.values().next())
+            .cloned()
+            .expect("validated assets hold at least one map");
+        let mut world = World::new(map, assets.tuning.clone(), seed);
+        // Round 1 starts on the first step; take it now, before anyone is welcomed, so
+        // `welcome` and `round_start` describe a running round. Nobody is listening yet.
+        world.step(&[], dt);
+        world.drain_events().for_each(drop);
+        Arena {
+            world,
+            pads: BTreeMap::new(),
+            controls: Vec::new(),
+        }
+    }
+
+    fn reload(&mut self, assets: &ArenaAssets) {
+        self.world.set_tuning(assets.tuning.clone());
+    }
+
+    fn queue_map(&mut self, assets: &ArenaAssets, map: &str) {
+        if let Some(map) = assets.maps.get(map) {
+            self.world.set_next_map(std::sync::Arc::clone(map));
+        }
+    }
+
+    fn map_name(&self) -> &str {
+        &self.world.map().name
+    }
+
+    fn tick(&self) -> u32 {
+        self.world.tick()
+    }
+
+    fn add_player(&mut self) -> PlayerId {
+        let id = self.world.add_player();
+        self.pads.insert(id, Pad::default());
+        id
+    }
+
+    fn remove_player(&mut self, id: PlayerId) {
+        self.world.remove_player(id);
+        self.pads.remove(&id);
+    }
+
+    fn set_away(&mut self, id: PlayerId, away: bool) {
+        self.world.set_away(id, away);
+        if let Some(pad) = self.pads.get_mut(&id) {
+            *pad = Pad {
+                away,
+                ..Pad::default()
+            };
+        }
+    }
+
+    fn apply_input(&mut self, id: PlayerId, input: &Input) {
+        let Some(pad) = self.pads.get_mut(&id) else {
+            return;
+        };
+        let (mx, my) = input.clamped_move();
+        pad.control = Control {
+            mx,
+            my,
+            aim: input.aim,
+            fire: input.fire,
+        };
+        pad.fire_latch |= input.fire;
+    }
+
+    fn step(&mut self, dt: f32) {
+        self.controls.clear();
+        for (&id, pad) in &mut self.pads {
+            if !pad.away {
+                let mut c = pad.control;
+                c.fire |= pad.fire_latch;
+                pad.fire_latch = false;
+                self.controls.push((id, c));
+            }
+        }
+        self.world.step(&self.controls, dt);
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.extend(self.world.drain_events());
+    }
+
+    fn ends_round(event: &Event) -> bool {
+        matches!(event, Event::RoundEnd { .. })
+    }
+
+    fn intro(&self, out: &mut Vec<Event>) {
+        out.push(Event::Map(self.world.map_info()));
+        out.push(self.world.round_start_event());
+    }
+
+    fn welcome_info(&self) -> serde_json::Map<String, serde_json::Value> {
+        let player = &self.world.tuning().player;
+        let mut info = serde_json::Map::new();
+        info.insert("player_radius".into(), player.radius.into());
+        info.insert("max_hp".into(), player.max_health.into());
+        info
+    }
+
+    fn write_rows(&self, rows: &mut Rows) {
+        self.world.write_rows(rows);
+    }
+
+    fn describe_player(&self, id: PlayerId) -> serde_json::Value {
+        let view = self.world.player(id);
+        serde_json::json!({
+            "score": view.map_or(0, |v| v.score),
+            "hp": view.map_or(0, |v| v.hp),
+        })
+    }
+
+    fn state_hash(&self) -> u64 {
+        let mut h = self.world.state_hash();
+        for (id, pad) in &self.pads {
+            for word in [
+                u64::from(id.0),
+                u64::from(pad.control.mx.to_bits()),
+                u64::from(pad.control.my.to_bits()),
+                u64::from(pad.control.aim.to_bits()),
+                u64::from(pad.control.fire)
+                    | u64::from(pad.fire_latch) << 1
+                    | u64::from(pad.away) << 2,
+            ] {
+                h = (h ^ word).wrapping_mul(0x0000_0100_0000_01B3);
+            }
+        }
+        h
+    }
+
+    fn checkpoint(&self) -> Vec<u8> {
+        let saved = Saved {
+            world: serde_bytes::ByteBuf::from(self.world.checkpoint()),
+            pads: self.pads.iter().map(|(&id, &pad)| (id, pad)).collect(),
+        };
+        rmp_serde::to_vec_named(&saved).expect("a checkpoint always serializes")
+    }
+
+    fn restore(assets: &ArenaAssets, bytes: &[u8]) -> Result<Arena, RestoreError> {
+        let saved: Saved =
+            rmp_serde::from_slice(bytes).map_err(|e| RestoreError::Corrupt(e.to_string()))?;
+        let mut world = World::restore(&saved.world).map_err(RestoreError::Corrupt)?;
+        // The tuning in force here wins: a checkpoint moves a room, not a rule change.
+        world.set_tuning(assets.tuning.clone());
+        Ok(Arena {
+            world,
+            pads: saved.pads.into_iter().collect(),
+            controls: Vec::new(),
+        })
+    }
+}
+
+impl GameAssets for ArenaAssets {
+    fn load_dir(dir: &Path) -> Result<Assets<ArenaAssets>, Report> {
+        crate::assets::load_dir(dir)
+    }
+
+    fn has_map(&self, name: &str) -> bool {
+        self.maps.contains_key(name)
+    }
+
+    fn render_map(&self, name: &str) -> Option<String> {
+        let map = self.maps.get(name)?;
+        Some(crate::assets::render_svg(map, self.tuning.player.radius))
+    }
+
+    fn summary(&self) -> String {
+        format!("{} maps", self.maps.len())
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "maps": self.maps.keys().collect::<Vec<_>>() })
+    }
+}
+
+impl Arena {
+    /// The simulation, read-only (tests, tools).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+}

@@ -1,0 +1,149 @@
+//! Fan-out: how a room hands what it says to its members, encoding each message once per
+//! encoding in use and sharing the bytes.
+//!
+//! A [`Member`] is one session in the room (a player's or a spectator's) with its outbox.
+//! Broadcasts and snapshots push into outboxes without waiting; a member whose session has
+//! ended is collected into `departed` for the room to process, and a member that let its
+//! ordered messages pile up is told to close (counted as a slow-consumer disconnect).
+//!
+//! Must not touch game state or decide anything about members: the core does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rallypoint_protocol::Encoding;
+
+use super::outbox::{Gone, Outbox, PendingSnapshot, Pushed};
+use super::{Claim, Seat, SessionId};
+use crate::game::PlayerId;
+use crate::metrics::RoomMetrics;
+
+/// One session in the room.
+#[derive(Debug)]
+pub(crate) struct Member {
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) encoding: Encoding,
+    /// The player entity this session controls; `None` for a spectator.
+    pub(crate) player: Option<PlayerId>,
+    pub(crate) name: String,
+    pub(crate) sub: Arc<str>,
+    /// A spectator's seat and directory entry live with its membership; a player's live
+    /// with its entity.
+    pub(crate) _seat: Option<Seat>,
+    pub(crate) _claim: Option<Claim>,
+}
+
+/// Index of an encoding in per-encoding arrays.
+pub(crate) fn slot(e: Encoding) -> usize {
+    match e {
+        Encoding::MsgPack => 0,
+        Encoding::Json => 1,
+    }
+}
+
+/// Every encoding, in [`slot`] order.
+pub(crate) const ENCODINGS: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
+
+/// Members by session, and how many use each encoding (so nobody pays for an encoding
+/// nobody uses).
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    pub(crate) by_session: HashMap<SessionId, Member>,
+    pub(crate) in_use: [usize; 2],
+}
+
+impl Members {
+    pub(crate) fn insert(&mut self, session: SessionId, member: Member) {
+        self.in_use[slot(member.encoding)] += 1;
+        if let Some(old) = self.by_session.insert(session, member) {
+            self.in_use[slot(old.encoding)] -= 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, session: SessionId) -> Option<Member> {
+        let m = self.by_session.remove(&session)?;
+        self.in_use[slot(m.encoding)] -= 1;
+        Some(m)
+    }
+
+    pub(crate) fn get(&self, session: SessionId) -> Option<&Member> {
+        self.by_session.get(&session)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_session.is_empty()
+    }
+
+    pub(crate) fn spectators(&self) -> usize {
+        self.by_session
+            .values()
+            .filter(|m| m.player.is_none())
+            .count()
+    }
+
+    /// Sends the message `encode` produces to every member but `skip`, encoding it at most
+    /// once per encoding.
+    pub(crate) fn broadcast(
+        &self,
+        skip: Option<SessionId>,
+        encode: impl Fn(Encoding) -> Bytes,
+        departed: &mut Vec<(SessionId, Gone)>,
+        metrics: &RoomMetrics,
+    ) {
+        let mut encoded: [Option<Bytes>; 2] = [None, None];
+        for (&session, m) in &self.by_session {
+            if Some(session) == skip {
+                continue;
+            }
+            let bytes = encoded[slot(m.encoding)].get_or_insert_with(|| encode(m.encoding));
+            match m.outbox.push_message(bytes.clone()) {
+                Pushed::Overflow => {
+                    metrics.slow_disconnects.inc();
+                }
+                Pushed::Gone(g) => departed.push((session, g)),
+                Pushed::Queued | Pushed::ReplacedUnread => {}
+            }
+        }
+    }
+
+    /// Sends one member an ordered message; false if it overflowed its queue.
+    pub(crate) fn send_to(&self, session: SessionId, bytes: Bytes, metrics: &RoomMetrics) -> bool {
+        let Some(m) = self.by_session.get(&session) else {
+            return false;
+        };
+        if m.outbox.push_message(bytes) == Pushed::Overflow {
+            metrics.slow_disconnects.inc();
+            return false;
+        }
+        true
+    }
+
+    /// Hands every member the snapshot body of its encoding with its own `ack`.
+    pub(crate) fn snapshot(
+        &self,
+        tick: u32,
+        bodies: &[Option<Bytes>; 2],
+        ack_of: impl Fn(&Member) -> u32,
+        departed: &mut Vec<(SessionId, Gone)>,
+        metrics: &RoomMetrics,
+    ) {
+        for (&session, m) in &self.by_session {
+            let Some(ents) = bodies[slot(m.encoding)].clone() else {
+                continue;
+            };
+            let pending = PendingSnapshot {
+                tick,
+                ack: ack_of(m),
+                ents,
+            };
+            match m.outbox.push_snapshot(pending) {
+                Pushed::ReplacedUnread => {
+                    metrics.slow_drops.inc();
+                }
+                Pushed::Gone(g) => departed.push((session, g)),
+                Pushed::Queued | Pushed::Overflow => {}
+            }
+        }
+    }
+}

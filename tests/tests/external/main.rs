@@ -1,0 +1,28 @@
+//! End-to-end tests that drive programs from outside Rust: a headless browser, Python's
+//! `websockets`. Each trial declares the program it needs; one whose program is missing
+//! is reported as ignored with the reason (or fails, when CI requires the program with
+//! `RALLYPOINT_REQUIRE_<NEED>=1`). See `rallypoint_tests::external`.
+//!
+//! To add a module: write `async fn name(tool: Tool)` tests, list them in the module's
+//! `trials` with `external_trials!`, and add the module's `trials` below.
+
+mod browser;
+mod interop;
+
+use rallypoint_tests::ServerBuilder;
+use rallypoint_tests::external::Needs;
+
+/// A builder for the server binary under test.
+pub fn server() -> ServerBuilder {
+    ServerBuilder::new(env!("CARGO_BIN_EXE_rallypoint-test-server"))
+}
+
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let needs = Needs::probe(args.list);
+    let trials = [browser::trials, interop::trials]
+        .iter()
+        .flat_map(|module| module(&needs))
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
