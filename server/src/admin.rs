@@ -1,7 +1,17 @@
 //! The admin listener: health, readiness, Prometheus metrics and operator JSON.
 //!
-//! Loopback by default and unauthenticated, so it must never expose tokens or secrets.
-//! One request per connection, answered and closed.
+//! Loopback by default. Every request passes three checks before it is routed:
+//!
+//! - `Host` must name this listener (its address, `localhost`, or an `--admin-host`):
+//!   421 otherwise, so a DNS-rebinding page cannot read it;
+//! - a request that changes something (any method but `GET`/`HEAD`) must not carry
+//!   `Origin` or `Sec-Fetch-Site: cross-site|same-site`: 403 otherwise, so a page in an
+//!   operator's browser cannot post to it (CSRF);
+//! - with `--admin-token-file`, everything but `/healthz`, `/readyz` and `/metrics` needs
+//!   `Authorization: Bearer <token>`, compared in constant time: 401 otherwise.
+//!
+//! It must never expose tokens or secrets. One request per connection, answered and
+//! closed.
 //!
 //! - `GET /healthz`: the process is alive.
 //! - `GET /readyz`: 200 while accepting players, 503 while starting or draining.
@@ -12,25 +22,64 @@
 //! - `GET /admin/maps/<name>.svg`: a loaded map, drawn to scale.
 //! - `POST /admin/kick?sub=<id>`: close that account's session with 4002.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use subtle::ConstantTimeEq as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot, watch};
 use tracing::{debug, warn};
 
-use crate::http::{Response, read_head, respond_and_close};
-use crate::reload::ReloadOutcome;
-use crate::room::Command;
-use crate::server::State;
+use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
+use crate::metrics::Metrics;
+use crate::reload::{AssetControl, ReloadOutcome};
+use crate::room::{Command, Directory};
 
 /// Admin requests served at once; more wait in the accept queue.
 const MAX_ADMIN_CONNECTIONS: usize = 64;
+/// Endpoints a token never guards: probes and scrapers rarely carry one.
+const OPEN_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Who may use the admin port.
+#[derive(Clone, Default)]
+pub struct AdminAuth {
+    /// The bearer token every guarded endpoint needs, when configured.
+    pub token: Option<Vec<u8>>,
+    /// Extra names the port answers to in `Host` (a DNS name it is reached by).
+    pub hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    // Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("token", &self.token.is_some())
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
+/// What the admin port serves from, and nothing more.
+#[derive(Debug)]
+pub struct AdminContext {
+    /// Metrics to render.
+    pub metrics: Arc<Metrics>,
+    /// Assets to describe and reload.
+    pub assets: Arc<dyn AssetControl>,
+    /// Rooms to list and kick from.
+    pub directory: Arc<Directory>,
+    /// Readiness, shared with the game edge.
+    pub ready: Arc<AtomicBool>,
+    /// Access checks.
+    pub auth: AdminAuth,
+}
 
 /// Serves the admin port until `stop`.
-pub async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, ctx: Arc<AdminContext>, mut stop: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(MAX_ADMIN_CONNECTIONS));
+    let own = listener.local_addr().ok().map(|a| a.ip());
     loop {
         let permit = tokio::select! {
             () = crate::shutdown::signalled(&mut stop) => return,
@@ -42,9 +91,9 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Re
         };
         match accepted {
             Ok((stream, _)) => {
-                let state = Arc::clone(&state);
+                let ctx = Arc::clone(&ctx);
                 tokio::spawn(async move {
-                    handle(stream, &state).await;
+                    handle(stream, own, &ctx).await;
                     drop(permit);
                 });
             }
@@ -56,22 +105,105 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Re
     }
 }
 
-async fn handle(mut stream: TcpStream, state: &State) {
-    let Ok(Ok((req, _))) =
-        tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream)).await
-    else {
-        return;
+async fn handle(mut stream: TcpStream, listener_ip: Option<IpAddr>, ctx: &AdminContext) {
+    let req = match tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream)).await {
+        Ok(Ok((req, _))) => req,
+        Ok(Err(HeadError::Malformed(why))) => {
+            let r = Response::error(400, "bad_request", &why);
+            return respond_and_close(&mut stream, &r).await;
+        }
+        Ok(Err(HeadError::TooLarge)) => {
+            let r = Response::error(431, "request_too_large", "request head too large");
+            return respond_and_close(&mut stream, &r).await;
+        }
+        _ => return,
     };
-    let response = route(&req.method, &req.path, req.query_param("sub"), state).await;
+    let own: Vec<IpAddr> = [stream.local_addr().ok().map(|a| a.ip()), listener_ip]
+        .into_iter()
+        .flatten()
+        .collect();
+    let response = match check_access(&req, &own, &ctx.auth) {
+        Ok(()) => route(&req.method, &req.path, req.query_param("sub"), ctx).await,
+        Err(refused) => refused,
+    };
     debug!(method = %req.method, path = %req.path, status = response.status, "admin request");
     respond_and_close(&mut stream, &response).await;
 }
 
-async fn route(method: &str, path: &str, sub: Option<String>, state: &State) -> Response {
+/// The three checks every admin request passes, in order: `Host` (421), cross-site
+/// writes (403), the token (401). `own` are the addresses this listener is reached at.
+pub fn check_access(req: &Request, own: &[IpAddr], auth: &AdminAuth) -> Result<(), Response> {
+    let host = req.header("host").unwrap_or_default();
+    if !host_is_ours(host, own, &auth.hosts) {
+        return Err(Response::error(
+            421,
+            "misdirected_request",
+            "this admin port does not answer to that Host; add it with --admin-host",
+        ));
+    }
+    let writes = !matches!(req.method.as_str(), "GET" | "HEAD");
+    let cross_site = req.header("origin").is_some()
+        || req
+            .header("sec-fetch-site")
+            .is_some_and(|v| matches!(v.trim(), "cross-site" | "same-site"));
+    if writes && cross_site {
+        return Err(Response::error(
+            403,
+            "forbidden",
+            "the admin port takes no changes from web pages",
+        ));
+    }
+    if let Some(token) = &auth.token
+        && !OPEN_PATHS.contains(&req.path.as_str())
+        && !bearer_matches(req, token)
+    {
+        return Err(Response::error(
+            401,
+            "unauthorized",
+            "send Authorization: Bearer <the --admin-token-file token>",
+        )
+        .header("WWW-Authenticate", "Bearer realm=\"rallypoint-admin\""));
+    }
+    Ok(())
+}
+
+/// Whether `Host` names this listener: one of its addresses, `localhost`, or a
+/// configured name, with or without a port.
+fn host_is_ours(host: &str, own: &[IpAddr], names: &[String]) -> bool {
+    let host = host.trim();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    if name.is_empty() {
+        return false;
+    }
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| own.contains(&ip))
+        || names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name) || n.eq_ignore_ascii_case(host))
+}
+
+/// `Authorization: Bearer <token>` with exactly this token, compared in constant time.
+fn bearer_matches(req: &Request, token: &[u8]) -> bool {
+    let Some((scheme, given)) = req
+        .header("authorization")
+        .and_then(|v| v.trim().split_once(' '))
+    else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && bool::from(given.trim().as_bytes().ct_eq(token))
+}
+
+async fn route(method: &str, path: &str, sub: Option<String>, ctx: &AdminContext) -> Response {
     match (method, path) {
         ("GET", "/healthz") => Response::json(200, &serde_json::json!({ "status": "ok" })),
         ("GET", "/readyz") => {
-            if state.ready.load(Ordering::Acquire) {
+            if ctx.ready.load(Ordering::Acquire) {
                 Response::json(200, &serde_json::json!({ "ready": true }))
             } else {
                 Response::json(
@@ -83,12 +215,12 @@ async fn route(method: &str, path: &str, sub: Option<String>, state: &State) -> 
         ("GET", "/metrics") => Response::new(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.encode(),
+            ctx.metrics.encode(),
         ),
-        ("GET", "/admin/rooms") => Response::json(200, &rooms(state).await),
-        ("GET", "/admin/assets") => Response::json(200, &state.assets.describe()),
+        ("GET", "/admin/rooms") => Response::json(200, &rooms(ctx).await),
+        ("GET", "/admin/assets") => Response::json(200, &ctx.assets.describe()),
         ("POST", "/admin/reload") => {
-            let store = Arc::clone(&state.assets);
+            let store = Arc::clone(&ctx.assets);
             match tokio::task::spawn_blocking(move || store.reload()).await {
                 Ok(ReloadOutcome::Applied(v)) => Response::json(
                     200,
@@ -110,12 +242,12 @@ async fn route(method: &str, path: &str, sub: Option<String>, state: &State) -> 
             }
         }
         ("POST", "/admin/kick") => match sub {
-            Some(sub) => kick(state, &sub).await,
+            Some(sub) => kick(ctx, &sub).await,
             None => Response::error(400, "bad_request", "name the account with ?sub="),
         },
         ("GET", p) if p.starts_with("/admin/maps/") && p.ends_with(".svg") => {
             let name = &p["/admin/maps/".len()..p.len() - ".svg".len()];
-            match state.assets.render_map(name) {
+            match ctx.assets.render_map(name) {
                 Some(svg) => {
                     Response::new(200, "image/svg+xml", svg).header("Cache-Control", "no-store")
                 }
@@ -132,9 +264,9 @@ async fn route(method: &str, path: &str, sub: Option<String>, state: &State) -> 
     }
 }
 
-async fn rooms(state: &State) -> serde_json::Value {
+async fn rooms(ctx: &AdminContext) -> serde_json::Value {
     let mut out = Vec::new();
-    for room in state.directory.rooms() {
+    for room in ctx.directory.rooms() {
         let (tx, rx) = oneshot::channel();
         let described = match room.tx.try_send(Command::Describe(tx)) {
             Ok(()) => tokio::time::timeout(Duration::from_secs(1), rx)
@@ -151,8 +283,8 @@ async fn rooms(state: &State) -> serde_json::Value {
     serde_json::json!({ "rooms": out })
 }
 
-async fn kick(state: &State, sub: &str) -> Response {
-    let Some(room) = state.directory.room_of(sub) else {
+async fn kick(ctx: &AdminContext, sub: &str) -> Response {
+    let Some(room) = ctx.directory.room_of(sub) else {
         return Response::error(404, "not_found", "no session for this account");
     };
     let (tx, rx) = oneshot::channel();
@@ -174,5 +306,136 @@ async fn kick(state: &State, sub: &str) -> Response {
         ),
         Ok(Ok(false)) => Response::error(404, "not_found", "the account is not connected"),
         _ => Response::error(503, "busy", "the room did not answer"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: None,
+            minor_version: 1,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn own() -> Vec<IpAddr> {
+        vec!["127.0.0.1".parse().unwrap()]
+    }
+
+    fn status(r: Result<(), Response>) -> u16 {
+        r.map_or_else(|r| r.status, |()| 200)
+    }
+
+    #[test]
+    fn host_must_name_this_listener() {
+        let auth = AdminAuth {
+            token: None,
+            hosts: vec!["ops.internal".into()],
+        };
+        for (host, expected) in [
+            ("127.0.0.1:7778", 200),
+            ("127.0.0.1", 200),
+            ("localhost:7778", 200),
+            ("LOCALHOST", 200),
+            ("ops.internal:7778", 200),
+            ("attacker.example:7778", 421),
+            ("127.0.0.2:7778", 421),
+            ("", 421),
+            (":7778", 421),
+        ] {
+            let r = req("GET", "/admin/rooms", &[("host", host)]);
+            assert_eq!(status(check_access(&r, &own(), &auth)), expected, "{host}");
+        }
+        let v6: Vec<IpAddr> = vec!["::1".parse().unwrap()];
+        let r = req("GET", "/metrics", &[("host", "[::1]:7778")]);
+        assert_eq!(status(check_access(&r, &v6, &AdminAuth::default())), 200);
+    }
+
+    #[test]
+    fn web_pages_cannot_change_anything() {
+        let host = ("host", "127.0.0.1:7778");
+        let auth = AdminAuth::default();
+        for (method, headers, expected) in [
+            (
+                "POST",
+                vec![host, ("origin", "https://attacker.example")],
+                403,
+            ),
+            ("POST", vec![host, ("sec-fetch-site", "cross-site")], 403),
+            ("POST", vec![host, ("sec-fetch-site", "same-site")], 403),
+            ("POST", vec![host, ("sec-fetch-site", "same-origin")], 200),
+            ("POST", vec![host, ("sec-fetch-site", "none")], 200),
+            ("POST", vec![host], 200),
+            (
+                "GET",
+                vec![host, ("origin", "https://attacker.example")],
+                200,
+            ),
+        ] {
+            let r = req(method, "/admin/kick", &headers);
+            assert_eq!(
+                status(check_access(&r, &own(), &auth)),
+                expected,
+                "{headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_token_guards_everything_but_the_probes() {
+        let auth = AdminAuth {
+            token: Some(b"s3cret-admin-token".to_vec()),
+            hosts: Vec::new(),
+        };
+        let host = ("host", "localhost");
+        for (path, headers, expected) in [
+            ("/admin/rooms", vec![host], 401),
+            (
+                "/admin/rooms",
+                vec![host, ("authorization", "Bearer wrong")],
+                401,
+            ),
+            (
+                "/admin/rooms",
+                vec![host, ("authorization", "Bearer s3cret-admin-tok")],
+                401,
+            ),
+            (
+                "/admin/rooms",
+                vec![host, ("authorization", "Basic s3cret-admin-token")],
+                401,
+            ),
+            (
+                "/admin/rooms",
+                vec![host, ("authorization", "Bearer s3cret-admin-token")],
+                200,
+            ),
+            (
+                "/admin/rooms",
+                vec![host, ("authorization", "bearer  s3cret-admin-token ")],
+                200,
+            ),
+            ("/nope", vec![host], 401),
+            ("/healthz", vec![host], 200),
+            ("/readyz", vec![host], 200),
+            ("/metrics", vec![host], 200),
+        ] {
+            let r = req("GET", path, &headers);
+            let got = check_access(&r, &own(), &auth);
+            if expected == 401 {
+                let r = got.as_ref().unwrap_err();
+                assert_eq!(r.error_code().as_deref(), Some("unauthorized"));
+                assert!(r.headers.iter().any(|(n, _)| *n == "WWW-Authenticate"));
+            }
+            assert_eq!(status(got), expected, "{path} {headers:?}");
+        }
     }
 }

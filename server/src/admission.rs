@@ -1,9 +1,11 @@
 //! Admission control at the edge: how many connections may be open (globally and per
-//! IP), how fast one IP may open them, and how many may be handshaking at once.
+//! IP), how fast one IP may open them, and how many may be handshaking at once (globally
+//! and per IP, counted at accept time, before a byte is read).
 //!
 //! Checks are O(1) and hold a lock only for a map update. Every admitted connection holds
-//! a [`ConnectionSlot`] for its whole life; dropping it gives the slot back, so counts
-//! cannot leak whatever path a connection ends by.
+//! a [`ConnectionSlot`] for its whole life and every handshake a [`PendingHandshake`];
+//! dropping either gives it back, so counts cannot leak whatever path a connection ends
+//! by.
 //!
 //! Must not do IO; callers turn a [`Refusal`] into an HTTP response.
 
@@ -32,6 +34,17 @@ pub enum Refusal {
     TooManyHandshakes(Duration),
 }
 
+/// Why a socket was refused at accept time, unread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Busy {
+    /// Every pending-handshake slot is taken: 503 `server_busy`.
+    #[error("too many handshakes in progress")]
+    Server,
+    /// This address holds its share of the pool: 429 `too_many_pending`.
+    #[error("too many handshakes in progress from this address")]
+    Address,
+}
+
 type KeyedLimiter = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, DefaultClock>;
 
 /// Connection accounting shared by every accept loop.
@@ -44,6 +57,12 @@ pub struct Admission {
     counts: Mutex<Counts>,
     handshakes: KeyedLimiter,
     pending: Arc<Semaphore>,
+    max_pending_per_ip: usize,
+    /// Handshakes in progress per peer address (entries removed at zero).
+    pending_per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// Peers exempt from the per-IP pending cap: trusted proxies, whose clients all share
+    /// the proxy's address until their request head names them.
+    proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +95,32 @@ impl Drop for ConnectionSlot {
     }
 }
 
+/// A handshake in progress; dropping it frees its place in the pool and its address's
+/// share.
+#[derive(Debug)]
+pub struct PendingHandshake {
+    _permit: OwnedSemaphorePermit,
+    /// The address charged, `None` when exempt.
+    charged: Option<(Arc<Admission>, IpAddr)>,
+}
+
+impl Drop for PendingHandshake {
+    fn drop(&mut self) {
+        if let Some((admission, ip)) = self.charged.take() {
+            let mut map = admission
+                .pending_per_ip
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = map.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
 fn governor_quota(q: Quota) -> GovernorQuota {
     let rate = NonZeroU32::new(q.per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(q.burst).unwrap_or(NonZeroU32::MIN);
@@ -83,8 +128,9 @@ fn governor_quota(q: Quota) -> GovernorQuota {
 }
 
 impl Admission {
-    /// Accounting for the given limits.
-    pub fn new(limits: &Limits, exempt_loopback: bool) -> Arc<Admission> {
+    /// Accounting for the given limits. `exempt_loopback` (dev mode) lifts the per-IP
+    /// limits for loopback peers; `proxies` are exempt from the per-IP pending cap.
+    pub fn new(limits: &Limits, exempt_loopback: bool, proxies: &[IpAddr]) -> Arc<Admission> {
         Arc::new(Admission {
             max_connections: limits.max_connections,
             max_per_ip: limits.max_connections_per_ip,
@@ -96,13 +142,35 @@ impl Admission {
                 DefaultClock::default(),
             ),
             pending: Arc::new(Semaphore::new(limits.max_pending_handshakes)),
+            max_pending_per_ip: limits.max_pending_handshakes_per_ip,
+            pending_per_ip: Mutex::new(HashMap::new()),
+            proxies: proxies.to_vec(),
         })
     }
 
-    /// A handshake permit, if fewer than the cap are in progress. Taken at accept time,
-    /// before anything is read.
-    pub fn try_begin_handshake(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.pending).try_acquire_owned().ok()
+    /// A place in the handshake pool for a socket from `peer`, if the pool and the
+    /// address's share of it have room. Taken at accept time, before anything is read, so
+    /// idle sockets from one address cannot hold more than their share.
+    pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Result<PendingHandshake, Busy> {
+        let permit = Arc::clone(&self.pending)
+            .try_acquire_owned()
+            .map_err(|_| Busy::Server)?;
+        let exempt = (self.exempt_loopback && peer.is_loopback()) || self.proxies.contains(&peer);
+        if !exempt {
+            let mut map = self
+                .pending_per_ip
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let n = map.entry(peer).or_insert(0);
+            if *n >= self.max_pending_per_ip {
+                return Err(Busy::Address);
+            }
+            *n += 1;
+        }
+        Ok(PendingHandshake {
+            _permit: permit,
+            charged: (!exempt).then(|| (Arc::clone(self), peer)),
+        })
     }
 
     /// Admits a connection from `ip`, or says why not. `handshake` charges the per-IP
@@ -172,13 +240,14 @@ mod tests {
                 burst: 5,
             },
             max_pending_handshakes: 2,
+            max_pending_handshakes_per_ip: 1,
             ..Limits::default()
         }
     }
 
     #[test]
     fn caps_are_enforced_and_released() {
-        let a = Admission::new(&limits(), false);
+        let a = Admission::new(&limits(), false, &[]);
         let ip1: IpAddr = "10.0.0.1".parse().unwrap();
         let ip2: IpAddr = "10.0.0.2".parse().unwrap();
         let s1 = a.admit_session(ip1).unwrap();
@@ -203,6 +272,7 @@ mod tests {
                 ..limits()
             },
             false,
+            &[],
         );
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
         let slots: Vec<_> = (0..5).map(|_| a.admit_session(ip).unwrap()).collect();
@@ -218,7 +288,7 @@ mod tests {
 
     #[test]
     fn loopback_exemption_is_opt_in() {
-        let a = Admission::new(&limits(), true);
+        let a = Admission::new(&limits(), true, &[]);
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         let _held: Vec<_> = (0..3).map(|_| a.admit_session(lo).unwrap()).collect();
         // The global cap still applies.
@@ -226,12 +296,64 @@ mod tests {
     }
 
     #[test]
-    fn pending_handshakes_are_capped() {
-        let a = Admission::new(&limits(), false);
-        let p1 = a.try_begin_handshake().unwrap();
-        let _p2 = a.try_begin_handshake().unwrap();
-        assert!(a.try_begin_handshake().is_none());
+    fn pending_handshakes_are_capped_globally_and_per_address() {
+        let a = Admission::new(
+            &Limits {
+                max_pending_handshakes_per_ip: 2,
+                ..limits()
+            },
+            false,
+            &[],
+        );
+        let ip1: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip2: IpAddr = "10.0.0.2".parse().unwrap();
+        let p1 = a.begin_handshake(ip1).unwrap();
+        let _p2 = a.begin_handshake(ip2).unwrap();
+        assert_eq!(a.begin_handshake(ip2).unwrap_err(), Busy::Server);
         drop(p1);
-        assert!(a.try_begin_handshake().is_some());
+        assert!(a.begin_handshake(ip1).is_ok());
+    }
+
+    #[test]
+    fn one_address_holds_only_its_share_of_the_pending_pool() {
+        let a = Admission::new(
+            &Limits {
+                max_pending_handshakes: 10,
+                ..limits()
+            },
+            false,
+            &[],
+        );
+        let (ip1, ip2): (IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let held = a.begin_handshake(ip1).unwrap();
+        assert_eq!(a.begin_handshake(ip1).unwrap_err(), Busy::Address);
+        let other = a.begin_handshake(ip2).unwrap();
+        drop(held);
+        let again = a.begin_handshake(ip1).unwrap();
+        drop((again, other));
+        assert!(
+            a.pending_per_ip.lock().unwrap().is_empty(),
+            "no entry left behind"
+        );
+    }
+
+    #[test]
+    fn proxies_and_dev_mode_loopback_are_exempt_from_the_pending_share() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = Admission::new(
+            &Limits {
+                max_pending_handshakes: 10,
+                ..limits()
+            },
+            true,
+            &[proxy],
+        );
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..3)
+            .flat_map(|_| [a.begin_handshake(proxy), a.begin_handshake(lo)])
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(held.len(), 6);
     }
 }

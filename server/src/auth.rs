@@ -2,7 +2,8 @@
 //!
 //! A [`Verifier`] holds the keys the server trusts and checks a JWT completely: the
 //! header's algorithm against an explicit allowlist bound to each key (so a token can
-//! never pick its own verification algorithm), the signature, `exp` (required), `nbf`,
+//! never pick its own verification algorithm), `crit` (no extension is understood, so a
+//! header naming any is refused, RFC 7515 §4.1.11), the signature, `exp` (required), `nbf`,
 //! `aud`, `iss` and `sub`. HS256 uses the shared secret and carries no `kid`; public-key
 //! tokens name their key with `kid`, and an unknown `kid` is rejected without fetching
 //! anything. Errors say which check failed and never contain the token.
@@ -20,6 +21,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AuthConfig;
+use crate::text;
 
 /// Shortest accepted HS256 secret: 256 bits, the size of the HMAC-SHA256 output.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -49,7 +51,7 @@ impl Role {
 pub struct Identity {
     /// Account id (`sub`).
     pub sub: String,
-    /// Display name (`name`, else `sub`), at most [`MAX_NAME_CHARS`] characters.
+    /// Display name: `name`, else `sub`, cleaned by [`text::display_name`].
     pub name: String,
     /// Room pinned by the token.
     pub room: Option<String>,
@@ -59,8 +61,7 @@ pub struct Identity {
     pub expires_at: u64,
 }
 
-/// Longest display name kept; longer names are cut.
-pub const MAX_NAME_CHARS: usize = 24;
+pub use crate::text::MAX_NAME_CHARS;
 /// Longest accepted `sub`.
 pub const MAX_SUB_BYTES: usize = 128;
 
@@ -74,6 +75,10 @@ pub enum AuthError {
     /// `alg` is not one this server accepts for the key in question (`none` included).
     #[error("algorithm_not_allowed")]
     AlgorithmNotAllowed,
+    /// The header has `crit`: it names extensions that must be understood, and this
+    /// server understands none.
+    #[error("unsupported_crit")]
+    UnsupportedCrit,
     /// `kid` names no configured key, or a public-key token has no `kid`.
     #[error("unknown_kid")]
     UnknownKid,
@@ -178,6 +183,14 @@ impl fmt::Debug for Verifier {
 struct RawHeader {
     alg: Option<String>,
     kid: Option<String>,
+    /// Any value, even `[]` or `null`: its presence alone is refused.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for any value of the field (serde's `default` gives `false` when absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// Claims as they arrive; every field optional so that each check reports itself.
@@ -248,6 +261,9 @@ impl Verifier {
     /// Verifies a token and returns who it names.
     pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
         let header = parse_header(token)?;
+        if header.crit {
+            return Err(AuthError::UnsupportedCrit);
+        }
         let alg = header.alg.as_deref().ok_or(AuthError::Malformed)?;
         let (key, validation) = match header.kid.as_deref() {
             Some(kid) => {
@@ -339,15 +355,7 @@ fn identity(c: RawClaims) -> Result<Identity, AuthError> {
         .as_ref()
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| AuthError::InvalidClaim("exp".into()))?;
-    let name = string(c.name, "name")?
-        .map(|n| {
-            n.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_NAME_CHARS)
-                .collect::<String>()
-        })
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| sub.chars().take(MAX_NAME_CHARS).collect());
+    let name = text::display_name(string(c.name, "name")?.as_deref(), &sub);
     let room = string(c.room, "room")?;
     let role = match string(c.role, "role")?.as_deref() {
         None | Some("player") => Role::Player,
@@ -361,6 +369,13 @@ fn identity(c: RawClaims) -> Result<Identity, AuthError> {
         role,
         expires_at,
     })
+}
+
+/// The `kid` a token's header names, for logs: printable ASCII only, at most 64
+/// characters, `None` when absent or not that.
+pub fn header_kid(token: &str) -> Option<String> {
+    let kid = parse_header(token).ok()?.kid?;
+    (kid.len() <= 64 && kid.bytes().all(|b| b.is_ascii_graphic())).then_some(kid)
 }
 
 /// Reads an HS256 secret file, trimming surrounding whitespace (files written with `echo`
@@ -543,6 +558,83 @@ mod tests {
         );
         let token = format!("{}.{}.", b64(r#"{"alg":"none","kid":"k1"}"#), body);
         assert_eq!(verifier().verify(&token), Err(AuthError::UnknownKid));
+    }
+
+    #[test]
+    fn a_crit_header_is_refused_for_every_algorithm() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let sign = |header: &Header, key: &EncodingKey| {
+            jsonwebtoken::encode(header, &claims(), key).unwrap()
+        };
+        let pem = |name: &str| {
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../tests/fixtures")
+                    .join(name),
+            )
+            .unwrap()
+        };
+        let public = [
+            ("ec".to_owned(), pem("ec-public.pem"), "ec".to_owned()),
+            ("rsa".to_owned(), pem("rsa-public.pem"), "rsa".to_owned()),
+        ];
+        let v = Verifier::new(Some(SECRET), &public, &AuthConfig::default()).unwrap();
+        let keys = [
+            (Algorithm::HS256, None, EncodingKey::from_secret(SECRET)),
+            (
+                Algorithm::ES256,
+                Some("ec"),
+                EncodingKey::from_ec_pem(&pem("ec-private.pem")).unwrap(),
+            ),
+            (
+                Algorithm::RS256,
+                Some("rsa"),
+                EncodingKey::from_rsa_pem(&pem("rsa-private.pem")).unwrap(),
+            ),
+        ];
+        for (alg, kid, key) in keys {
+            let mut header = Header::new(alg);
+            header.kid = kid.map(str::to_owned);
+            assert!(
+                v.verify(&sign(&header, &key)).is_ok(),
+                "{alg:?} without crit"
+            );
+            for crit in [r#"["exp"]"#, r#"["b64"]"#, "[]", "null", r#""x""#] {
+                // The header is rewritten with `crit` and re-signed over the new header.
+                let mut json: serde_json::Value = serde_json::to_value(&header).unwrap();
+                json["crit"] = serde_json::from_str(crit).unwrap();
+                let token = sign(&header, &key);
+                let rest = token.split_once('.').unwrap().1;
+                let forged = format!("{}.{rest}", b64(&json.to_string()));
+                assert_eq!(
+                    v.verify(&forged),
+                    Err(AuthError::UnsupportedCrit),
+                    "{alg:?} crit {crit}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_cleaned_and_fall_back_to_the_sub() {
+        let mut c = claims();
+        c.name = Some("\u{202E}\u{200B}".into());
+        assert_eq!(verifier().verify(&mint(SECRET, &c)).unwrap().name, "alice");
+        c.name = Some("ev\u{202E}il\u{0}".into());
+        assert_eq!(verifier().verify(&mint(SECRET, &c)).unwrap().name, "evil");
+    }
+
+    #[test]
+    fn the_kid_is_read_for_logs_only_when_printable() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let token = |h: &str| format!("{}.e30.sig", b64(h));
+        assert_eq!(
+            header_kid(&token(r#"{"alg":"ES256","kid":"k1"}"#)).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(header_kid(&token(r#"{"alg":"ES256","kid":"a\nb"}"#)), None);
+        assert_eq!(header_kid(&token(r#"{"alg":"HS256"}"#)), None);
+        assert_eq!(header_kid("garbage"), None);
     }
 
     #[test]

@@ -14,20 +14,36 @@ use anyhow::{Context as _, bail};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tracing::info;
 
+use crate::admin::AdminAuth;
 use crate::arena::Arena;
 use crate::auth::{self, MintClaims, Role, Verifier};
-use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
+use crate::config::{
+    AuthConfig, ClusterConfig, ClusterTiming, Config, Limits, Quota, TlsFiles, parse_duration,
+    parse_quota,
+};
 use crate::game::{Game, GameAssets};
 use crate::metrics::Metrics;
 use crate::reload::AssetStore;
 use crate::server::{self, Listeners};
 
 /// Rallypoint: an authoritative multiplayer game server over authenticated WebSockets.
+///
+/// With no command it serves: `rallypoint --assets DIR` is `rallypoint serve --assets DIR`.
 #[derive(Debug, Parser)]
-#[command(name = "rallypoint", version, about, long_about = None)]
+#[command(
+    name = "rallypoint",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `serve`'s flags, for when no command is given.
+    #[command(flatten)]
+    serve: Box<ServeArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,6 +79,14 @@ struct ServeArgs {
         default_value = "127.0.0.1:7778"
     )]
     admin_listen: SocketAddr,
+    /// File holding the bearer token the admin port requires (except on /healthz,
+    /// /readyz and /metrics); its trimmed text is the token.
+    #[arg(long, env = "RALLYPOINT_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Name the admin port answers to in `Host`, besides its own address and `localhost`
+    /// (repeatable).
+    #[arg(long, env = "RALLYPOINT_ADMIN_HOST", value_delimiter = ',')]
+    admin_host: Vec<String>,
     /// Assets directory (game.toml, maps/).
     #[arg(long, env = "RALLYPOINT_ASSETS", default_value = "assets")]
     assets: PathBuf,
@@ -105,6 +129,17 @@ struct ServeArgs {
     /// Do not watch the assets directory for changes.
     #[arg(long, env = "RALLYPOINT_NO_HOT_RELOAD")]
     no_hot_reload: bool,
+    /// Cluster mode: the shared directory, redis://HOST:PORT[/DB]. Without it the server
+    /// is a single node and never talks to Redis.
+    #[arg(long, env = "RALLYPOINT_REDIS_URL")]
+    redis_url: Option<String>,
+    /// This node's id in the cluster [default: host name plus a random suffix].
+    #[arg(long, env = "RALLYPOINT_NODE_ID", requires = "redis_url")]
+    node_id: Option<String>,
+    /// Base URL clients are sent to for this node, ws[s]://HOST:PORT [default: ws://
+    /// plus --listen, when that is a loopback address].
+    #[arg(long, env = "RALLYPOINT_PUBLIC_URL", requires = "redis_url")]
+    public_url: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -127,6 +162,13 @@ struct LimitArgs {
         default_value_t = 1024
     )]
     max_pending_handshakes: usize,
+    /// Handshakes in progress at once from one client IP (counted at accept time).
+    #[arg(
+        long,
+        env = "RALLYPOINT_MAX_PENDING_HANDSHAKES_PER_IP",
+        default_value_t = 16
+    )]
+    max_pending_handshakes_per_ip: usize,
     /// Time allowed for TLS plus the HTTP request.
     #[arg(long, env = "RALLYPOINT_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     handshake_timeout: Duration,
@@ -251,7 +293,9 @@ pub fn main() -> ExitCode {
 pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
     let mut command = Cli::command();
     if let Some(dir) = default_assets {
+        // `serve`'s flags are also the top level's (no command = `serve`).
         command = command
+            .mut_arg("assets", |a| a.default_value(dir))
             .mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)))
             .mut_subcommand("check", |c| c.mut_arg("dir", |a| a.default_value(dir)));
     }
@@ -260,19 +304,7 @@ pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    let command = cli.command.unwrap_or_else(|| {
-        // No subcommand: `serve` with its defaults and environment.
-        let mut command = Cli::command();
-        if let Some(dir) = default_assets {
-            command =
-                command.mut_subcommand("serve", |c| c.mut_arg("assets", |a| a.default_value(dir)));
-        }
-        let matches = command.get_matches_from(["rallypoint", "serve"]);
-        match Cli::from_arg_matches(&matches).map(|c| c.command) {
-            Ok(Some(c)) => c,
-            _ => unreachable!("`serve` parses to a command"),
-        }
-    });
+    let command = cli.command.unwrap_or(Command::Serve(cli.serve));
     let result = match command {
         Command::Serve(args) => serve::<G>(*args),
         Command::Token(args) => token(args),
@@ -289,11 +321,13 @@ pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> anyhow::Result<Config> {
         let l = &self.limits;
-        Config {
+        Ok(Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
+            admin_token_file: self.admin_token_file.clone(),
+            admin_hosts: self.admin_host.clone(),
             assets_dir: self.assets.clone(),
             auth: AuthConfig {
                 secret_file: self.jwt_secret_file.clone(),
@@ -317,6 +351,7 @@ impl ServeArgs {
                 max_connections_per_ip: l.max_connections_per_ip,
                 handshakes_per_ip: l.handshake_rate,
                 max_pending_handshakes: l.max_pending_handshakes,
+                max_pending_handshakes_per_ip: l.max_pending_handshakes_per_ip,
                 handshake_timeout: l.handshake_timeout,
                 max_message_bytes: l.max_message_bytes,
                 max_queued_messages: l.max_queued_messages,
@@ -332,20 +367,68 @@ impl ServeArgs {
                 drain_timeout: l.drain_timeout,
                 ..Limits::default()
             },
-        }
+            cluster: self.cluster()?,
+        })
     }
+
+    /// Cluster mode from `--redis-url`, `--node-id` and `--public-url`, checked.
+    fn cluster(&self) -> anyhow::Result<Option<ClusterConfig>> {
+        let Some(redis_url) = &self.redis_url else {
+            return Ok(None);
+        };
+        crate::cluster::check_redis_url(redis_url).context("--redis-url")?;
+        let node_id = match &self.node_id {
+            Some(id) if crate::config::valid_node_id(id) => id.clone(),
+            Some(id) => bail!("--node-id `{id}`: use 1-64 characters of A-Z a-z 0-9 - _ ."),
+            None => default_node_id(),
+        };
+        let public_url = match &self.public_url {
+            Some(url) => Some(
+                crate::config::parse_public_url(url)
+                    .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
+            ),
+            None if self.listen.ip().is_loopback() => None,
+            None => bail!(
+                "--public-url is required with --redis-url when --listen ({}) is not a \
+                 loopback address: it is the ws[s]:// address clients reach this node at",
+                self.listen
+            ),
+        };
+        Ok(Some(ClusterConfig {
+            redis_url: redis_url.clone(),
+            node_id,
+            public_url,
+            timing: ClusterTiming::default(),
+        }))
+    }
+}
+
+/// The host name (from the kernel, else `$HOSTNAME`) plus a random suffix, so two
+/// processes on one host never share an id.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 4];
+    // A failed read leaves zeros: the id is still valid, only less likely to be unique.
+    let _ = getrandom::fill(&mut suffix);
+    crate::config::node_id_from(&host, u32::from_le_bytes(suffix))
 }
 
 fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
-    let config = args.config();
-    if config.dev_mode() && !config.listen.ip().is_loopback() {
-        bail!(
-            "dev mode (no --jwt-secret-file or --jwt-public-key) only listens on loopback; \
-             configure a key to listen on {}",
-            config.listen
-        );
+    let config = args.config()?;
+    if let Some(why) = config.dev_mode_refusal() {
+        bail!("{why}");
     }
+    let admin = AdminAuth {
+        token: match &config.admin_token_file {
+            Some(path) => Some(read_admin_token(path)?),
+            None => None,
+        },
+        hosts: config.admin_hosts.clone(),
+    };
     let assets = G::Assets::load_dir(&config.assets_dir).map_err(|report| {
         anyhow::anyhow!(
             "invalid assets in {}:\n{}",
@@ -378,6 +461,15 @@ fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
                  (loopback only). Configure --jwt-secret-file or --jwt-public-key for production."
             );
         }
+        if let Some(cluster) = &config.cluster {
+            let public_url = cluster.public_url_for(listeners.game.local_addr()?, tls.is_some());
+            info!(
+                node = %cluster.node_id,
+                %public_url,
+                redis = %cluster.redis_display(),
+                "cluster node id {}", cluster.node_id
+            );
+        }
         let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));
         let rooms = store.subscribe();
         let setup = server::Setup {
@@ -388,9 +480,28 @@ fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
             dev_secret,
             tls,
             metrics,
+            admin,
         };
         server::serve(setup, listeners, shutdown_signal()).await
     })
+}
+
+/// Shortest admin token accepted: 128 bits, as hex or base64 text.
+const MIN_ADMIN_TOKEN_BYTES: usize = 16;
+
+/// Reads `--admin-token-file`: its trimmed text, at least [`MIN_ADMIN_TOKEN_BYTES`] of
+/// visible ASCII (it travels in a header).
+fn read_admin_token(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let token = raw.trim_ascii();
+    if token.len() < MIN_ADMIN_TOKEN_BYTES || !token.iter().all(u8::is_ascii_graphic) {
+        bail!(
+            "{}: the admin token must be at least {MIN_ADMIN_TOKEN_BYTES} visible ASCII characters \
+             with no spaces, e.g. `head -c 32 /dev/urandom | base64 > admin-token`",
+            path.display()
+        );
+    }
+    Ok(token.to_vec())
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).
@@ -480,14 +591,106 @@ fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
         },
         ..crate::assets::Tuning::default()
     };
-    let map = crate::assets::load_map_file(&args.map, &tuning)
-        .map_err(|report| anyhow::anyhow!("{}", report.render_text()))?;
-    let svg = crate::assets::render_svg(&map, tuning_radius);
+    let (map, report) = crate::assets::read_map_file(&args.map, &tuning);
+    // A map that fails its checks is drawn anyway, problems marked; the exit code says so.
+    let Some(map) = map else {
+        bail!("{}", report.render_text());
+    };
+    let svg = crate::assets::render_svg_with_problems(&map, tuning_radius, &report.problems);
     match args.out {
         Some(path) => {
             std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?
         }
         None => print!("{svg}"),
     }
+    if !report.is_empty() {
+        bail!(
+            "the map was drawn with its problems marked:\n{}",
+            report.render_text()
+        );
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn serve_flags_work_without_the_word_serve() {
+        let cli = Cli::try_parse_from(["rallypoint", "--assets", "elsewhere"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.assets, Path::new("elsewhere"));
+        let cli = Cli::try_parse_from(["rallypoint", "serve", "--assets", "x"]).unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Serve(a)) if a.assets.as_path() == Path::new("x"))
+        );
+        assert!(Cli::try_parse_from(["rallypoint", "--assets", "x", "check"]).is_err());
+        assert!(Cli::try_parse_from(["rallypoint", "check", "assets"]).is_ok());
+    }
+
+    fn serve(args: &[&str]) -> Result<anyhow::Result<Config>, clap::Error> {
+        let argv = ["rallypoint", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(serve)) => Ok(serve.config()),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_redis_url_there_is_no_cluster() {
+        let config = serve(&[]).unwrap().unwrap();
+        assert!(config.cluster.is_none());
+        assert!(
+            serve(&["--node-id", "n1"]).is_err(),
+            "--node-id needs --redis-url"
+        );
+        assert!(serve(&["--public-url", "ws://x:1"]).is_err());
+    }
+
+    #[test]
+    fn a_loopback_node_defaults_its_id_and_public_url() {
+        let config = serve(&["--redis-url", "redis://127.0.0.1:6379/1"])
+            .unwrap()
+            .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert!(
+            crate::config::valid_node_id(&cluster.node_id),
+            "{}",
+            cluster.node_id
+        );
+        assert_eq!(cluster.public_url, None);
+        assert_eq!(
+            cluster.public_url_for("127.0.0.1:7777".parse().unwrap(), false),
+            "ws://127.0.0.1:7777"
+        );
+    }
+
+    #[test]
+    fn cluster_flags_are_checked() {
+        let public = [
+            "--redis-url",
+            "redis://10.0.0.9:6379",
+            "--listen",
+            "0.0.0.0:7777",
+        ];
+        let err = serve(&public).unwrap().unwrap_err().to_string();
+        assert!(err.contains("--public-url is required"), "{err}");
+        let given = [
+            &public[..],
+            &["--public-url", "wss://eu1.example/", "--node-id", "eu1"],
+        ];
+        let cluster = serve(&given.concat()).unwrap().unwrap().cluster.unwrap();
+        assert_eq!(cluster.public_url.as_deref(), Some("wss://eu1.example"));
+        assert_eq!(cluster.node_id, "eu1");
+        for bad in [
+            &["--redis-url", "http://x"][..],
+            &["--redis-url", "redis://x:1", "--node-id", "a:b"],
+            &["--redis-url", "redis://x:1", "--public-url", "http://x:1"],
+        ] {
+            assert!(serve(bad).unwrap().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -28,7 +28,7 @@ use crate::assets::{Assets, Report};
 /// A player's wire id: its entity id in snapshot rows and the `you` of its session. The
 /// game chooses it (small integers keep rows short) and keeps it for the player's life.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
 )]
 pub struct PlayerId(pub u32);
 

@@ -1,125 +1,154 @@
-//! The `/play` handshake: everything decided between the request head and the `101`.
+//! The `/play` handshake: everything decided between the request head and the `101`, as
+//! three pure phases, each with its own error:
 //!
-//! Checks run in a fixed order, each rejection a JSON response: a well-formed WebSocket
-//! upgrade (400), an allowed `Origin` (403), a supported subprotocol (400 with the list),
-//! a token from the header, the `bearer.` subprotocol entry or the query, verified (401),
-//! a valid room name (400), and a seat (503). Only then is a seat held and the `101`
-//! built, echoing just the chosen subprotocol (never the bearer entry).
+//! 1. [`check_request`]: a well-formed WebSocket upgrade, an allowed `Origin`, a supported
+//!    subprotocol ([`RequestError`]);
+//! 2. [`authenticate`]: a token from the header, the `bearer.` subprotocol entry or the
+//!    query, verified ([`TokenError`]);
+//! 3. [`placement`]: where the token or the query sends the player ([`RequestError`] for
+//!    an invalid room name); the edge then reserves the seat with the directory.
+//!
+//! [`switching_protocols`] builds the `101`, echoing just the chosen subprotocol (never
+//! the bearer entry). The edge (`connection`) turns every error into its response in
+//! one place.
 //!
 //! Must not write to the socket or log tokens; the edge does the IO.
-
-use std::sync::Arc;
 
 use base64::Engine as _;
 use rallypoint_protocol::Subprotocol;
 use rallypoint_protocol::subprotocol::negotiate;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::auth::{AuthError, Identity, Verifier};
+use crate::auth::{self, AuthError, Identity, Verifier};
 use crate::http::{Request, Response};
+use crate::room::Placement;
 use crate::room::directory::valid_room_name;
-use crate::room::{Directory, PlaceError, Placement, Reservation};
-
-/// What the handshake needs from the server.
-#[derive(Debug)]
-pub struct HandshakeCtx<'a> {
-    /// Token checks.
-    pub verifier: &'a Verifier,
-    /// `Origin` allowlist; empty = any.
-    pub allowed_origins: &'a [String],
-    /// Rooms and seats.
-    pub directory: &'a Arc<Directory>,
-}
-
-/// An accepted handshake, ready for the `101`.
-#[derive(Debug)]
-pub struct Accepted {
-    /// The subprotocol to echo.
-    pub subprotocol: Subprotocol,
-    /// Who connected.
-    pub identity: Identity,
-    /// The seat won.
-    pub reservation: Reservation,
-    /// The `101 Switching Protocols` response.
-    pub response: Response,
-}
 
 /// Seconds suggested in `Retry-After` when the server or a room is full.
 pub const RETRY_FULL_SECS: u64 = 5;
 
-/// Decides a `/play` request.
-pub fn evaluate(req: &Request, ctx: &HandshakeCtx<'_>) -> Result<Accepted, Response> {
+/// A `/play` request that is a valid upgrade from an allowed origin.
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    /// `Sec-WebSocket-Key`.
+    key: String,
+    /// The subprotocol to echo.
+    pub subprotocol: Subprotocol,
+    /// A `bearer.<jwt>` entry offered in `Sec-WebSocket-Protocol`.
+    bearer: Option<String>,
+}
+
+/// Why a `/play` request is not an acceptable upgrade (phase 1), or names an invalid
+/// room (phase 3). Each maps to a 4xx.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// Not `GET`: 405.
+    #[error("/play only accepts GET")]
+    Method,
+    /// HTTP/1.0: 400.
+    #[error("WebSocket needs HTTP/1.1")]
+    HttpVersion,
+    /// No `Upgrade: websocket` / `Connection: Upgrade`: 400.
+    #[error("expected a WebSocket upgrade (Upgrade: websocket, Connection: Upgrade)")]
+    NotAnUpgrade,
+    /// `Sec-WebSocket-Version` is not 13: 400 with `Sec-WebSocket-Version: 13`.
+    #[error("unsupported WebSocket version; use 13")]
+    WebSocketVersion,
+    /// `Sec-WebSocket-Key` is not 16 bytes in base64: 400.
+    #[error("Sec-WebSocket-Key must be 16 random bytes in base64")]
+    Key,
+    /// An `Origin` outside the allowlist: 403.
+    #[error("this Origin may not open a game session")]
+    Origin,
+    /// No supported subprotocol: 400 with the supported list.
+    #[error("{}", if *.none_offered {
+        "no subprotocol offered in Sec-WebSocket-Protocol"
+    } else {
+        "none of the offered subprotocols is supported"
+    })]
+    Subprotocol {
+        /// Nothing (or only a bearer entry) was offered.
+        none_offered: bool,
+    },
+    /// An invalid room name: 400.
+    #[error("room names are 1-32 characters of A-Z a-z 0-9 - _ .")]
+    RoomName,
+}
+
+/// Why no identity came out of the token phase: 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No token in any carriage.
+    #[error(
+        "no token: send Authorization: Bearer, a bearer.<jwt> subprotocol entry, or access_token"
+    )]
+    Missing,
+    /// A token that fails a check; `kid` is the header's, for the log line.
+    #[error("{check}")]
+    Invalid {
+        /// The check that failed.
+        check: AuthError,
+        /// The header's `kid`, if printable.
+        kid: Option<String>,
+    },
+}
+
+/// Phase 1: the RFC 6455 upgrade headers, the `Origin` allowlist (empty = any) and the
+/// subprotocol.
+pub fn check_request(req: &Request, allowed_origins: &[String]) -> Result<Upgrade, RequestError> {
     let key = check_upgrade(req)?;
-    if !ctx.allowed_origins.is_empty()
+    if !allowed_origins.is_empty()
         && let Some(origin) = req.header("origin")
-        && !ctx
-            .allowed_origins
+        && !allowed_origins
             .iter()
             .any(|o| o.eq_ignore_ascii_case(origin.trim()))
     {
-        return Err(Response::error(
-            403,
-            "origin_not_allowed",
-            "this Origin may not open a game session",
-        ));
+        return Err(RequestError::Origin);
     }
     let offer = negotiate(req.header_values("sec-websocket-protocol"));
     let Some(subprotocol) = offer.chosen else {
-        let message = if offer.offered == 0 || (offer.offered == 1 && offer.bearer.is_some()) {
-            "no subprotocol offered in Sec-WebSocket-Protocol"
-        } else {
-            "none of the offered subprotocols is supported"
-        };
-        return Err(Response::json(
-            400,
-            &serde_json::json!({
-                "error": "unsupported_subprotocol",
-                "message": message,
-                "supported": Subprotocol::supported_names(),
-            }),
-        ));
+        return Err(RequestError::Subprotocol {
+            none_offered: offer.offered == 0 || (offer.offered == 1 && offer.bearer.is_some()),
+        });
     };
+    Ok(Upgrade {
+        key,
+        subprotocol,
+        bearer: offer.bearer.map(str::to_owned),
+    })
+}
+
+/// Phase 2: the token, from the first carriage that has one, verified.
+pub fn authenticate(
+    req: &Request,
+    upgrade: &Upgrade,
+    verifier: &Verifier,
+) -> Result<Identity, TokenError> {
     let token = bearer_header(req)
-        .or_else(|| offer.bearer.map(str::to_owned))
+        .or_else(|| upgrade.bearer.clone())
         .or_else(|| req.query_param("access_token"))
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
-        return Err(unauthorized(
-            "missing_token",
-            "no token: send Authorization: Bearer, a bearer.<jwt> subprotocol entry, or access_token",
-        ));
-    };
-    let identity = ctx
-        .verifier
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::Missing)?;
+    verifier
         .verify(&token)
-        .map_err(|e: AuthError| unauthorized("invalid_token", &e.to_string()))?;
-    let room = identity.room.clone().or_else(|| req.query_param("room"));
-    let placement = match room {
-        Some(name) if valid_room_name(&name) => Placement::Named(name),
-        Some(_) => {
-            return Err(Response::error(
-                400,
-                "bad_request",
-                "room names are 1-32 characters of A-Z a-z 0-9 - _ .",
-            ));
-        }
-        None => Placement::Auto,
-    };
-    let reservation = ctx
-        .directory
-        .reserve(&identity.sub, identity.role, &placement)
-        .map_err(|e| match e {
-            PlaceError::RoomFull => Response::error(503, "room_full", "the room is full")
-                .header("Retry-After", RETRY_FULL_SECS.to_string()),
-            PlaceError::NoRoom => Response::error(
-                503,
-                "server_full",
-                "no room has space and no new room can be opened",
-            )
-            .header("Retry-After", RETRY_FULL_SECS.to_string()),
-            PlaceError::Draining => draining(),
-        })?;
-    let response = Response {
+        .map_err(|check| TokenError::Invalid {
+            check,
+            kid: auth::header_kid(&token),
+        })
+}
+
+/// Phase 3: the room the token pins, else the one the query asks for, else automatic.
+pub fn placement(req: &Request, identity: &Identity) -> Result<Placement, RequestError> {
+    match identity.room.clone().or_else(|| req.query_param("room")) {
+        Some(name) if valid_room_name(&name) => Ok(Placement::Named(name)),
+        Some(_) => Err(RequestError::RoomName),
+        None => Ok(Placement::Auto),
+    }
+}
+
+/// The `101 Switching Protocols` for an accepted upgrade.
+pub fn switching_protocols(upgrade: &Upgrade) -> Response {
+    Response {
         status: 101,
         headers: Vec::new(),
         body: Vec::new(),
@@ -127,54 +156,28 @@ pub fn evaluate(req: &Request, ctx: &HandshakeCtx<'_>) -> Result<Accepted, Respo
     }
     .header("Upgrade", "websocket")
     .header("Connection", "Upgrade")
-    .header("Sec-WebSocket-Accept", derive_accept_key(key.as_bytes()))
-    .header("Sec-WebSocket-Protocol", subprotocol.name());
-    Ok(Accepted {
-        subprotocol,
-        identity,
-        reservation,
-        response,
-    })
-}
-
-/// The 503 sent while shutting down.
-pub fn draining() -> Response {
-    Response::error(503, "draining", "the server is shutting down").header("Retry-After", "10")
-}
-
-fn unauthorized(code: &str, message: &str) -> Response {
-    let challenge = format!(
-        "Bearer realm=\"rallypoint\", error=\"invalid_token\", error_description=\"{}\"",
-        message.replace('"', "'")
-    );
-    Response::error(401, code, message).header("WWW-Authenticate", challenge)
-}
-
-fn bad_request(message: &str) -> Response {
-    Response::error(400, "bad_request", message)
+    .header(
+        "Sec-WebSocket-Accept",
+        derive_accept_key(upgrade.key.as_bytes()),
+    )
+    .header("Sec-WebSocket-Protocol", upgrade.subprotocol.name())
 }
 
 /// Checks the RFC 6455 upgrade headers and returns the client's key.
-fn check_upgrade(req: &Request) -> Result<String, Response> {
+fn check_upgrade(req: &Request) -> Result<String, RequestError> {
     if req.method != "GET" {
-        return Err(
-            Response::error(405, "method_not_allowed", "/play only accepts GET")
-                .header("Allow", "GET"),
-        );
+        return Err(RequestError::Method);
     }
     if req.minor_version < 1 {
-        return Err(bad_request("WebSocket needs HTTP/1.1"));
+        return Err(RequestError::HttpVersion);
     }
     if !req.header_has_token("upgrade", "websocket")
         || !req.header_has_token("connection", "upgrade")
     {
-        return Err(bad_request(
-            "expected a WebSocket upgrade (Upgrade: websocket, Connection: Upgrade)",
-        ));
+        return Err(RequestError::NotAnUpgrade);
     }
     if req.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err(bad_request("unsupported WebSocket version; use 13")
-            .header("Sec-WebSocket-Version", "13"));
+        return Err(RequestError::WebSocketVersion);
     }
     let key = req
         .header("sec-websocket-key")
@@ -184,9 +187,7 @@ fn check_upgrade(req: &Request) -> Result<String, Response> {
         .decode(key)
         .unwrap_or_default();
     if decoded.len() != 16 {
-        return Err(bad_request(
-            "Sec-WebSocket-Key must be 16 random bytes in base64",
-        ));
+        return Err(RequestError::Key);
     }
     Ok(key.to_owned())
 }

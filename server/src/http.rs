@@ -3,7 +3,9 @@
 //!
 //! Every non-upgrade response closes the connection (`Connection: close`), so there is
 //! no keep-alive state, no request bodies and no pipelining to get wrong. Parsing is
-//! httparse's; this module adds limits and small conveniences.
+//! httparse's; this module adds limits, refuses ambiguous heads (a missing `Host` in
+//! HTTP/1.1; a repeated `Host`, `Origin` or `Authorization`: never "first wins"), and
+//! small conveniences.
 //!
 //! Must not log request targets or header values: tokens travel in both.
 
@@ -17,6 +19,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most headers accepted in one request.
 pub const MAX_HEADERS: usize = 64;
+/// Headers that may appear at most once: a second one could make two checks read two
+/// different values (RFC 9112 §3.2 for `Host`; `Origin` and `Authorization` decide who
+/// may connect).
+pub const SINGLE_HEADERS: [&str; 3] = ["host", "origin", "authorization"];
 
 /// A parsed request head.
 #[derive(Clone)]
@@ -138,6 +144,7 @@ pub async fn read_head<S: AsyncRead + Unpin>(
                     minor_version: req.version.unwrap_or(0),
                     headers,
                 };
+                check_unambiguous(&request)?;
                 return Ok((request, buf.split_off(len)));
             }
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
@@ -148,6 +155,19 @@ pub async fn read_head<S: AsyncRead + Unpin>(
             Err(e) => return Err(HeadError::Malformed(e.to_string())),
         }
     }
+}
+
+/// A missing `Host` (HTTP/1.1) or a repeated [`SINGLE_HEADERS`] entry is malformed.
+fn check_unambiguous(req: &Request) -> Result<(), HeadError> {
+    for name in SINGLE_HEADERS {
+        if req.header_values(name).nth(1).is_some() {
+            return Err(HeadError::Malformed(format!("more than one {name} header")));
+        }
+    }
+    if req.minor_version >= 1 && req.header("host").is_none() {
+        return Err(HeadError::Malformed("HTTP/1.1 needs a Host header".into()));
+    }
+    Ok(())
 }
 
 /// A response to write once, after which the connection closes (except for 101).
@@ -357,6 +377,30 @@ mod tests {
             read_head(&mut &b"GET / HT"[..]).await,
             Err(HeadError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn ambiguous_heads_are_malformed() {
+        let head = |extra: &str| format!("GET /play HTTP/1.1\r\n{extra}\r\n");
+        for (extra, why) in [
+            ("", "HTTP/1.1 needs a Host header"),
+            ("Host: a\r\nHost: b\r\n", "more than one host header"),
+            (
+                "Host: a\r\nOrigin: https://ok\r\norigin: https://evil\r\n",
+                "more than one origin header",
+            ),
+            (
+                "Host: a\r\nAuthorization: Bearer x\r\nAuthorization: Bearer y\r\n",
+                "more than one authorization header",
+            ),
+        ] {
+            match read_head(&mut head(extra).as_bytes()).await {
+                Err(HeadError::Malformed(m)) => assert_eq!(m, why, "{extra:?}"),
+                other => panic!("{extra:?}: {other:?}"),
+            }
+        }
+        assert!(read_head(&mut &b"GET / HTTP/1.0\r\n\r\n"[..]).await.is_ok());
+        assert!(read_head(&mut head("Host: a\r\n").as_bytes()).await.is_ok());
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! (never half a file) and never mid-step. An invalid version is refused: the last good
 //! one stays in force and the problems are kept for `/admin/assets` and logged.
 //!
+//! Each applied version is compared with the one it replaces, setting by setting (the
+//! TOML of `game.toml` and `maps/*.toml`, flattened to dotted keys): every change is
+//! logged with its old and new value and kept for `/admin/assets`.
+//!
 //! The watcher debounces filesystem events and reloads the whole directory, which also
 //! makes it safe against editors that save through a temporary file and a rename.
 //!
@@ -13,6 +17,7 @@
 //!
 //! Must not touch rooms directly.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -41,7 +46,30 @@ struct Status {
     loaded_at: SystemTime,
     last_attempt: SystemTime,
     last_report: Option<Report>,
+    /// The settings of the version in force, by file then dotted key.
+    settings: Settings,
+    /// What the last applied reload changed.
+    last_changes: Vec<Change>,
 }
+
+/// Every setting of an assets directory: file → dotted key → value as TOML text.
+type Settings = BTreeMap<String, BTreeMap<String, String>>;
+
+/// One setting that differs between two versions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Change {
+    /// File, relative to the assets directory.
+    pub file: String,
+    /// Dotted key (`tuning.player.max_speed`, `pickup[2].x`).
+    pub key: String,
+    /// Value before, absent for a new setting.
+    pub old: Option<String>,
+    /// Value after, absent for a removed setting.
+    pub new: Option<String>,
+}
+
+/// Longest value shown in a change; longer ones (a list of walls) are cut.
+const MAX_VALUE_CHARS: usize = 80;
 
 /// What a reload did.
 #[derive(Debug)]
@@ -81,6 +109,7 @@ impl<A: GameAssets> AssetStore<A> {
             .set(1);
         let now = SystemTime::now();
         let (tx, _) = watch::channel(Arc::new(initial));
+        let settings = read_settings(&dir);
         Arc::new(AssetStore {
             dir,
             tx,
@@ -88,6 +117,8 @@ impl<A: GameAssets> AssetStore<A> {
                 loaded_at: now,
                 last_attempt: now,
                 last_report: None,
+                settings,
+                last_changes: Vec::new(),
             }),
             metrics,
         })
@@ -150,7 +181,14 @@ impl<A: GameAssets> AssetControl for AssetStore<A> {
                     .inc();
                 status.loaded_at = SystemTime::now();
                 self.tx.send_replace(Arc::new(new));
-                info!(%version, "assets reloaded");
+                let settings = read_settings(&self.dir);
+                status.last_changes = diff(&status.settings, &settings);
+                status.settings = settings;
+                info!(%version, changes = status.last_changes.len(), "assets reloaded");
+                for c in &status.last_changes {
+                    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+                    info!(file = %c.file, key = %c.key, old = %show(&c.old), new = %show(&c.new), "asset changed");
+                }
                 ReloadOutcome::Applied(version)
             }
             Err(report) => {
@@ -200,10 +238,91 @@ impl<A: GameAssets> AssetControl for AssetStore<A> {
             "last_attempt": secs(status.last_attempt),
             "last_reload_ok": status.last_report.is_none(),
             "errors": problems,
+            "changes": status.last_changes,
             "rotation": current.engine.maps,
             "game": current.game.describe(),
         })
     }
+}
+
+/// Reads the settings of `game.toml` and `maps/*.toml` under `dir`. Only called on a
+/// directory that just loaded, so files that do not parse are simply left out.
+fn read_settings(dir: &Path) -> Settings {
+    let mut files = vec![("game.toml".to_owned(), dir.join("game.toml"))];
+    if let Ok(entries) = std::fs::read_dir(dir.join("maps")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".toml") {
+                files.push((format!("maps/{name}"), e.path()));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .filter_map(|(rel, path)| {
+            let table: toml::Table = std::fs::read_to_string(path).ok()?.parse().ok()?;
+            let mut flat = BTreeMap::new();
+            flatten("", &toml::Value::Table(table), &mut flat);
+            Some((rel, flat))
+        })
+        .collect()
+}
+
+/// Tables become dotted keys and arrays of tables indexed keys; other values stay whole.
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        toml::Value::Table(t) => t.iter().for_each(|(k, v)| flatten(&key(k), v, out)),
+        toml::Value::Array(items)
+            if !items.is_empty() && items.iter().all(toml::Value::is_table) =>
+        {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), v, out);
+            }
+        }
+        other => {
+            let text = other.to_string();
+            let shown = if text.chars().count() > MAX_VALUE_CHARS {
+                let cut: String = text.chars().take(MAX_VALUE_CHARS).collect();
+                format!("{cut}…")
+            } else {
+                text
+            };
+            out.insert(prefix.to_owned(), shown);
+        }
+    }
+}
+
+/// Every setting that differs between `old` and `new`, in file then key order.
+fn diff(old: &Settings, new: &Settings) -> Vec<Change> {
+    let empty = BTreeMap::new();
+    let files: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut changes = Vec::new();
+    for file in files {
+        let (o, n) = (
+            old.get(file).unwrap_or(&empty),
+            new.get(file).unwrap_or(&empty),
+        );
+        let keys: std::collections::BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+        for key in keys {
+            let (before, after) = (o.get(key), n.get(key));
+            if before != after {
+                changes.push(Change {
+                    file: file.clone(),
+                    key: key.clone(),
+                    old: before.cloned(),
+                    new: after.cloned(),
+                });
+            }
+        }
+    }
+    changes
 }
 
 /// Watches the assets directory and reloads on change until `shutdown`. The returned
@@ -242,4 +361,70 @@ pub fn watch_dir(
         }
     });
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(files: &[(&str, &str)]) -> Settings {
+        files
+            .iter()
+            .map(|(f, text)| {
+                let mut flat = BTreeMap::new();
+                flatten("", &toml::Value::Table(text.parse().unwrap()), &mut flat);
+                ((*f).to_owned(), flat)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn changes_are_listed_key_by_key_with_old_and_new_values() {
+        let old = settings(&[
+            (
+                "game.toml",
+                "tick_rate = 30\n[tuning.player]\nmax_speed = 8.0\nradius = 0.5",
+            ),
+            ("maps/a.toml", "[[pickup]]\nx = 1\n[[pickup]]\nx = 2"),
+        ]);
+        let new = settings(&[
+            (
+                "game.toml",
+                "tick_rate = 30\n[tuning.player]\nmax_speed = 2.0\nhp = 100",
+            ),
+            ("maps/a.toml", "[[pickup]]\nx = 1\n[[pickup]]\nx = 3"),
+            ("maps/b.toml", "name = \"b\""),
+        ]);
+        let change = |file: &str, key: &str, old: Option<&str>, new: Option<&str>| Change {
+            file: file.into(),
+            key: key.into(),
+            old: old.map(Into::into),
+            new: new.map(Into::into),
+        };
+        assert_eq!(
+            diff(&old, &new),
+            [
+                change("game.toml", "tuning.player.hp", None, Some("100")),
+                change(
+                    "game.toml",
+                    "tuning.player.max_speed",
+                    Some("8.0"),
+                    Some("2.0")
+                ),
+                change("game.toml", "tuning.player.radius", Some("0.5"), None),
+                change("maps/a.toml", "pickup[1].x", Some("2"), Some("3")),
+                change("maps/b.toml", "name", None, Some("\"b\"")),
+            ]
+        );
+        assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let walls = format!("walls = [{}]", vec!["[1, 2, 3, 4]"; 50].join(", "));
+        let s = settings(&[("maps/a.toml", &walls)]);
+        let shown = &s["maps/a.toml"]["walls"];
+        assert_eq!(shown.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
 }

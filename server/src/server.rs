@@ -1,11 +1,9 @@
-//! The game edge: accept loop, handshakes, routing, and the shutdown sequence.
+//! The game edge: the server's shared state, the accept loop, and the shutdown sequence.
 //!
-//! Per connection: take a pending-handshake permit (refused at once past the cap), do
-//! TLS and read the request head within the handshake timeout, find the client address
-//! (trusting `X-Forwarded-For` only from configured proxies), apply admission (connection
-//! caps, per-IP handshake rate), then route: `/play` upgrades to a session, `/dev/token`
-//! serves dev tokens to loopback clients in dev mode, everything else is static files or
-//! 404. Every refusal is an HTTP status with a JSON body.
+//! Each accepted connection is handed to [`crate::connection`], which runs its phases
+//! (accept-time cap, TLS, request head, admission, token, placement, upgrade, session);
+//! the admin port gets an [`AdminContext`] with only what it serves. The client address
+//! trusts `X-Forwarded-For` only from configured proxies ([`client_ip`]).
 //!
 //! Shutdown: readiness drops, new handshakes get 503 `draining`, every session closes
 //! with 1001, and [`serve`] returns once all connections are gone or the drain deadline
@@ -17,28 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
-use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{info, warn};
 
-use crate::admission::{Admission, Refusal};
-use crate::auth::{self, MintClaims, Role, Verifier};
+use crate::admin::{AdminAuth, AdminContext};
+use crate::admission::Admission;
+use crate::auth::Verifier;
 use crate::config::Config;
-use crate::handshake::{self, HandshakeCtx};
-use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
+use crate::http::Request;
 use crate::metrics::Metrics;
 use crate::reload::AssetControl;
 use crate::room::{Directory, RoomContext, RoomOpener};
-use crate::session::{self, Session};
 use crate::shutdown::Tracker;
-use crate::stream::ClientStream;
-use crate::web;
 
-/// Everything the edge and the admin port share.
+/// Everything the game edge's connections share.
 pub struct State {
     /// Configuration.
     pub config: Config,
@@ -56,11 +47,12 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     /// Assets in force.
     pub assets: Arc<dyn AssetControl>,
-    /// Readiness (`/readyz`).
-    pub ready: AtomicBool,
+    /// Readiness (`/readyz`), shared with the admin port.
+    pub ready: Arc<AtomicBool>,
     /// True once shutdown has begun.
     pub shutdown: watch::Receiver<bool>,
-    next_session: AtomicU64,
+    /// The next session id (and a counter for generated dev-token accounts).
+    pub(crate) next_session: AtomicU64,
 }
 
 impl std::fmt::Debug for State {
@@ -123,6 +115,8 @@ pub struct Setup {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Who may use the admin port.
+    pub admin: AdminAuth,
 }
 
 impl std::fmt::Debug for Setup {
@@ -148,6 +142,7 @@ pub async fn serve(
         dev_secret,
         tls,
         metrics,
+        admin,
     } = setup;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -159,7 +154,15 @@ pub async fn serve(
             shutdown: shutdown_rx.clone(),
         }),
     );
-    let admission = Admission::new(&config.limits, config.dev_mode());
+    let admission = Admission::new(&config.limits, config.dev_mode(), &config.trusted_proxies);
+    let ready = Arc::new(AtomicBool::new(true));
+    let admin = AdminContext {
+        metrics: Arc::clone(&metrics),
+        assets: Arc::clone(&assets),
+        directory: Arc::clone(&directory),
+        ready: Arc::clone(&ready),
+        auth: admin,
+    };
     let state = Arc::new(State {
         tls: tls.map(tokio_rustls::TlsAcceptor::from),
         verifier,
@@ -168,7 +171,7 @@ pub async fn serve(
         directory,
         metrics,
         assets: Arc::clone(&assets),
-        ready: AtomicBool::new(true),
+        ready,
         shutdown: shutdown_rx.clone(),
         next_session: AtomicU64::new(1),
         config,
@@ -204,7 +207,7 @@ pub async fn serve(
     ));
     let admin = tokio::spawn(crate::admin::serve(
         listeners.admin,
-        Arc::clone(&state),
+        Arc::new(admin),
         stop_rx,
     ));
     let maintenance = tokio::spawn(maintenance(Arc::clone(&state), shutdown_rx));
@@ -262,7 +265,7 @@ async fn accept_loop(
                 let state = Arc::clone(&state);
                 let tracked = connections.track();
                 tokio::spawn(async move {
-                    handle_connection(tcp, peer, &state).await;
+                    crate::connection::handle(tcp, peer, &state).await;
                     drop(tracked);
                 });
             }
@@ -274,198 +277,6 @@ async fn accept_loop(
             }
         }
     }
-}
-
-/// Counts a handshake in progress for as long as it lives.
-struct PendingGuard<'a>(&'a Metrics);
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.handshakes_pending.dec();
-    }
-}
-
-async fn handle_connection(tcp: TcpStream, peer: SocketAddr, state: &State) {
-    let _ = tcp.set_nodelay(true);
-    let Some(permit) = state.admission.try_begin_handshake() else {
-        state.metrics.handshake("too_many_pending");
-        if state.tls.is_none() {
-            // Best effort and non-blocking: the point is to shed load, not to wait.
-            let r = Response::error(503, "server_busy", "too many handshakes in progress")
-                .header("Retry-After", "1");
-            let _ = tcp.try_write(&r.to_bytes());
-        }
-        return;
-    };
-    state.metrics.handshakes_pending.inc();
-    let pending = PendingGuard(&state.metrics);
-    let deadline = Instant::now() + state.config.limits.handshake_timeout;
-    let mut stream = match &state.tls {
-        None => ClientStream::Plain(tcp),
-        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
-            Ok(Ok(tls)) => ClientStream::Tls(Box::new(tls)),
-            Ok(Err(e)) => {
-                state.metrics.handshake("tls_error");
-                debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                state.metrics.handshake("handshake_timeout");
-                debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
-    };
-    let (req, leftover) = match tokio::time::timeout_at(deadline, read_head(&mut stream)).await {
-        Ok(Ok(head)) => head,
-        Ok(Err(HeadError::TooLarge)) => {
-            return reject(
-                state,
-                &mut stream,
-                peer,
-                "-",
-                Response::error(431, "request_too_large", "request head too large"),
-            )
-            .await;
-        }
-        Ok(Err(HeadError::Malformed(why))) => {
-            return reject(
-                state,
-                &mut stream,
-                peer,
-                "-",
-                Response::error(400, "bad_request", &why),
-            )
-            .await;
-        }
-        Ok(Err(HeadError::Closed | HeadError::Io(_))) => {
-            state.metrics.handshake("client_closed");
-            return;
-        }
-        Err(_) => {
-            let r = Response::error(
-                408,
-                "handshake_timeout",
-                "the request did not arrive in time",
-            );
-            return reject(state, &mut stream, peer, "-", r).await;
-        }
-    };
-    let client = client_ip(peer, &req, &state.config.trusted_proxies);
-    let handshake = matches!(req.path.as_str(), "/play" | "/dev/token");
-    let slot = match state.admission.admit(client, handshake) {
-        Ok(slot) => slot,
-        Err(refusal) => {
-            let r = match refusal {
-                Refusal::ServerFull => {
-                    Response::error(503, "server_full", "the server is at its connection limit")
-                        .header("Retry-After", handshake::RETRY_FULL_SECS.to_string())
-                }
-                Refusal::TooManyConnections => Response::error(
-                    429,
-                    "too_many_connections",
-                    "too many open connections from this address",
-                )
-                .header("Retry-After", handshake::RETRY_FULL_SECS.to_string()),
-                Refusal::TooManyHandshakes(wait) => Response::error(
-                    429,
-                    "too_many_handshakes",
-                    "connecting too fast from this address",
-                )
-                .header("Retry-After", wait.as_secs().max(1).to_string()),
-            };
-            return reject(state, &mut stream, peer, &req.path, r).await;
-        }
-    };
-    match req.path.as_str() {
-        "/play" => {}
-        "/dev/token" => return dev_token(state, &mut stream, peer, &req).await,
-        _ => {
-            let r = web::respond(&req);
-            debug!(%peer, method = %req.method, path = %req.path, status = r.status, "http");
-            respond_and_close(&mut stream, &r).await;
-            return;
-        }
-    }
-    if *state.shutdown.borrow() {
-        return reject(state, &mut stream, peer, &req.path, handshake::draining()).await;
-    }
-    let ctx = HandshakeCtx {
-        verifier: &state.verifier,
-        allowed_origins: &state.config.allowed_origins,
-        directory: &state.directory,
-    };
-    let accepted = match handshake::evaluate(&req, &ctx) {
-        Ok(a) => a,
-        Err(r) => return reject(state, &mut stream, peer, &req.path, r).await,
-    };
-    let written = tokio::time::timeout_at(deadline, async {
-        stream.write_all(&accepted.response.to_bytes()).await?;
-        stream.flush().await
-    })
-    .await;
-    if !matches!(written, Ok(Ok(()))) {
-        state.metrics.handshake("client_closed");
-        return;
-    }
-    state.metrics.handshake("accepted");
-    drop(pending);
-    drop(permit);
-    let ws = WebSocketStream::from_partially_read(
-        stream,
-        leftover,
-        WsRole::Server,
-        Some(session::websocket_config(&state.config.limits)),
-    )
-    .await;
-    let id = state.next_session.fetch_add(1, Ordering::Relaxed);
-    let span = info_span!(
-        "session",
-        id,
-        peer = %client,
-        sub = %accepted.identity.sub,
-        subprotocol = accepted.subprotocol.name(),
-        room = %accepted.reservation.room.name,
-    );
-    let tick_rate = state.assets.engine().tick_rate;
-    let session = Session {
-        id,
-        identity: accepted.identity,
-        subprotocol: accepted.subprotocol,
-        reservation: accepted.reservation,
-        token_leeway: state.config.auth.leeway,
-    };
-    async {
-        info!(role = session.identity.role.as_str(), "session started");
-        session::run(
-            ws,
-            session,
-            &state.config.limits,
-            &state.metrics,
-            state.shutdown.clone(),
-            tick_rate,
-        )
-        .await;
-    }
-    .instrument(span)
-    .await;
-    drop(slot);
-}
-
-/// Answers a refused request, counts it and logs it without the query or headers.
-async fn reject(
-    state: &State,
-    stream: &mut ClientStream,
-    peer: SocketAddr,
-    path: &str,
-    response: Response,
-) {
-    let code = response
-        .error_code()
-        .unwrap_or_else(|| response.status.to_string());
-    state.metrics.handshake(&code);
-    info!(%peer, path, status = response.status, error = %code, "request refused");
-    respond_and_close(stream, &response).await;
 }
 
 /// The client's address: the TCP peer, unless the peer is a trusted proxy, in which case
@@ -482,49 +293,6 @@ pub fn client_ip(peer: SocketAddr, req: &Request, trusted: &[IpAddr]) -> IpAddr 
         .rev()
         .find(|ip| !trusted.contains(ip))
         .unwrap_or(peer.ip())
-}
-
-/// `GET /dev/token`: a signed token for a loopback client, only in dev mode.
-async fn dev_token(state: &State, stream: &mut ClientStream, peer: SocketAddr, req: &Request) {
-    let response = match &state.dev_secret {
-        None => Response::error(404, "not_found", "dev tokens exist only in dev mode"),
-        Some(_) if !peer.ip().is_loopback() => Response::error(
-            403,
-            "forbidden",
-            "dev tokens are only handed to loopback clients",
-        ),
-        Some(secret) => {
-            let sub = req
-                .query_param("sub")
-                .filter(|s| !s.is_empty() && s.len() <= auth::MAX_SUB_BYTES)
-                .unwrap_or_else(|| {
-                    let id = state.next_session.fetch_add(1, Ordering::Relaxed);
-                    let random =
-                        String::from_utf8_lossy(&auth::generate_secret()[..8]).into_owned();
-                    format!("dev-{random}-{id}")
-                });
-            let ttl = Duration::from_secs(3600);
-            let mut claims = MintClaims::new(sub.clone(), state.config.auth.audience.clone(), ttl);
-            claims.iss = state.config.auth.issuer.clone();
-            claims.name = req.query_param("name").filter(|n| !n.is_empty());
-            claims.room = req.query_param("room").filter(|r| !r.is_empty());
-            claims.role = match req.query_param("role").as_deref() {
-                Some("spectator") => Some(Role::Spectator),
-                _ => None,
-            };
-            Response::json(
-                200,
-                &serde_json::json!({
-                    "token": auth::mint(secret, &claims),
-                    "token_type": "Bearer",
-                    "sub": sub,
-                    "expires_in": ttl.as_secs(),
-                }),
-            )
-        }
-    };
-    debug!(%peer, status = response.status, "dev token request");
-    respond_and_close(stream, &response).await;
 }
 
 #[cfg(test)]

@@ -36,9 +36,10 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Identity, Role, unix_now};
 use crate::config::{Limits, Quota};
+use crate::fragments::{FragmentCap, TooManyFragments};
 use crate::metrics::{KindLabels, Metrics, Traffic};
 use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
-use crate::stream::ClientStream;
+use crate::socket::SessionStream;
 use prometheus_client::metrics::counter::Counter;
 
 /// How long a close handshake may take before the connection is dropped anyway.
@@ -120,7 +121,7 @@ pub fn websocket_config(
 
 /// One connection's state for the length of its session.
 struct Conn<'a> {
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
     limits: &'a Limits,
     traffic: Traffic,
     /// Per-kind drop counters, created once so a flood costs no label lookups.
@@ -134,9 +135,12 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
-    /// Whether `welcome` has been written. Until then nothing else may reach the client,
-    /// so the socket is not read (a `ping` would be answered) and no heartbeat is sent.
+    /// Whether `welcome` has been written. Until then nothing else may reach the client:
+    /// no heartbeat is sent, and `pong`s wait in `early_pongs`.
     welcomed: bool,
+    /// Pongs owed from before `welcome`, written right after it. Bounded by the ping
+    /// quota's burst; a ping past it is dropped like any over-quota ping.
+    early_pongs: Vec<Bytes>,
 }
 
 struct Dropped {
@@ -172,7 +176,8 @@ impl Dropped {
 
 /// Runs a session to its end.
 pub async fn run(
-    ws: WebSocketStream<ClientStream>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
+    outbox: Arc<Outbox>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -180,7 +185,6 @@ pub async fn run(
     tick_rate: u16,
 ) {
     let encoding = session.subprotocol.encoding();
-    let outbox = Arc::new(Outbox::new(limits.max_queued_messages));
     let join = Join {
         session: session.id,
         sub: Arc::from(session.identity.sub.as_str()),
@@ -209,6 +213,7 @@ pub async fn run(
         limiters: Limiters::new(limits, tick_rate),
         frame_buf: BytesMut::new(),
         welcomed: false,
+        early_pongs: Vec::new(),
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -261,6 +266,7 @@ pub async fn run(
 fn read_error(e: &WsError) -> End {
     match e {
         WsError::Capacity(_) => End::Close(CloseReason::MessageTooLarge),
+        WsError::Io(e) if TooManyFragments::is(e) => End::Close(CloseReason::MessageTooLarge),
         WsError::Utf8(_) => End::Close(CloseReason::InvalidMessage),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Lost("peer_gone"),
         WsError::Protocol(_) => End::Close(CloseReason::ProtocolViolation),
@@ -295,7 +301,7 @@ impl Conn<'_> {
                 biased;
                 () = crate::shutdown::signalled(shutdown) => Err(End::Close(CloseReason::ShuttingDown)),
                 () = outbox.ready() => self.flush_outbox().await,
-                msg = self.ws.next(), if self.welcomed => {
+                msg = self.ws.next() => {
                     last_heard = Instant::now();
                     match msg {
                         None => Err(End::Lost("peer_gone")),
@@ -369,10 +375,10 @@ impl Conn<'_> {
                 Ok(())
             }
             Inbound::Chat(chat) => {
-                let _ = self.room.tx.try_send(Command::Chat {
-                    session,
-                    text: chat.text,
-                });
+                let text = crate::text::clean_chat(&chat.text);
+                if !text.is_empty() {
+                    let _ = self.room.tx.try_send(Command::Chat { session, text });
+                }
                 Ok(())
             }
             Inbound::Ping(ping) => {
@@ -385,6 +391,12 @@ impl Conn<'_> {
                     self.encoding,
                     &ServerMessage::Pong(Pong { id: ping.id, tick }),
                 );
+                if !self.welcomed {
+                    if self.early_pongs.len() < self.limits.ping_quota.burst as usize {
+                        self.early_pongs.push(pong);
+                    }
+                    return Ok(());
+                }
                 self.send(std::iter::once(data_message(self.encoding, pong)))
                     .await
             }
@@ -408,6 +420,14 @@ impl Conn<'_> {
     /// newest snapshot framed with this player's header.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
+        if batch.messages.is_empty() && batch.snapshot.is_none() && self.outbox.has_remainder() {
+            // The room wrote a snapshot the socket took only in part: finish it.
+            return match tokio::time::timeout(self.limits.send_timeout, self.ws.flush()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Lost("write_failed")),
+                Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
+            };
+        }
         if let Some(close) = batch.close {
             return Err(match close.detail {
                 Some(detail) => End::Refuse(close.reason, detail),
@@ -422,12 +442,21 @@ impl Conn<'_> {
             return Ok(());
         }
         let encoding = self.encoding;
-        // The room's first message to a session is always its `welcome`.
-        self.welcomed |= !batch.messages.is_empty();
+        // The room's first message to a session is always its `welcome`; pongs owed from
+        // before it follow it.
+        let early = if !self.welcomed && !batch.messages.is_empty() {
+            self.welcomed = true;
+            std::mem::take(&mut self.early_pongs)
+        } else {
+            Vec::new()
+        };
+        let mut messages = batch.messages.into_iter();
+        let welcome = messages.next();
         self.send(
-            batch
-                .messages
+            welcome
                 .into_iter()
+                .chain(early)
+                .chain(messages)
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )

@@ -6,12 +6,14 @@
 //! and keeps every log line for assertions. [`Client`] wraps a `rallypoint-client`
 //! session that speaks either subprotocol, and HTTP requests go through the same library;
 //! [`raw`] speaks HTTP and WebSocket by hand, for tests that must send what no client
-//! library would; [`cdp`] drives a headless browser, and [`external`] runs tests that need
-//! a program from outside Rust, ignoring them (with the reason) when it is missing.
+//! library would; [`cdp`] drives a headless browser, [`external`] runs tests that need a
+//! program from outside Rust, ignoring them (with the reason) when it is missing, and
+//! [`redis`] runs a private `redis-server` for one test.
 //! Everything is bounded in time: a test that hangs fails instead.
 
 pub mod cdp;
 pub mod external;
+pub mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

@@ -228,11 +228,20 @@ impl RawWs {
 
     /// Sends `request` on `tcp` and reads the answer: `Ok` on `101`, else the response.
     pub async fn upgrade(tcp: TcpStream, request: &str) -> Result<RawWs, HttpResponse> {
+        RawWs::upgrade_with(tcp, request, &[]).await
+    }
+
+    /// [`RawWs::upgrade`] with `frames` written in the same write as the request head, as
+    /// a client that does not wait for the 101 would.
+    pub async fn upgrade_with(
+        tcp: TcpStream,
+        request: &str,
+        frames: &[u8],
+    ) -> Result<RawWs, HttpResponse> {
         let (mut reader, mut writer) = tcp.into_split();
-        writer
-            .write_all(request.as_bytes())
-            .await
-            .expect("write upgrade");
+        let mut bytes = request.as_bytes().to_vec();
+        bytes.extend_from_slice(frames);
+        writer.write_all(&bytes).await.expect("write upgrade");
         let mut buf = Vec::new();
         let head_end = tokio::time::timeout(STEP_TIMEOUT, async {
             loop {

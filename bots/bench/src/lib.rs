@@ -128,6 +128,7 @@ impl Bench {
             .args(["--max-connections", "100000"])
             .args(["--max-connections-per-ip", "100000"])
             .args(["--handshake-rate", "1000000/1000000"])
+            .args(["--max-pending-handshakes-per-ip", "100000"])
             .env("RUST_LOG", "info");
         let proc = Running::start(cmd, self.server_cpu, "the rallypoint server")?;
         Ok(GameServer {

@@ -124,6 +124,15 @@ pub fn load_dir(dir: &Path) -> Result<Assets<ArenaAssets>, Report> {
 /// Loads and validates one map file against `tuning` (for `render-map` and previews).
 /// Problems are reported under the path as given.
 pub fn load_map_file(path: &Path, tuning: &Tuning) -> Result<MapDef, Report> {
+    match read_map_file(path, tuning) {
+        (Some(map), report) if report.is_empty() => Ok(map),
+        (_, report) => Err(report),
+    }
+}
+
+/// [`load_map_file`] for drawing: the map as far as it could be read (even when a check
+/// failed) and every problem found.
+pub fn read_map_file(path: &Path, tuning: &Tuning) -> (Option<MapDef>, Report) {
     let display = path.display().to_string();
     let mut problems = Vec::new();
     let stem = path
@@ -145,10 +154,7 @@ pub fn load_map_file(path: &Path, tuning: &Tuning) -> Result<MapDef, Report> {
             None
         }
     };
-    match map {
-        Some(map) if problems.is_empty() => Ok(map),
-        _ => Err(problems.into()),
-    }
+    (map, problems.into())
 }
 
 /// In-memory variant of [`load_dir`] for tests: `game` is `game.toml`'s text (or missing),

@@ -70,7 +70,6 @@ pub(crate) fn read_map(
         out.push(problem);
         return None;
     }
-    let before = out.len();
     let mut top = TableReader::new(src, doc.get_ref(), Scope::Top, 0..0);
     let width = top.required_float(out, "width", Some(MAP_SIZE));
     let height = top.required_float(out, "height", Some(MAP_SIZE));
@@ -127,16 +126,16 @@ pub(crate) fn read_map(
             pickups,
         };
         geometry::check(src, &map, tuning, out);
-        if out.len() == before {
-            return Some(MapDef {
-                name: name.to_string(),
-                width,
-                height,
-                walls: map.walls.iter().map(|w| w.value.rect).collect(),
-                spawns: map.spawns.iter().map(|s| s.value).collect(),
-                pickups: map.pickups.iter().map(|p| p.value).collect(),
-            });
-        }
+        // Built even when a check failed, so `render-map` can draw what is wrong; every
+        // caller refuses the map while `out` holds a problem.
+        return Some(MapDef {
+            name: name.to_string(),
+            width,
+            height,
+            walls: map.walls.iter().map(|w| w.value.rect).collect(),
+            spawns: map.spawns.iter().map(|s| s.value).collect(),
+            pickups: map.pickups.iter().map(|p| p.value).collect(),
+        });
     }
     None
 }

@@ -21,7 +21,7 @@ mod svg;
 #[cfg(test)]
 mod tests;
 
-pub use loader::{MAX_FILE_BYTES, load_dir, load_map_file};
+pub use loader::{MAX_FILE_BYTES, load_dir, load_map_file, read_map_file};
 pub use model::*;
 pub use report::{Problem, Report};
-pub use svg::render_svg;
+pub use svg::{render_svg, render_svg_with_problems};

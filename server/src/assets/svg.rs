@@ -1,6 +1,10 @@
 //! A map as a standalone SVG picture for designers: to scale, with a unit grid, walls,
 //! numbered spawn points (drawn at player size) and pickups.
 //!
+//! A map that fails its checks is drawn too ([`render_svg_with_problems`]): each problem
+//! that names a wall, spawn or pickup (`spawn #2 at …`) is a numbered red marker on it,
+//! and every problem is listed under the drawing, so a designer sees what is wrong where.
+//!
 //! Must not validate or reject anything: any [`MapDef`] renders (garbage numbers draw as
 //! garbage, never a panic). Every wall is exactly one `<rect class="wall">`, so tools and
 //! tests can count them.
@@ -8,6 +12,7 @@
 use std::fmt::Write as _;
 
 use super::model::{MapDef, Tuning};
+use super::report::Problem;
 
 /// Target size of the drawing's longer side, pixels.
 const TARGET_PX: f64 = 800.0;
@@ -29,17 +34,37 @@ const STYLE: &str = "\
 .spawn{fill:#3b82f6;fill-opacity:0.35;stroke:#1d4ed8;stroke-width:1.5}\
 .spawn-label{font:bold 11px sans-serif;fill:#1d4ed8}\
 .pickup{fill:#22c55e;stroke:#15803d;stroke-width:1.5}\
-.pickup-label{font:bold 11px sans-serif;fill:#15803d}";
+.pickup-label{font:bold 11px sans-serif;fill:#15803d}\
+.problem{fill:none;stroke:#dc2626;stroke-width:2.5}\
+.problem-label{font:bold 12px sans-serif;fill:#dc2626}\
+.problem-text{font:12px sans-serif;fill:#991b1b}";
+
+/// Height of one listed problem, pixels.
+const PROBLEM_ROW_PX: f64 = 18.0;
 
 /// Renders `map`; spawn circles have `player_radius`, pickups the default pickup radius
 /// (the map alone does not know the tuned one).
 pub fn render_svg(map: &MapDef, player_radius: f32) -> String {
+    render(map, player_radius, &[])
+}
+
+/// Renders `map` with its `problems` marked and listed (see the module header).
+pub fn render_svg_with_problems(map: &MapDef, player_radius: f32, problems: &[Problem]) -> String {
+    render(map, player_radius, problems)
+}
+
+fn render(map: &MapDef, player_radius: f32, problems: &[Problem]) -> String {
     let width = sane(f64::from(map.width), 10.0);
     let height = sane(f64::from(map.height), 10.0);
     let scale = (TARGET_PX / width.max(height)).clamp(0.5, 40.0);
     let (pw, ph) = (width * scale, height * scale);
     let total_w = pw + MARGIN_LEFT + MARGIN_RIGHT;
-    let total_h = ph + MARGIN_TOP + MARGIN_BOTTOM;
+    let list_h = if problems.is_empty() {
+        0.0
+    } else {
+        PROBLEM_ROW_PX * (problems.len() as f64 + 1.0) + 8.0
+    };
+    let total_h = ph + MARGIN_TOP + MARGIN_BOTTOM + list_h;
     let px = |v: f32| num(f64::from(v) * scale);
 
     let mut s = String::new();
@@ -218,8 +243,89 @@ pub fn render_svg(map: &MapDef, player_radius: f32) -> String {
             i + 1
         );
     }
-    s.push_str("</g>\n</g>\n</svg>\n");
+    s.push_str("</g>\n");
+    mark_problems(&mut s, map, scale, problems);
+    s.push_str("</g>\n");
+    list_problems(&mut s, problems, ph + MARGIN_TOP + MARGIN_BOTTOM);
+    s.push_str("</svg>\n");
     s
+}
+
+/// The element a problem names, as `(kind, 0-based index)`: its message starts with
+/// `wall #N`, `spawn #N` or `pickup #N`.
+fn named_element(problem: &Problem) -> Option<(&'static str, usize)> {
+    ["wall", "spawn", "pickup"].into_iter().find_map(|kind| {
+        let rest = problem.message.strip_prefix(kind)?.strip_prefix(" #")?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some((kind, digits.parse::<usize>().ok()?.checked_sub(1)?))
+    })
+}
+
+/// A numbered red ring on each element a problem names (map coordinates, scaled).
+fn mark_problems(s: &mut String, map: &MapDef, scale: f64, problems: &[Problem]) {
+    s.push_str("<g class=\"problems\">\n");
+    for (n, problem) in problems.iter().enumerate() {
+        let centre = named_element(problem).and_then(|(kind, i)| match kind {
+            "wall" => map.walls.get(i).map(|r| {
+                (
+                    r.x + r.w / 2.0,
+                    r.y + r.h / 2.0,
+                    (r.w.max(r.h) / 2.0).max(0.5),
+                )
+            }),
+            "spawn" => map.spawns.get(i).map(|p| (p.x, p.y, 1.0)),
+            _ => map.pickups.get(i).map(|p| (p.x, p.y, 1.0)),
+        });
+        let Some((x, y, r)) = centre else { continue };
+        let (cx, cy, r) = (
+            f64::from(x) * scale,
+            f64::from(y) * scale,
+            f64::from(r) * scale + 4.0,
+        );
+        let _ = writeln!(
+            s,
+            r#"<circle class="problem" data-problem="{}" cx="{}" cy="{}" r="{}"/>"#,
+            n + 1,
+            num(cx),
+            num(cy),
+            num(r)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text class="problem-label" x="{}" y="{}">!{}</text>"#,
+            num(cx + r + 2.0),
+            num(cy + r),
+            n + 1
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+/// Every problem, numbered like its marker, under the drawing starting at `top`.
+fn list_problems(s: &mut String, problems: &[Problem], top: f64) {
+    if problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        r#"<text class="problem-label" x="{}" y="{}">{} problem{}: this map does not load</text>"#,
+        num(MARGIN_LEFT),
+        num(top + PROBLEM_ROW_PX),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for (n, p) in problems.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text class="problem-text" x="{}" y="{}">!{} {}:{}: {}</text>"#,
+            num(MARGIN_LEFT),
+            num(top + PROBLEM_ROW_PX * (n as f64 + 2.0)),
+            n + 1,
+            p.line,
+            p.column,
+            escape(&p.message)
+        );
+    }
 }
 
 /// The smallest of 1, 2, 5, 10, 20, 50, ... units that keeps lines at least 8 px apart

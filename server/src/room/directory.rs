@@ -369,6 +369,12 @@ impl Directory {
             .cloned()
     }
 
+    /// The room an account's entry names, whether or not that room is open (tests).
+    #[cfg(any(test, feature = "harness"))]
+    pub fn account_room(&self, sub: &str) -> Option<Arc<str>> {
+        self.lock().accounts.get(sub).map(|a| Arc::clone(&a.room))
+    }
+
     /// Refuses every reservation from now on.
     pub fn start_draining(&self) {
         self.lock().draining = true;

@@ -281,6 +281,11 @@ impl<G: Game> RoomHarness<G> {
         self.core.metrics()
     }
 
+    /// The directory the room's accounts are claimed in.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
     /// Whether the room closed itself (idle).
     pub fn is_closed(&self) -> bool {
         self.core.is_closed()

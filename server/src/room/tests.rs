@@ -383,3 +383,117 @@ fn the_room_queue_is_bounded() {
     assert!((64..100_000).contains(&accepted), "{accepted}");
     h.tick();
 }
+
+#[test]
+fn a_join_whose_session_already_ended_frees_its_seat_and_its_account() {
+    let mut h = harness();
+    let quick = h.join("quick", Role::Player, Encoding::MsgPack);
+    let fan = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    quick.leave();
+    fan.drop_connection();
+    h.tick();
+    let shared = &h.handle().shared;
+    assert_eq!(shared.players.load(std::sync::atomic::Ordering::Acquire), 0);
+    assert_eq!(
+        shared.spectators.load(std::sync::atomic::Ordering::Acquire),
+        0
+    );
+    assert_eq!(h.directory().account_room("quick"), None);
+    assert_eq!(h.directory().account_room("fan"), None);
+    assert_eq!(h.game().world().player_count(), 0);
+}
+
+#[test]
+fn an_account_has_one_live_session_whatever_the_roles() {
+    let mut h = harness();
+    let first = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    let second = h.join("fan", Role::Spectator, Encoding::Json);
+    h.tick();
+    assert!(
+        first
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    let player = h.join("fan", Role::Player, Encoding::MsgPack);
+    h.tick();
+    assert!(
+        second
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    assert_eq!(h.game().world().player_count(), 1);
+    let _again = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    assert!(
+        player
+            .take()
+            .contains(&Delivered::Close(CloseReason::Replaced))
+    );
+    // The player was replaced, not left: it waits for its account to come back.
+    assert!(h.game().world().players().next().is_some_and(|p| p.away));
+    let shared = &h.handle().shared;
+    assert_eq!(
+        shared.spectators.load(std::sync::atomic::Ordering::Acquire),
+        1
+    );
+}
+
+#[test]
+fn kick_reaches_spectators_too() {
+    let mut h = harness();
+    let fan = h.join("fan", Role::Spectator, Encoding::MsgPack);
+    h.tick();
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    h.send(crate::room::Command::Kick {
+        sub: "fan".into(),
+        reply: tx,
+    });
+    h.tick();
+    assert_eq!(rx.try_recv(), Ok(true));
+    assert!(fan.take().contains(&Delivered::Close(CloseReason::Kicked)));
+}
+
+#[test]
+fn the_grace_period_runs_on_the_room_clock() {
+    let mut h = harness();
+    let (c, you) = join(&mut h, "ana", Encoding::MsgPack);
+    c.drop_connection();
+    h.tick();
+    // The shipped grace period is 15 s: still waiting just before it ends...
+    h.advance(std::time::Duration::from_millis(14_900));
+    assert!(
+        h.game()
+            .world()
+            .player(PlayerId(you))
+            .is_some_and(|p| p.away)
+    );
+    // ...and gone just after.
+    h.advance(std::time::Duration::from_millis(200));
+    assert!(h.game().world().player(PlayerId(you)).is_none());
+    assert_eq!(h.directory().account_room("ana"), None);
+}
+
+#[test]
+fn an_empty_room_closes_after_its_idle_time() {
+    let mut h = harness();
+    let (c, _) = join(&mut h, "ana", Encoding::MsgPack);
+    c.leave();
+    h.tick();
+    assert!(!h.is_closed());
+    // The shipped idle time is 30 s.
+    h.advance(std::time::Duration::from_secs(29));
+    assert!(!h.is_closed());
+    h.advance(std::time::Duration::from_secs(2));
+    assert!(h.is_closed());
+}
+
+#[test]
+fn a_late_tick_catches_up_within_its_bound_and_counts_the_rest() {
+    let mut h = harness();
+    let start = h.game().world().tick();
+    // Three seconds late at 30 Hz: 5 steps run (the bound), 85 are skipped.
+    h.advance(std::time::Duration::from_secs(3));
+    assert_eq!(h.game().world().tick() - start, 5);
+    assert_eq!(h.metrics().overruns.get(), 85);
+}

@@ -24,7 +24,8 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use rallypoint::arena::Arena;
 use rallypoint::config::Limits;
-use rallypoint::handshake::{HandshakeCtx, evaluate};
+use rallypoint::connection::Rejection;
+use rallypoint::handshake::{authenticate, check_request, placement, switching_protocols};
 use rallypoint::http::read_head;
 use rallypoint::metrics::Metrics;
 use rallypoint::room::task::opener;
@@ -78,8 +79,9 @@ fn world() -> &'static World {
 
 /// Every `message` a 401 may carry: fixed texts naming a check, never token material.
 fn known_401_message(m: &str) -> bool {
-    const CHECKS: [&str; 8] = [
+    const CHECKS: [&str; 9] = [
         "malformed",
+        "unsupported_crit",
         "algorithm_not_allowed",
         "unknown_kid",
         "bad_signature",
@@ -137,16 +139,25 @@ fuzz_target!(|data: &[u8]| {
         )
     );
 
-    // The whole decision, as the edge makes it.
+    // The whole decision, phase by phase as the edge makes it.
     let _runtime = w.runtime.enter();
-    let ctx = HandshakeCtx {
-        verifier: verifier(),
-        allowed_origins: &w.origins,
-        directory: &w.directory,
-    };
-    let (response, accepted) = match evaluate(&req, &ctx) {
-        Ok(a) => (a.response.clone(), Some(a)),
-        Err(r) => (r, None),
+    let decided = (|| -> Result<_, Rejection> {
+        let upgrade = check_request(&req, &w.origins)?;
+        let identity = authenticate(&req, &upgrade, verifier())?;
+        let placement = placement(&req, &identity)?;
+        let reservation = w
+            .directory
+            .reserve(&identity.sub, identity.role, &placement)?;
+        Ok((
+            switching_protocols(&upgrade),
+            upgrade.subprotocol,
+            identity,
+            reservation,
+        ))
+    })();
+    let (response, accepted) = match decided {
+        Ok((response, subprotocol, identity, _seat)) => (response, Some((subprotocol, identity))),
+        Err(e) => (e.response().expect("a handshake refusal is answered"), None),
     };
     let _ = response.to_bytes();
     for (name, value) in &response.headers {
@@ -156,7 +167,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     match accepted {
-        Some(a) => {
+        Some((subprotocol, identity)) => {
             assert_eq!(response.status, 101);
             let echoed: Vec<&str> = response
                 .headers
@@ -166,7 +177,7 @@ fuzz_target!(|data: &[u8]| {
                 .collect();
             assert_eq!(
                 echoed,
-                [a.subprotocol.name()],
+                [subprotocol.name()],
                 "exactly the chosen subprotocol"
             );
             assert!(!echoed[0].starts_with(BEARER_PREFIX));
@@ -178,7 +189,7 @@ fuzz_target!(|data: &[u8]| {
                 .find(|(n, _)| *n == "Sec-WebSocket-Accept")
                 .map(|(_, v)| v.clone());
             assert_eq!(accept, Some(derive_accept_key(key.as_bytes())));
-            let id = &a.identity;
+            let id = &identity;
             assert!((1..=rallypoint::auth::MAX_SUB_BYTES).contains(&id.sub.len()));
             assert!(!id.sub.chars().any(char::is_control));
             assert!(id.name.chars().count() <= rallypoint::auth::MAX_NAME_CHARS);

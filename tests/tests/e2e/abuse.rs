@@ -227,7 +227,11 @@ fn retry_after(r: &HttpResponse) -> u64 {
 
 #[tokio::test]
 async fn handshake_flood_gets_429_per_ip() {
-    let s = server().args(["--handshake-rate", "5/5"]).start();
+    // The rate is under test here; the pending share (40 sockets at once) has its own.
+    let s = server()
+        .args(["--handshake-rate", "5/5"])
+        .args(["--max-pending-handshakes-per-ip", "64"])
+        .start();
     let bystander = Bystander::join(&s).await;
     // 40 upgrades at once from the bystander's own address. Tokens are not even valid:
     // admission runs before the token check, so the flood costs the server no signature.
@@ -368,29 +372,105 @@ async fn fragmentation_bomb_of_tiny_frames_is_1009() {
 }
 
 #[tokio::test]
-async fn endless_empty_continuation_frames_are_cut_by_the_heartbeat() {
-    let s = server()
-        .args(["--heartbeat-interval", "250ms", "--heartbeat-timeout", "1s"])
-        .start();
+async fn endless_empty_continuation_frames_are_1009_at_the_fragment_cap() {
+    // The heartbeat is left at its 30 s default: the cap alone must end this.
+    let s = server().start();
     let bystander = Bystander::join(&s).await;
     let mut m = attacker(&s, "mallory", MSGPACK).await;
     // A message that never grows and never ends: no size limit is ever crossed and no
-    // message is ever complete, so only the heartbeat (which counts whole messages) can
-    // end it, and it must get its turn however fast the frames arrive.
+    // message is ever complete; it is cut when its frame count passes the cap.
     m.send(&Frame::new(op::BINARY).fin(false).encode(&[0x80]))
         .await
         .unwrap();
     let empty = Frame::new(op::CONTINUATION).fin(false).encode(&[]);
     let started = Instant::now();
     let flood = m.flood(empty.repeat(4096), Duration::from_secs(8));
-    assert_eq!(m.closed().await, closed(1008, "heartbeat_timeout"));
+    assert_eq!(m.closed().await, closed(1009, "message_too_large"));
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
     flood.abort();
     bystander.finish().await;
+}
+
+#[tokio::test]
+async fn a_message_in_a_few_fragments_is_accepted() {
+    let s = server().start();
+    let mut c = attacker(&s, "fragmented", JSON).await;
+    // `{"t":"ping","id":7}` in four frames, a ping between two of them: within the cap.
+    let text = br#"{"t":"ping","id":7}"#;
+    let mut bytes = Frame::new(op::TEXT).fin(false).encode(&text[..5]);
+    bytes.extend(frame(op::PING, b"between"));
+    bytes.extend(Frame::new(op::CONTINUATION).fin(false).encode(&text[5..10]));
+    bytes.extend(
+        Frame::new(op::CONTINUATION)
+            .fin(false)
+            .encode(&text[10..15]),
+    );
+    bytes.extend(Frame::new(op::CONTINUATION).encode(&text[15..]));
+    c.send(&bytes).await.unwrap();
+    let pong = loop {
+        let f = c.read_frame().await.expect("the session stays open");
+        if f.opcode == op::TEXT && f.payload.starts_with(br#"{"t":"pong""#) {
+            break f.payload;
+        }
+    };
+    assert!(
+        String::from_utf8_lossy(&pong).contains(r#""id":7"#),
+        "{}",
+        String::from_utf8_lossy(&pong)
+    );
+}
+
+/// Opens `n` sockets from `source` that send nothing, and returns those the server kept
+/// open (still pending) and the answers of those it refused at once.
+async fn idle_sockets(
+    source: [u8; 4],
+    to: SocketAddr,
+    n: usize,
+) -> (Vec<TcpStream>, Vec<HttpResponse>) {
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        sockets.push(connect_from(source, to).await);
+    }
+    // A refused socket is answered and closed at once; a pending one says nothing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut kept, mut refused) = (Vec::new(), Vec::new());
+    for mut tcp in sockets {
+        let mut buf = vec![0u8; 4096];
+        match tokio::time::timeout(Duration::from_millis(20), tcp.read(&mut buf)).await {
+            Err(_) => kept.push(tcp),
+            Ok(Ok(n)) if n > 0 => refused.push(parse_http(&buf[..n])),
+            Ok(other) => panic!("closed without an answer: {other:?}"),
+        }
+    }
+    (kept, refused)
+}
+
+#[tokio::test]
+async fn one_address_cannot_hold_the_pending_pool_and_another_still_gets_in() {
+    // A pool of 20 with a share of 16 per address: the flood from 127.0.0.1 keeps 16
+    // sockets idle, the rest are refused at once, and 127.0.0.2 still plays.
+    let s = server()
+        .args(["--max-pending-handshakes", "20"])
+        .args(["--max-pending-handshakes-per-ip", "16"])
+        .start();
+    let (held, refused) = idle_sockets([127, 0, 0, 1], s.game, 40).await;
+    assert_eq!(held.len(), 16, "the flooding address keeps its share only");
+    assert_eq!(refused.len(), 24);
+    for r in &refused {
+        assert_refused(r, 429, "too_many_pending_handshakes");
+        assert_eq!(retry_after(r), 1);
+    }
+    let tcp = connect_from([127, 0, 0, 2], s.game).await;
+    let req = upgrade_request(s.game, "/play", MSGPACK.name(), &s.token("neighbour"));
+    let mut ws = RawWs::upgrade(tcp, &req)
+        .await
+        .expect("another address is admitted while the first floods");
+    assert!(ws.read_frame().await.is_some(), "and welcomed");
+    drop(held);
 }
 
 #[tokio::test]

@@ -99,6 +99,19 @@ async fn an_edit_reaches_a_live_room_without_disconnecting_anyone() {
     );
     let status = wait_for_version_change(&s, &old).await;
     assert_eq!(status["last_reload_ok"], true);
+    // What changed, old → new, in /admin/assets and the log.
+    assert_eq!(
+        status["changes"],
+        serde_json::json!([{"file": "game.toml", "key": "player.max_speed", "old": "8", "new": "2"}]),
+        "{status}"
+    );
+    assert!(
+        s.logs().iter().any(|l| l.contains("asset changed")
+            && l.contains("player.max_speed")
+            && l.contains(r#""old":"8""#)
+            && l.contains(r#""new":"2""#)),
+        "the change is logged"
+    );
     let after = run_speed(&mut c, you, Duration::from_millis(800)).await;
     assert!(before > 5.0, "before the edit: {before} units/s");
     assert!(
@@ -272,28 +285,18 @@ async fn the_token_command_mints_what_the_server_accepts() {
     let dir = TempDir::new("tok");
     // The same secret the server was started with, written as an operator would (with a newline).
     std::fs::write(dir.join("secret"), [s.secret.as_slice(), b"\n"].concat()).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "--secret-file",
-            dir.join("secret").to_str().unwrap(),
-            "--sub",
-            "cli-user",
-            "--name",
-            "Cli",
-            "--room",
-            "cli",
-            "--ttl",
-            "10m",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = crate::token_command([
+        "--secret-file",
+        dir.join("secret").to_str().unwrap(),
+        "--sub",
+        "cli-user",
+        "--name",
+        "Cli",
+        "--room",
+        "cli",
+        "--ttl",
+        "10m",
+    ]);
     let mut c = Connect::new(&s)
         .protocol("rallypoint.v1.msgpack")
         .header_token(&token)
@@ -311,4 +314,48 @@ async fn the_token_command_mints_what_the_server_accepts() {
         .unwrap();
     assert!(!weak.status.success(), "a short secret is refused");
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 32"));
+}
+
+#[test]
+fn render_map_draws_a_broken_map_with_its_problems_marked_and_exits_1() {
+    let dir = TempDir::new("svg-broken");
+    copy_dir(&repo_assets(), &dir.0);
+    let map = dir.join("maps/broken.toml");
+    // Spawn #2 sits inside the wall; spawn #1 is fine.
+    std::fs::write(
+        &map,
+        "width = 40\nheight = 30\n\n[[wall]]\nx = 10\ny = 10\nw = 5\nh = 5\n\n\
+         [[spawn]]\nx = 3\ny = 3\n\n[[spawn]]\nx = 12\ny = 12\n",
+    )
+    .unwrap();
+    let out = dir.join("broken.svg");
+    let run = Command::new(BIN)
+        .arg("render-map")
+        .arg(&map)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "a broken map is still a failure"
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("spawn #2"),
+        "the problem is listed: {stderr}"
+    );
+    let svg = std::fs::read_to_string(&out).expect("the map is drawn anyway");
+    assert_eq!(svg.matches("class=\"wall\"").count(), 1);
+    assert_eq!(svg.matches("class=\"spawn\"").count(), 2);
+    assert!(
+        svg.contains(r#"class="problem" data-problem="1""#),
+        "marked on the drawing"
+    );
+    assert!(
+        svg.contains("spawn #2 at (12, 12) is inside wall #1"),
+        "{svg}"
+    );
+    assert!(svg.contains("problem: this map does not load"));
 }

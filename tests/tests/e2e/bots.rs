@@ -14,11 +14,13 @@ use rallypoint_tests::{TempDir, TestCert, TestServer};
 use crate::server;
 
 /// Per-IP limits apply on 127.0.0.1 outside dev mode; the bots all come from there.
-const LOAD_LIMITS: [&str; 4] = [
+const LOAD_LIMITS: [&str; 6] = [
     "--max-connections-per-ip",
     "1000",
     "--handshake-rate",
     "1000/1000",
+    "--max-pending-handshakes-per-ip",
+    "1000",
 ];
 
 fn load_server() -> TestServer {

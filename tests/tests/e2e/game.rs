@@ -495,3 +495,43 @@ async fn a_chat_flood_is_dropped_then_closed_and_others_hear_only_the_allowed_li
             >= 10.0
     );
 }
+
+#[tokio::test]
+async fn names_and_chat_reach_others_without_invisible_or_control_characters() {
+    use rallypoint_protocol::message::Event;
+    let s = server().start();
+    let (mut a, _) = join_room(&s, "bob", JSON, "clean").await;
+    let mut c = claims("mallory-account");
+    c["name"] = json!("\u{202E}ev\u{200B}il\u{0}\u{1b}");
+    let mut m = Connect::new(&s)
+        .protocol(MSGPACK)
+        .header_token(&s.token_with(&c))
+        .query("room=clean")
+        .connect()
+        .await
+        .unwrap();
+    let m_id = m.expect_welcome().await.you;
+    let name = a
+        .recv_until(Duration::from_secs(3), |msg| match msg {
+            ServerMessage::Event(Event::Player { id, name }) if *id == m_id => Some(name.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(name, "evil");
+    m.send(&rallypoint_protocol::ClientMessage::Chat(
+        rallypoint_protocol::message::ChatSend {
+            text: "gg\u{0}\u{1b}[2J\r\nwp\u{85}".into(),
+        },
+    ))
+    .await;
+    let (from, name, text) = a
+        .recv_until(Duration::from_secs(3), |msg| match msg {
+            ServerMessage::Chat(c) => Some((c.from, c.name.clone(), c.text.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (from, name.as_str(), text.as_str()),
+        (m_id, "evil", "gg[2Jwp")
+    );
+}

@@ -514,3 +514,110 @@ async fn tokens_in_the_query_never_reach_the_logs() {
         "a query string reached the logs"
     );
 }
+
+/// A raw `/play` upgrade request with extra header lines.
+fn upgrade_with(headers: &str) -> String {
+    format!(
+        "GET /play HTTP/1.1\r\n{headers}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: {MSGPACK}\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn a_missing_or_repeated_host_origin_or_authorization_is_400() {
+    let s = server()
+        .args(["--allowed-origin", "https://play.example"])
+        .start();
+    let host = format!("Host: {}\r\n", s.game);
+    let bearer = format!("Authorization: Bearer {}\r\n", s.token("ana"));
+    // The same request with one of each is accepted.
+    let tcp = tokio::net::TcpStream::connect(s.game).await.unwrap();
+    let ok = upgrade_with(&format!("{host}Origin: https://play.example\r\n{bearer}"));
+    rallypoint_tests::raw::RawWs::upgrade(tcp, &ok)
+        .await
+        .expect("one of each is accepted");
+    for (headers, why) in [
+        (bearer.clone(), "HTTP/1.1 needs a Host header"),
+        (format!("{host}{host}{bearer}"), "more than one host header"),
+        (
+            format!(
+                "{host}Origin: https://play.example\r\nOrigin: https://attacker.example\r\n{bearer}"
+            ),
+            "more than one origin header",
+        ),
+        (
+            format!("{host}{bearer}Authorization: Bearer {}\r\n", s.token("eve")),
+            "more than one authorization header",
+        ),
+    ] {
+        let r = rallypoint_tests::http(s.game, &upgrade_with(&headers)).await;
+        assert_eq!(
+            (
+                r.status,
+                r.json()["error"].as_str(),
+                r.json()["message"].as_str()
+            ),
+            (400, Some("bad_request"), Some(why)),
+            "{headers:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dev_tokens_go_only_to_loopback_clients_behind_a_trusted_proxy_too() {
+    let s = server()
+        .dev_mode()
+        .args(["--trusted-proxy", "127.0.0.1"])
+        .start();
+    let game = s.game;
+    let get = |xff: &'static str| async move {
+        rallypoint_tests::http(
+            game,
+            &format!("GET /dev/token?name=x HTTP/1.1\r\nHost: x\r\n{xff}\r\n"),
+        )
+        .await
+    };
+    let remote = get("X-Forwarded-For: 203.0.113.5\r\n").await;
+    assert_eq!(
+        (remote.status, remote.json()["error"].as_str()),
+        (403, Some("forbidden")),
+        "the proxy's address is not the client's"
+    );
+    assert_eq!(get("X-Forwarded-For: 127.0.0.1\r\n").await.status, 200);
+    assert_eq!(get("").await.status, 200, "the proxy itself, on loopback");
+}
+
+#[tokio::test]
+async fn a_refused_token_logs_the_check_that_failed_never_the_token() {
+    let s = server().start();
+    let mut c = claims("late");
+    c["exp"] = json!(now() - 3600);
+    c["iat"] = json!(now() - 7200);
+    let expired = s.token_with(&c);
+    let r = Connect::new(&s)
+        .protocol(MSGPACK)
+        .header_token(&expired)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_401(&r, "expired");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let logs = s.logs();
+        assert!(
+            !logs.iter().any(|l| l.contains(&expired)),
+            "the token was logged"
+        );
+        if let Some(l) = logs
+            .iter()
+            .find(|l| l.contains("request refused") && l.contains("invalid_token"))
+        {
+            break l.clone();
+        }
+        assert!(Instant::now() < deadline, "no refusal logged: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["check"], "expired", "{line}");
+}

@@ -23,6 +23,8 @@ async fn a_short_soak_passes_every_gate() {
             "1000",
             "--handshake-rate",
             "1000/1000",
+            "--max-pending-handshakes-per-ip",
+            "1000",
         ])
         .start();
     let config = Config {

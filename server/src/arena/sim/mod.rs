@@ -18,6 +18,7 @@ mod hash;
 mod ids;
 mod motion;
 mod round;
+mod saved;
 mod snapshot;
 mod spawn;
 mod step;

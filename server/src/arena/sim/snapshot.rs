@@ -109,15 +109,16 @@ impl World {
             hash_map(&mut h, map);
         }
         hash_tuning(&mut h, &self.tuning);
-        // Slot keys too: they fix where the next insert goes, hence future iteration order.
+        // Slot indices too: they fix where the next insert goes, hence future iteration
+        // order. (Versions do not, and a restored checkpoint's free slots differ in them.)
         h.usize(self.players.len());
         for (key, p) in &self.players {
-            h.u64(key.data().as_ffi());
+            h.u32(key.data().as_ffi() as u32);
             p.hash_into(&mut h);
         }
         h.usize(self.pickups.len());
         for (key, p) in &self.pickups {
-            h.u64(key.data().as_ffi());
+            h.u32(key.data().as_ffi() as u32);
             h.u32(p.id);
             h.f32(p.x);
             h.f32(p.y);
@@ -126,7 +127,7 @@ impl World {
         }
         h.usize(self.projectiles.len());
         for (key, p) in &self.projectiles {
-            h.u64(key.data().as_ffi());
+            h.u32(key.data().as_ffi() as u32);
             h.u32(p.id);
             h.u32(p.owner_id.0);
             for v in [p.x, p.y, p.vx, p.vy] {

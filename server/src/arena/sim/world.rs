@@ -17,6 +17,7 @@ use super::geom::Aabb;
 use super::ids::WireIds;
 use super::motion::Arena;
 use super::round::Round;
+use super::saved::{self, SavedSlots};
 use crate::assets::{MapDef, Tuning};
 use rallypoint_protocol::rng::SplitMix64;
 
@@ -49,7 +50,7 @@ pub struct PlayerView {
     pub away: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Player {
     pub(super) id: PlayerId,
     pub(super) x: f32,
@@ -91,7 +92,7 @@ impl Player {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Projectile {
     pub(super) id: u32,
     pub(super) owner: PlayerKey,
@@ -104,7 +105,7 @@ pub(super) struct Projectile {
     pub(super) life_s: f64,
 }
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Pickup {
     pub(super) id: u32,
     pub(super) x: f32,
@@ -124,10 +125,10 @@ struct Saved<'a> {
     rng: Cow<'a, SplitMix64>,
     tick: u32,
     round: Cow<'a, Round>,
-    players: Cow<'a, SlotMap<PlayerKey, Player>>,
+    players: SavedSlots<PlayerKey, Player>,
     player_keys: Cow<'a, [Option<PlayerKey>]>,
-    projectiles: Cow<'a, SlotMap<ProjectileKey, Projectile>>,
-    pickups: Cow<'a, SlotMap<PickupKey, Pickup>>,
+    projectiles: SavedSlots<ProjectileKey, Projectile>,
+    pickups: SavedSlots<PickupKey, Pickup>,
     ids: Cow<'a, WireIds>,
     events: Cow<'a, [Event]>,
 }
@@ -340,10 +341,10 @@ impl World {
             rng: Cow::Borrowed(&self.rng),
             tick: self.tick,
             round: Cow::Borrowed(&self.round),
-            players: Cow::Borrowed(&self.players),
+            players: saved::save(&self.players),
             player_keys: Cow::Borrowed(&self.player_keys[..]),
-            projectiles: Cow::Borrowed(&self.projectiles),
-            pickups: Cow::Borrowed(&self.pickups),
+            projectiles: saved::save(&self.projectiles),
+            pickups: saved::save(&self.pickups),
             ids: Cow::Borrowed(&self.ids),
             events: Cow::Borrowed(&self.events[..]),
         };
@@ -362,10 +363,10 @@ impl World {
             rng: s.rng.into_owned(),
             tick: s.tick,
             round: s.round.into_owned(),
-            players: s.players.into_owned(),
+            players: saved::load(s.players),
             player_keys: s.player_keys.into_owned(),
-            projectiles: s.projectiles.into_owned(),
-            pickups: s.pickups.into_owned(),
+            projectiles: saved::load(s.projectiles),
+            pickups: saved::load(s.pickups),
             ids: s.ids.into_owned(),
             events: s.events.into_owned(),
             scratch_keys: Vec::new(),
