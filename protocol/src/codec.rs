@@ -155,17 +155,27 @@ pub fn encode_client(encoding: Encoding, msg: &ClientMessage) -> Bytes {
     encode(encoding, msg)
 }
 
+/// Appends an encoded client message to `out`: for clients that reuse one buffer for
+/// every message they send.
+pub fn write_client(encoding: Encoding, msg: &ClientMessage, out: &mut Vec<u8>) {
+    write(encoding, msg, out);
+}
+
 fn encode<T: Serialize>(encoding: Encoding, value: &T) -> Bytes {
     let mut out = Vec::with_capacity(64);
+    write(encoding, value, &mut out);
+    Bytes::from(out)
+}
+
+fn write<T: Serialize>(encoding: Encoding, value: &T, out: &mut Vec<u8>) {
     match encoding {
         // Writing into a Vec cannot fail and our types contain no maps with non-string
         // keys, so both encoders are infallible here.
-        Encoding::MsgPack => rmp_serde::encode::write_named(&mut out, value)
+        Encoding::MsgPack => rmp_serde::encode::write_named(&mut *out, value)
             .expect("MessagePack encoding of protocol types is infallible"),
-        Encoding::Json => serde_json::to_writer(&mut out, value)
+        Encoding::Json => serde_json::to_writer(&mut *out, value)
             .expect("JSON encoding of protocol types is infallible"),
     }
-    Bytes::from(out)
 }
 
 fn decode<T: DeserializeOwned>(
@@ -391,8 +401,8 @@ pub(crate) fn walk_msgpack(
     Ok(pos)
 }
 
-/// The walker's stack of open containers: on the stack frame for the depths client
-/// messages are allowed, on the heap only beyond.
+/// The open-container counts of [`msgpack_value_len`]: inline up to a depth far beyond
+/// the protocol's limits, so measuring a message allocates nothing, on the heap past it.
 #[derive(Default)]
 struct Levels {
     inline: [u64; 32],
@@ -418,10 +428,9 @@ impl Levels {
 
     fn last_mut(&mut self) -> Option<&mut u64> {
         let top = self.len.checked_sub(1)?;
-        if top < self.inline.len() {
-            self.inline.get_mut(top)
-        } else {
-            self.spill.last_mut()
+        match self.inline.get_mut(top) {
+            Some(slot) => Some(slot),
+            None => self.spill.last_mut(),
         }
     }
 

@@ -7,6 +7,7 @@ mod admin;
 mod assets;
 mod bots;
 mod cli;
+mod client;
 mod game;
 mod handshake;
 mod session;

@@ -6,7 +6,9 @@
 //! costs apart. Every child process is killed when its handle drops: at the end, on an
 //! error and on Ctrl-C.
 //!
-//! The map of the module:
+//! It is its own crate, apart from the bots it drives (`rallypoint-bots`) and the client
+//! library they use (`rallypoint-client`): a measurement rig is not part of the tool it
+//! measures with. The map of the crate:
 //!
 //! - [`cli`]: flags, pinning, the runtime, Ctrl-C and the order of the measurements.
 //! - [`handshakes`]: complete handshakes per second, HS256 and ES256, 1 and 64 at once.
@@ -15,14 +17,17 @@
 //!   started by hand (for heap profiles).
 //! - [`rooms`]: CPU per player-tick and tick duration under bots, game against floor.
 //! - [`soak`]: the server under fighting, churning and abusive bots for minutes, its
-//!   memory sampled, judged by the [`crate::soak`] gates (this one has a verdict).
+//!   memory sampled, judged by the [`rallypoint_bots::soak`] gates (this one has a
+//!   verdict).
 //! - [`floor`]: the floor, a bare broadcast server with no game (a hidden subcommand).
 //! - [`child`]: spawning, pinning and killing the measured processes; scratch dirs.
 //! - [`cpu`]: the CPU a window cost: server CPU, process, load, other programs.
 //! - [`procfs`]: CPU and memory readings from `/proc`.
-//! - [`prom`](crate::prom): the server's `/metrics`: counters and the tick histogram.
+//! - [`prom`]: the server's `/metrics` (the bots' reader): counters and the tick
+//!   histogram.
 //! - [`tokens`]: tokens minted ahead of the measurements.
-//! - [`sys`]: CPU affinity and child-process hygiene (the only `unsafe` code).
+//! - [`sys`]: CPU affinity and child-process hygiene: the crate's only `unsafe` code, the
+//!   one module where the workspace's `unsafe_code = "deny"` is lifted.
 
 pub mod child;
 pub mod cli;
@@ -31,7 +36,7 @@ pub mod floor;
 pub mod handshakes;
 pub mod memory;
 pub mod procfs;
-pub use crate::prom;
+pub use rallypoint_bots::prom;
 pub mod rooms;
 pub mod soak;
 pub mod sys;

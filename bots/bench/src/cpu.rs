@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::procfs::{self, CpuLine};
-use super::{Bench, sys};
+use crate::procfs::{self, CpuLine};
+use crate::{Bench, sys};
 
 /// Share of the server CPU used by other programs above which a reading is flagged.
 pub const NOISY_PCT: f64 = 5.0;

@@ -14,7 +14,7 @@
 //! encoded once and shared as `Bytes`. No authentication, rooms, simulation, rate
 //! limits, outboxes, heartbeats, metrics or logs.
 //!
-//! Runs as `rallypoint-bench floor` (hidden), started and pinned by [`super::rooms`].
+//! Runs as `rallypoint-bench floor` (hidden), started and pinned by [`crate::rooms`].
 
 use std::collections::HashMap;
 use std::process::ExitCode;

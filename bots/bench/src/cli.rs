@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
-use super::{Bench, floor, handshakes, memory, procfs, rooms, soak, sys};
-use crate::config::parse_duration;
+use crate::{Bench, floor, handshakes, memory, procfs, rooms, soak, sys};
+use rallypoint_bots::config::parse_duration;
 
 /// Measure the Rallypoint server over loopback: handshakes per second, memory per idle
 /// connection, and CPU per player-tick against a bare broadcast floor.
@@ -102,7 +102,7 @@ pub fn main() -> ExitCode {
 }
 
 fn idle(args: &memory::IdleArgs) -> ExitCode {
-    let _ = crate::sys::raise_fd_limit(args.connections as u64 + 256);
+    let _ = rallypoint_bots::sys::raise_fd_limit(args.connections as u64 + 256);
     match until_ctrl_c(memory::hold(args)) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
@@ -152,7 +152,7 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
     };
     if !server_bin.is_file() {
         bail!(
-            "no server binary at {}; build it with `cargo build --release -p rallypoint -p rallypoint-bots` \
+            "no server binary at {}; build it with `cargo build --release -p rallypoint -p rallypoint-bench` \
              or pass --server PATH",
             server_bin.display()
         );
@@ -160,7 +160,7 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
     let repo = match &args.repo {
         Some(p) => p.clone(),
         None => {
-            let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+            let built = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             if built.join("assets/game.toml").is_file() {
                 built
             } else {
@@ -200,7 +200,7 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
             .with_context(|| format!("pinning this process to CPU {cpu}"))?;
     }
     // 5,000 idle connections here, 5,000 sockets in the server (which inherits this).
-    let fds = crate::sys::raise_fd_limit(16_384);
+    let fds = rallypoint_bots::sys::raise_fd_limit(16_384);
     if fds.is_some_and(|n| n < 11_000) {
         eprintln!(
             "rallypoint-bench: warning: open-file limit {fds:?}; the memory measurement needs about 11,000"
@@ -237,7 +237,7 @@ fn prepare(args: &Args) -> anyhow::Result<Bench> {
 }
 
 fn run_soak(bench: &Bench, args: &soak::SoakArgs) -> ExitCode {
-    let _ = crate::sys::raise_fd_limit(args.bots as u64 * 2 + 256);
+    let _ = rallypoint_bots::sys::raise_fd_limit(args.bots as u64 * 2 + 256);
     exit_code(until_ctrl_c(soak::run(bench, args)))
 }
 
@@ -293,7 +293,7 @@ fn header(bench: &Bench) {
     println!(
         "rallypoint-bench {} — {}",
         env!("CARGO_PKG_VERSION"),
-        super::utc_now()
+        crate::utc_now()
     );
     println!("machine   {}", procfs::machine());
     println!(
@@ -310,7 +310,7 @@ fn header(bench: &Bench) {
     println!("server    {}", bench.server_bin.display());
     println!(
         "CPU       {}",
-        super::cpu::CpuUse::method(bench.irq_accounting)
+        crate::cpu::CpuUse::method(bench.irq_accounting)
     );
     println!("mode      {}", if bench.quick { "quick" } else { "full" });
 }

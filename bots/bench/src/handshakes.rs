@@ -22,22 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use hdrhistogram::Histogram;
-use rallypoint_protocol::{Encoding, Subprotocol};
-use tokio::io::AsyncReadExt as _;
+use rallypoint_client::{Endpoint, Request, TokenIn, Trust};
+use rallypoint_protocol::Subprotocol;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::cpu::{CpuUse, Probe};
-use super::procfs;
-use super::tokens::{ES_KID, Signer};
-use super::{Bench, Spread, ms, sys};
-use crate::config::TlsOptions;
-use crate::net::{self, Target};
-use crate::wire::{self, Inbound};
+use crate::cpu::{CpuUse, Probe};
+use crate::procfs;
+use crate::tokens::{ES_KID, Signer};
+use crate::{Bench, Spread, ms, sys};
+use rallypoint_bots::net::ConnectFailure;
 
 /// Limit on one whole handshake, close included.
 const ONE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,7 +92,11 @@ pub async fn run(bench: &Bench) -> anyhow::Result<Vec<Cell>> {
     let server = bench.start_server("handshakes", &[])?;
     let pid = server.proc.pid;
     let url = format!("ws://{}/play", server.proc.game);
-    let target = Arc::new(Target::resolve(&url, &TlsOptions::default()).await?);
+    let target = Arc::new(
+        Endpoint::resolve(&url, &Trust::default())
+            .await?
+            .with_timeout(ONE_TIMEOUT),
+    );
     let hs = Signer::hs256(&server.secret);
     let es = Signer::es256(&std::fs::read(bench.fixture("ec-private.pem"))?, ES_KID)?;
     println!(
@@ -113,7 +111,7 @@ pub async fn run(bench: &Bench) -> anyhow::Result<Vec<Cell>> {
     // Warm-up: page in code, grow the allocator, open the first rooms.
     let warm = hs.mint_many("warm", 200)?;
     let probe = Probe::new(bench, pid);
-    let _ = cell(&target, &url, warm, 16, true, &probe, "HS256").await;
+    let _ = cell(&target, warm, 16, true, &probe, "HS256").await;
     let mut cells = Vec::new();
     for signer in [&hs, &es] {
         for (complete, concurrency, n) in [
@@ -128,16 +126,7 @@ pub async fn run(bench: &Bench) -> anyhow::Result<Vec<Cell>> {
                 if complete { "full" } else { "upgrade" }
             );
             let tokens = signer.mint_many(&prefix, n)?;
-            let c = cell(
-                &target,
-                &url,
-                tokens,
-                concurrency,
-                complete,
-                &probe,
-                signer.alg,
-            )
-            .await;
+            let c = cell(&target, tokens, concurrency, complete, &probe, signer.alg).await;
             print_cell(&c);
             cells.push(c);
         }
@@ -179,7 +168,7 @@ fn print_cell(c: &Cell) {
 
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[Vec<Cell>]) {
-    super::summary_head(
+    crate::summary_head(
         "handshakes over loopback ws:// (complete = 101 + welcome + close 1000; upgrade only = 101 + close 1000)",
         runs.len(),
         &[
@@ -225,8 +214,7 @@ pub fn summary(runs: &[Vec<Cell>]) {
 }
 
 async fn cell(
-    target: &Arc<Target>,
-    url: &str,
+    target: &Arc<Endpoint>,
     tokens: Vec<String>,
     concurrency: usize,
     complete: bool,
@@ -239,18 +227,13 @@ async fn cell(
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (target, tokens, next, url) = (
-            Arc::clone(target),
-            Arc::clone(&tokens),
-            Arc::clone(&next),
-            url.to_owned(),
-        );
+        let (target, tokens, next) = (Arc::clone(target), Arc::clone(&tokens), Arc::clone(&next));
         workers.spawn(async move {
             let mut out = Worker::default();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(token) = tokens.get(i) else { break };
-                match tokio::time::timeout(ONE_TIMEOUT, one(&target, &url, token, complete)).await {
+                match tokio::time::timeout(ONE_TIMEOUT, one(&target, token, complete)).await {
                     Ok(Ok((t101, tw))) => {
                         out.ok += 1;
                         out.to_101.push(t101);
@@ -307,52 +290,28 @@ fn histogram() -> Histogram<u64> {
 /// One handshake: (time to the 101, time to the welcome), or the failure kind. Without
 /// `complete`, it closes right after the 101 and both times are the 101's.
 async fn one(
-    target: &Target,
-    url: &str,
+    target: &Endpoint,
     token: &str,
     complete: bool,
 ) -> Result<(Duration, Duration), String> {
     let t0 = Instant::now();
-    let stream = target.connect(None).await.map_err(|e| e.key())?;
-    let mut ws = net::upgrade(stream, url, Subprotocol::V1MsgPack, token)
+    let request = Request::new([Subprotocol::V1MsgPack]).token(token, TokenIn::Header);
+    let mut session = target
+        .connect(&request)
         .await
-        .map_err(|e| e.key())?;
+        .map_err(|e| ConnectFailure::from(e).key())?;
     let t101 = t0.elapsed();
-    if complete {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Binary(b))) => {
-                    match wire::classify(Encoding::MsgPack, &b, false) {
-                        Ok(Inbound::Welcome(_)) => break,
-                        _ => return Err("no_welcome".into()),
-                    }
-                }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
-                    return Err("no_welcome".into());
-                }
-                Some(Ok(_)) => {}
-            }
-        }
+    if complete && session.read_welcome().await.is_err() {
+        return Err("no_welcome".into());
     }
     let tw = if complete { t0.elapsed() } else { t101 };
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    };
-    if ws.send(Message::Close(Some(frame))).await.is_err() {
-        return Err("close_failed".into());
-    }
-    // Read what is still coming (intro events, a snapshot) until the server's close
-    // frame, then wait for the server to close TCP first, as RFC 6455 asks of clients:
+    // Reads what is still coming (intro events, a snapshot) until the server's close
+    // frame, then waits for the server to close TCP first, as RFC 6455 asks of clients:
     // the TIME_WAIT stays on the server side and tens of thousands of handshakes do not
     // run this side out of ephemeral ports.
-    while let Some(Ok(_)) = ws.next().await {}
-    let mut tcp = ws.into_inner();
-    let mut buf = [0u8; 512];
-    while let Ok(n) = tcp.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-    }
+    session
+        .close(1000, "")
+        .await
+        .map_err(|_| "close_failed".to_owned())?;
     Ok((t101, tw))
 }

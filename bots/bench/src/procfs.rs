@@ -231,7 +231,7 @@ pub fn machine() -> String {
         .map_or(0.0, |k| k as f64 / (1024.0 * 1024.0));
     format!(
         "{model}, {} CPUs online, {mem_gib:.1} GiB, Linux {kernel}",
-        super::sys::online_cpus()
+        crate::sys::online_cpus()
     )
 }
 

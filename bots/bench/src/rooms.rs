@@ -8,7 +8,7 @@
 //! rooms + 1}`). Once all are connected and a settle time has passed, two samples a
 //! window apart give:
 //!
-//! - the server CPU ([`super::cpu`]): the server process plus the kernel work it causes
+//! - the server CPU ([`crate::cpu`]): the server process plus the kernel work it causes
 //!   on its CPU, which on loopback includes the receiving side's TCP processing of every
 //!   snapshot it sends; beside it the CPU's `/proc/stat` busy time and what other
 //!   programs used of that CPU (the noise);
@@ -18,7 +18,7 @@
 //!   bytes received, messages sent, and the whole run's latencies.
 //!
 //! CPU per player-tick = server CPU / (players × 30 × window). Then the floor
-//! ([`super::floor`]) runs with the same bots and the measured average snapshot body
+//! ([`crate::floor`]) runs with the same bots and the measured average snapshot body
 //! size, and is measured the same way. The ratio game / floor is the figure.
 //!
 //! Must not assert anything about the figures.
@@ -28,14 +28,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::cpu::{self, CpuUse, Probe};
-use super::floor::FloorArgs;
-use super::procfs;
-use super::prom::{self, Scrape};
-use super::{Bench, Spread, sys};
-use crate::config::{Auth, Behavior, Config, MintOptions, Rooms};
-use crate::progress::Progress;
-use crate::report::Report;
+use crate::cpu::{self, CpuUse, Probe};
+use crate::floor::FloorArgs;
+use crate::procfs;
+use crate::prom::{self, Scrape};
+use crate::{Bench, Spread, sys};
+use rallypoint_bots::config::{Auth, Behavior, Config, MintOptions, Rooms};
+use rallypoint_bots::progress::Progress;
+use rallypoint_bots::report::Report;
 
 /// Rooms × players per room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +349,7 @@ fn fmt_secs(v: Option<f64>) -> String {
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[Vec<Pair>]) {
     let Some(first) = runs.first() else { return };
-    super::summary_head(
+    crate::summary_head(
         &format!(
             "rooms at {TICK_RATE} Hz, server CPU per player-tick (process + its softirq work), game vs floor"
         ),
@@ -468,7 +468,7 @@ async fn drive(
     let latest: Arc<Mutex<Option<Progress>>> = Arc::new(Mutex::new(None));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sink = Arc::clone(&latest);
-    let run = crate::run::run_with(
+    let run = rallypoint_bots::run_with(
         config,
         async move {
             let _ = stop_rx.await;

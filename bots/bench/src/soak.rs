@@ -1,7 +1,7 @@
 //! `rallypoint-bench soak`: the real server (release build) under bots for a long while —
 //! fighting, churning (drop abruptly, resume, check the player), with a fraction of
 //! abusers that keep coming back — sampled from its admin port, then judged by the
-//! [`crate::soak`] gates.
+//! [`rallypoint_bots::soak`] gates.
 //!
 //! Unlike the measurements, a soak has a verdict: exit 0 when every gate holds, 1 when
 //! one fails (the report says which), 2 when it could not run. The server runs with
@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::Bench;
-use crate::config::{
+use crate::Bench;
+use rallypoint_bots::config::{
     AbuseMode, AbuseSpec, Auth, Behavior, Config, MintOptions, Rooms, parse_duration,
 };
-use crate::soak::{Judging, gates};
+use rallypoint_bots::soak::{Judging, gates};
 
 /// `soak` flags.
 #[derive(Debug, Clone, clap::Args)]
@@ -117,7 +117,7 @@ pub async fn run(bench: &Bench, args: &SoakArgs) -> anyhow::Result<ExitCode> {
         args.duration.as_secs_f64(),
         server.proc.pid
     );
-    let report = crate::run_with(config, std::future::pending(), |p| {
+    let report = rallypoint_bots::run_with(config, std::future::pending(), |p| {
         println!("  {}", p.line());
     })
     .await?;
@@ -128,7 +128,7 @@ pub async fn run(bench: &Bench, args: &SoakArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, report.to_json())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let outcomes = crate::assert::check(&report, &gates(args.judging()))?;
+    let outcomes = rallypoint_bots::assert::check(&report, &gates(args.judging()))?;
     println!();
     println!("verdict:");
     println!(

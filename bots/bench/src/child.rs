@@ -42,7 +42,7 @@ impl Running {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = super::sys::spawn_pinned(&mut cmd, cpu)
+        let mut child = crate::sys::spawn_pinned(&mut cmd, cpu)
             .with_context(|| format!("starting {what} ({:?})", cmd.get_program()))?;
         let pid = child.id();
         let tail = Arc::new(Mutex::new(VecDeque::new()));

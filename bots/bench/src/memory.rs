@@ -7,8 +7,8 @@
 //! with `snapshot_rate = 1` (rooms still tick at 30 Hz, 16 players each, auto placement):
 //! every buffer still grows to the size of a real snapshot, only less often, so the
 //! resident set is the same as at 30 snapshots per second, without a saturated CPU
-//! blurring the reading. Each client answers the server's heartbeat pings (tungstenite
-//! does so while reading).
+//! blurring the reading. Each client answers the server's heartbeat pings (the client
+//! library does so while reading).
 //!
 //! Resident memory is `VmRSS` (and `Pss`) of the server process, after a settle period.
 //! Kernel socket buffers are not in it; the TCP memory of the whole machine
@@ -20,19 +20,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use rallypoint_protocol::{Encoding, Subprotocol};
+use rallypoint_client::{Endpoint, Received, Request, TokenIn, Trust};
+use rallypoint_protocol::Subprotocol;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
-use super::procfs::{self, Memory};
-use super::tokens::Signer;
-use super::{Bench, Spread, sys};
-use crate::config::TlsOptions;
-use crate::net::{self, Target};
-use crate::wire::{self, Inbound};
+use crate::procfs::{self, Memory};
+use crate::tokens::Signer;
+use crate::{Bench, Spread, sys};
 
 /// Connections opened at once.
 const CONNECT_CONCURRENCY: usize = 64;
@@ -160,7 +156,7 @@ fn print_point(p: &Point, per: Option<(f64, f64)>) {
 
 /// Summary lines over one or more runs (median and range).
 pub fn summary(runs: &[MemoryResult]) {
-    super::summary_head(
+    crate::summary_head(
         "memory per idle authenticated connection (server VmRSS growth over its baseline / connections)",
         runs.len(),
         &[
@@ -198,8 +194,7 @@ pub fn summary(runs: &[MemoryResult]) {
 /// Idle connections to one server, opened on demand and closed (dropped) with it.
 #[derive(Debug)]
 pub struct IdleCrowd {
-    target: Arc<Target>,
-    url: String,
+    target: Arc<Endpoint>,
     tokens: Vec<String>,
     open: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
@@ -215,8 +210,7 @@ impl IdleCrowd {
     pub async fn new(url: &str, tokens: Vec<String>) -> anyhow::Result<IdleCrowd> {
         let (stop_tx, stop) = watch::channel(false);
         Ok(IdleCrowd {
-            target: Arc::new(Target::resolve(url, &TlsOptions::default()).await?),
-            url: url.to_owned(),
+            target: Arc::new(Endpoint::resolve(url, &Trust::default()).await?),
             tokens,
             open: Arc::default(),
             failed: Arc::default(),
@@ -235,7 +229,6 @@ impl IdleCrowd {
         while self.started < n {
             self.clients.spawn(idle_client(
                 Arc::clone(&self.target),
-                self.url.clone(),
                 self.tokens[self.started].clone(),
                 Arc::clone(&self.open),
                 Arc::clone(&self.failed),
@@ -274,7 +267,7 @@ pub struct IdleArgs {
     #[arg(long, default_value_t = 1000)]
     pub connections: usize,
     /// How long to hold them open.
-    #[arg(long, default_value = "60s", value_parser = crate::config::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = rallypoint_bots::config::parse_duration)]
     pub hold: Duration,
 }
 
@@ -297,45 +290,31 @@ pub async fn hold(args: &IdleArgs) -> anyhow::Result<()> {
 }
 
 /// Connects (at most [`CONNECT_CONCURRENCY`] at once), waits for `welcome`, then reads
-/// and discards until told to stop.
+/// and discards (answering the server's heartbeat pings) until told to stop.
 async fn idle_client(
-    target: Arc<Target>,
-    url: String,
+    target: Arc<Endpoint>,
     token: String,
     open: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
     gate: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let request = Request::new([Subprotocol::V1MsgPack]).token(&token, TokenIn::Header);
     let connected = async {
         let _permit = gate.acquire().await.ok()?;
-        let stream = target.connect(None).await.ok()?;
-        let mut ws = net::upgrade(stream, &url, Subprotocol::V1MsgPack, &token)
-            .await
-            .ok()?;
-        loop {
-            match ws.next().await? {
-                Ok(Message::Binary(b)) => {
-                    return match wire::classify(Encoding::MsgPack, &b, false) {
-                        Ok(Inbound::Welcome(_)) => Some(ws),
-                        _ => None,
-                    };
-                }
-                Ok(Message::Close(_)) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
+        target.join(&request).await.ok()
     };
-    let Ok(Some(mut ws)) = tokio::time::timeout(Duration::from_secs(30), connected).await else {
+    let Ok(Some(mut session)) = tokio::time::timeout(Duration::from_secs(30), connected).await
+    else {
         failed.fetch_add(1, Ordering::Relaxed);
         return;
     };
     open.fetch_add(1, Ordering::Relaxed);
     loop {
         tokio::select! {
-            msg = ws.next() => match msg {
-                Some(Ok(_)) => {}
-                _ => {
+            received = session.recv() => match received {
+                Ok(Received::Message(_)) => {}
+                Ok(Received::Closed(_)) | Err(_) => {
                     open.fetch_sub(1, Ordering::Relaxed);
                     failed.fetch_add(1, Ordering::Relaxed);
                     return;

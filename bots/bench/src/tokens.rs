@@ -77,7 +77,7 @@ mod tests {
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
+            .join("../../tests/fixtures")
             .join(name);
         std::fs::read(path).unwrap()
     }
