@@ -16,7 +16,7 @@ use std::ops::Range;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::Spanned;
-use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeArray, DeString, DeTable, DeValue, ValueDeserializer};
 
 use super::check::{Check, Scope, type_name};
 use super::report::Problem;
@@ -125,15 +125,17 @@ impl<'s> Document<'s> {
     pub fn unknown_keys(&mut self, known: &toml::Table) {
         let mut homes = Vec::new();
         collect_homes(known, &Scope::default(), &mut homes);
-        let out = &mut self.log.problems;
-        unknown_in(
-            self.src,
-            self.root.get_ref(),
-            known,
-            &Scope::default(),
-            &homes,
-            out,
-        );
+        for (scope, key, _) in keys(self.root.get_ref(), Scope::default()) {
+            let name = key.get_ref().as_ref();
+            // A table with no counterpart is itself unknown (or refused), and reported so.
+            let Some((_, here)) = homes.iter().find(|(s, _)| s.header() == scope.header()) else {
+                continue;
+            };
+            if !here.iter().any(|k| k == name) {
+                let problem = unknown(self.src, key, here, &scope, &homes);
+                self.log.problems.push(problem);
+            }
+        }
     }
 
     /// The validation pass over the whole file.
@@ -149,7 +151,7 @@ impl<'s> Document<'s> {
         }
         let mut problems = self.log.problems;
         for (span, reason) in self.log.refused {
-            let found = describe(self.root.get_ref(), &span, &Scope::default());
+            let found = describe(self.root.get_ref(), &span);
             let wrong_type = reason.strip_prefix("invalid type: ");
             let message = match (found, wrong_type.and_then(|r| r.split_once(", expected "))) {
                 (Some((field, value)), Some((_, expected))) => format!(
@@ -203,32 +205,44 @@ fn leave_out(value: &mut DeValue<'_>, span: &Range<usize>) -> bool {
     }
 }
 
+/// Every key of `table` and of the tables and entries under it, with its scope.
+type Keys<'d> = Vec<(Scope, &'d Spanned<DeString<'d>>, &'d Spanned<DeValue<'d>>)>;
+
+fn keys<'d>(table: &'d DeTable<'d>, scope: Scope) -> Keys<'d> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let inner = scope.key(key.get_ref());
+        out.push((scope.clone(), key, value));
+        match value.get_ref() {
+            DeValue::Table(t) => out.extend(keys(t, inner)),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        out.extend(keys(t, inner.entry(i)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// How the value at `span` is named in a message, and the value.
-fn describe<'d>(
-    table: &'d DeTable<'d>,
-    span: &Range<usize>,
-    scope: &Scope,
-) -> Option<(String, &'d DeValue<'d>)> {
-    table.iter().find_map(|(k, v)| {
-        let key = k.get_ref().as_ref();
-        if v.span() == *span {
-            return Some((scope.field(key), v.get_ref()));
-        }
-        match v.get_ref() {
-            DeValue::Table(t) => describe(t, span, &scope.key(key)),
-            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
-                if item.span() == *span {
-                    let field = format!("entry {} of {}", i + 1, scope.field(key));
-                    return Some((field, item.get_ref()));
-                }
-                match item.get_ref() {
-                    DeValue::Table(t) => describe(t, span, &scope.key(key).entry(i)),
-                    _ => None,
-                }
-            }),
-            _ => None,
-        }
-    })
+fn describe<'d>(table: &'d DeTable<'d>, span: &Range<usize>) -> Option<(String, &'d DeValue<'d>)> {
+    keys(table, Scope::default())
+        .into_iter()
+        .find_map(|(scope, key, value)| {
+            let field = scope.field(key.get_ref());
+            if value.span() == *span {
+                return Some((field, value.get_ref()));
+            }
+            let DeValue::Array(items) = value.get_ref() else {
+                return None;
+            };
+            let (i, item) = items.iter().enumerate().find(|(_, v)| v.span() == *span)?;
+            Some((format!("entry {} of {field}", i + 1), item.get_ref()))
+        })
 }
 
 /// What serde expected, in a designer's words.
@@ -270,44 +284,16 @@ fn entry_keys(items: &[toml::Value]) -> toml::Table {
     keys
 }
 
-fn unknown_in(
-    src: &Source,
-    doc: &DeTable<'_>,
-    known: &toml::Table,
-    scope: &Scope,
-    homes: &[(Scope, Vec<String>)],
-    out: &mut Vec<Problem>,
-) {
-    for (key, value) in doc {
-        let name = key.get_ref().as_ref();
-        match (known.get(name), value.get_ref()) {
-            (None, _) => out.push(unknown(src, key, known, scope, homes)),
-            (Some(toml::Value::Table(k)), DeValue::Table(t)) => {
-                unknown_in(src, t, k, &scope.key(name), homes, out)
-            }
-            (Some(toml::Value::Array(k)), DeValue::Array(items)) => {
-                let keys = entry_keys(k);
-                for (i, item) in items.iter().enumerate() {
-                    if let DeValue::Table(t) = item.get_ref() {
-                        unknown_in(src, t, &keys, &scope.key(name).entry(i), homes, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// An unknown key: a close known key, else the table it belongs in, else the known keys.
 fn unknown(
     src: &Source,
-    key: &Spanned<toml::de::DeString<'_>>,
-    known: &toml::Table,
+    key: &Spanned<DeString<'_>>,
+    here: &[String],
     scope: &Scope,
     homes: &[(Scope, Vec<String>)],
 ) -> Problem {
     let name = key.get_ref().as_ref();
-    let here: Vec<&str> = known.keys().map(String::as_str).collect();
+    let here: Vec<&str> = here.iter().map(String::as_str).collect();
     let help = if let Some(close) = suggest::closest(name, &here) {
         format!("did you mean `{close}`?")
     } else if let Some(home) = elsewhere(name, scope, homes) {
@@ -317,11 +303,8 @@ fn unknown(
     } else {
         format!("known keys in {}: {}", scope.header(), here.join(", "))
     };
-    src.problem(
-        key.span(),
-        format!("unknown key `{name}` {}", scope.location()),
-        Some(help),
-    )
+    let message = format!("unknown key `{name}` {}", scope.location());
+    src.problem(key.span(), message, Some(help))
 }
 
 /// "`damage` belongs in `[weapon]`" when a key sits in the wrong table.

@@ -44,11 +44,6 @@ impl<'a> Files<'a> {
         }
     }
 
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        self.dir
-    }
-
     /// Whether `rel` (a path relative to the directory, with `/`) exists.
     pub fn exists(&self, rel: &str) -> bool {
         self.dir.join(rel).exists()
@@ -105,11 +100,6 @@ impl<'a> Files<'a> {
     /// Adds problems to the report.
     pub fn report(&mut self, problems: impl IntoIterator<Item = Problem>) {
         self.problems.extend(problems);
-    }
-
-    /// Whether any problem has been reported so far.
-    pub fn has_problems(&self) -> bool {
-        !self.problems.is_empty()
     }
 
     /// The version (a content hash of every file read) and every problem.

@@ -159,7 +159,7 @@ fn check_rotation<A: GameAssets>(rotation: &[MapRef], loaded: &Loaded<A>) -> Vec
 }
 
 /// Longest accepted map name.
-pub const MAX_MAP_NAME: usize = 64;
+const MAX_MAP_NAME: usize = 64;
 
 /// Whether `name` may name a map. Map names travel to clients and into URLs
 /// (`/admin/maps/<name>.svg`), hence the conservative alphabet. The error is help for a

@@ -33,6 +33,6 @@ pub use check::{Check, Entry, Limits};
 pub use document::{Document, known_keys};
 pub use engine::EngineSettings;
 pub use files::{Files, MAX_FILE_BYTES, read_file};
-pub use load::{Assets, Loaded, MAX_MAP_NAME, check_map_name, load_dir};
+pub use load::{Assets, Loaded, check_map_name, load_dir};
 pub use report::{Problem, Report};
 pub use source::Source;
