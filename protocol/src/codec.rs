@@ -415,17 +415,33 @@ pub fn encode_event<E: Serialize>(encoding: Encoding, event: &E) -> Bytes {
 }
 
 /// Bytes of a snapshot header before `ents`, at most.
-pub const SNAP_HEADER_MAX: usize = 48;
+pub const SNAP_HEADER_MAX: usize = 64;
 
 /// Writes a complete `snap` frame for one recipient: its header (with its `ack`) followed
 /// by the shared `ents` body from [`encode_ents`]. The result equals
 /// `encode_server(encoding, &ServerMessage::Snap(..))` byte for byte.
 pub fn write_snap(encoding: Encoding, tick: u32, ack: u32, ents: &[u8], out: &mut BytesMut) {
-    out.reserve(SNAP_HEADER_MAX + ents.len() + 1);
+    let mut head = [0u8; SNAP_HEADER_MAX];
+    let n = snap_header(encoding, tick, ack, &mut head);
+    out.reserve(n + ents.len() + 1);
+    out.put_slice(&head[..n]);
+    out.put_slice(ents);
+    out.put_slice(snap_trailer(encoding));
+}
+
+/// Writes the part of a `snap` frame before the shared body into `out` and returns its
+/// length: a recipient's frame is this, the body, then [`snap_trailer`].
+pub fn snap_header(
+    encoding: Encoding,
+    tick: u32,
+    ack: u32,
+    out: &mut [u8; SNAP_HEADER_MAX],
+) -> usize {
+    let mut w: &mut [u8] = &mut out[..];
+    let before = w.len();
     match encoding {
         Encoding::MsgPack => {
-            let mut w = out.writer();
-            // Writes into a BytesMut cannot fail.
+            // The buffer is larger than the longest header, so writes cannot fail.
             let _ = rmp::encode::write_map_len(&mut w, 4);
             let _ = rmp::encode::write_str(&mut w, "t");
             let _ = rmp::encode::write_str(&mut w, "snap");
@@ -434,16 +450,20 @@ pub fn write_snap(encoding: Encoding, tick: u32, ack: u32, ents: &[u8], out: &mu
             let _ = rmp::encode::write_str(&mut w, "ack");
             let _ = rmp::encode::write_uint(&mut w, u64::from(ack));
             let _ = rmp::encode::write_str(&mut w, "ents");
-            out.put_slice(ents);
         }
         Encoding::Json => {
-            use std::fmt::Write as _;
-            let mut head = String::with_capacity(SNAP_HEADER_MAX);
-            let _ = write!(head, r#"{{"t":"snap","tick":{tick},"ack":{ack},"ents":"#);
-            out.put_slice(head.as_bytes());
-            out.put_slice(ents);
-            out.put_u8(b'}');
+            use std::io::Write as _;
+            let _ = write!(w, r#"{{"t":"snap","tick":{tick},"ack":{ack},"ents":"#);
         }
+    }
+    before - w.len()
+}
+
+/// What follows the shared body in a `snap` frame.
+pub const fn snap_trailer(encoding: Encoding) -> &'static [u8] {
+    match encoding {
+        Encoding::MsgPack => b"",
+        Encoding::Json => b"}",
     }
 }
 

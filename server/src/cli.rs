@@ -18,7 +18,10 @@ use crate::admin::AdminAuth;
 use crate::arena::Arena;
 use crate::arena::assets::{ArenaAssets, PlayerTuning, Tuning};
 use crate::auth::{self, MintClaims, Role, Verifier};
-use crate::config::{AuthConfig, Config, Limits, Quota, TlsFiles, parse_duration, parse_quota};
+use crate::config::{
+    AuthConfig, ClusterConfig, ClusterTiming, Config, Limits, Quota, TlsFiles, parse_duration,
+    parse_quota,
+};
 use crate::game::{Game, GameAssets};
 use crate::metrics::Metrics;
 use crate::reload::AssetStore;
@@ -127,6 +130,17 @@ struct ServeArgs {
     /// Do not watch the assets directory for changes.
     #[arg(long, env = "RALLYPOINT_NO_HOT_RELOAD")]
     no_hot_reload: bool,
+    /// Cluster mode: the shared directory, redis://HOST:PORT[/DB]. Without it the server
+    /// is a single node and never talks to Redis.
+    #[arg(long, env = "RALLYPOINT_REDIS_URL")]
+    redis_url: Option<String>,
+    /// This node's id in the cluster [default: host name plus a random suffix].
+    #[arg(long, env = "RALLYPOINT_NODE_ID", requires = "redis_url")]
+    node_id: Option<String>,
+    /// Base URL clients are sent to for this node, ws[s]://HOST:PORT [default: ws://
+    /// plus --listen, when that is a loopback address].
+    #[arg(long, env = "RALLYPOINT_PUBLIC_URL", requires = "redis_url")]
+    public_url: Option<String>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -308,9 +322,9 @@ pub fn run<G: Game>(default_assets: Option<&'static str>) -> ExitCode {
 }
 
 impl ServeArgs {
-    fn config(&self) -> Config {
+    fn config(&self) -> anyhow::Result<Config> {
         let l = &self.limits;
-        Config {
+        Ok(Config {
             listen: self.listen,
             admin_listen: self.admin_listen,
             admin_token_file: self.admin_token_file.clone(),
@@ -354,13 +368,58 @@ impl ServeArgs {
                 drain_timeout: l.drain_timeout,
                 ..Limits::default()
             },
-        }
+            cluster: self.cluster()?,
+        })
     }
+
+    /// Cluster mode from `--redis-url`, `--node-id` and `--public-url`, checked.
+    fn cluster(&self) -> anyhow::Result<Option<ClusterConfig>> {
+        let Some(redis_url) = &self.redis_url else {
+            return Ok(None);
+        };
+        crate::cluster::check_redis_url(redis_url).context("--redis-url")?;
+        let node_id = match &self.node_id {
+            Some(id) if crate::config::valid_node_id(id) => id.clone(),
+            Some(id) => bail!("--node-id `{id}`: use 1-64 characters of A-Z a-z 0-9 - _ ."),
+            None => default_node_id(),
+        };
+        let public_url = match &self.public_url {
+            Some(url) => Some(
+                crate::config::parse_public_url(url)
+                    .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
+            ),
+            None if self.listen.ip().is_loopback() => None,
+            None => bail!(
+                "--public-url is required with --redis-url when --listen ({}) is not a \
+                 loopback address: it is the ws[s]:// address clients reach this node at",
+                self.listen
+            ),
+        };
+        Ok(Some(ClusterConfig {
+            redis_url: redis_url.clone(),
+            node_id,
+            public_url,
+            timing: ClusterTiming::default(),
+        }))
+    }
+}
+
+/// The host name (from the kernel, else `$HOSTNAME`) plus a random suffix, so two
+/// processes on one host never share an id.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 4];
+    // A failed read leaves zeros: the id is still valid, only less likely to be unique.
+    let _ = getrandom::fill(&mut suffix);
+    crate::config::node_id_from(&host, u32::from_le_bytes(suffix))
 }
 
 fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
     crate::logging::init(args.log_format);
-    let config = args.config();
+    let config = args.config()?;
     if let Some(why) = config.dev_mode_refusal() {
         bail!("{why}");
     }
@@ -401,6 +460,15 @@ fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
             info!(
                 "dev mode: tokens are signed with a generated secret; get one with `curl http://{addr}/dev/token` \
                  (loopback only). Configure --jwt-secret-file or --jwt-public-key for production."
+            );
+        }
+        if let Some(cluster) = &config.cluster {
+            let public_url = cluster.public_url_for(listeners.game.local_addr()?, tls.is_some());
+            info!(
+                node = %cluster.node_id,
+                %public_url,
+                redis = %cluster.redis_display(),
+                "cluster node id {}", cluster.node_id
             );
         }
         let store = AssetStore::new(config.assets_dir.clone(), assets, Arc::clone(&metrics));
@@ -562,5 +630,68 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["rallypoint", "--assets", "x", "check"]).is_err());
         assert!(Cli::try_parse_from(["rallypoint", "check", "assets"]).is_ok());
+    }
+
+    fn serve(args: &[&str]) -> Result<anyhow::Result<Config>, clap::Error> {
+        let argv = ["rallypoint", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Some(Command::Serve(serve)) => Ok(serve.config()),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_redis_url_there_is_no_cluster() {
+        let config = serve(&[]).unwrap().unwrap();
+        assert!(config.cluster.is_none());
+        assert!(
+            serve(&["--node-id", "n1"]).is_err(),
+            "--node-id needs --redis-url"
+        );
+        assert!(serve(&["--public-url", "ws://x:1"]).is_err());
+    }
+
+    #[test]
+    fn a_loopback_node_defaults_its_id_and_public_url() {
+        let config = serve(&["--redis-url", "redis://127.0.0.1:6379/1"])
+            .unwrap()
+            .unwrap();
+        let cluster = config.cluster.unwrap();
+        assert!(
+            crate::config::valid_node_id(&cluster.node_id),
+            "{}",
+            cluster.node_id
+        );
+        assert_eq!(cluster.public_url, None);
+        assert_eq!(
+            cluster.public_url_for("127.0.0.1:7777".parse().unwrap(), false),
+            "ws://127.0.0.1:7777"
+        );
+    }
+
+    #[test]
+    fn cluster_flags_are_checked() {
+        let public = [
+            "--redis-url",
+            "redis://10.0.0.9:6379",
+            "--listen",
+            "0.0.0.0:7777",
+        ];
+        let err = serve(&public).unwrap().unwrap_err().to_string();
+        assert!(err.contains("--public-url is required"), "{err}");
+        let given = [
+            &public[..],
+            &["--public-url", "wss://eu1.example/", "--node-id", "eu1"],
+        ];
+        let cluster = serve(&given.concat()).unwrap().unwrap().cluster.unwrap();
+        assert_eq!(cluster.public_url.as_deref(), Some("wss://eu1.example"));
+        assert_eq!(cluster.node_id, "eu1");
+        for bad in [
+            &["--redis-url", "http://x"][..],
+            &["--redis-url", "redis://x:1", "--node-id", "a:b"],
+            &["--redis-url", "redis://x:1", "--public-url", "http://x:1"],
+        ] {
+            assert!(serve(bad).unwrap().is_err(), "{bad:?}");
+        }
     }
 }

@@ -36,6 +36,8 @@ pub struct Config {
     pub hot_reload: bool,
     /// Limits, rates and timeouts.
     pub limits: Limits,
+    /// Cluster mode (`--redis-url`); `None` is a single node with no Redis at all.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Where tokens are checked against.
@@ -225,6 +227,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             hot_reload: true,
             limits: Limits::default(),
+            cluster: None,
         }
     }
 
@@ -251,6 +254,150 @@ impl Config {
              configure a key to listen on {addr} ({flag})"
         ))
     }
+}
+
+/// Cluster mode: the shared directory in Redis and how this node appears in it.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` (may carry `user:password@`; never logged as given, see
+    /// [`ClusterConfig::redis_display`]).
+    pub redis_url: String,
+    /// This node's id in the directory (see [`valid_node_id`]).
+    pub node_id: String,
+    /// Base URL clients are sent to for this node, `ws[s]://HOST:PORT[/PATH]`, without a
+    /// trailing slash; a room's URL is this plus `/play?room=NAME`. `None`: derived from
+    /// the bound game address ([`ClusterConfig::public_url_for`]), which the CLI allows
+    /// only when `--listen` is loopback.
+    pub public_url: Option<String>,
+    /// Leases, timeouts and limits of the directory.
+    pub timing: ClusterTiming,
+}
+
+/// Leases, timeouts and limits of the cluster directory; see `cluster` for the rules
+/// they drive.
+#[derive(Debug, Clone)]
+pub struct ClusterTiming {
+    /// Node and room leases. 3 s: three heartbeats, so one lost or late heartbeat never
+    /// costs a lease, while a dead node's rooms can be reopened within seconds.
+    pub lease: Duration,
+    /// Heartbeat period (node registration and every room claim, renewed together). 1 s.
+    pub heartbeat: Duration,
+    /// Bound on one directory call, connection included. Redis answers in well under a
+    /// millisecond; 500 ms turns an unreachable directory into `directory_unavailable`
+    /// fast enough for an HTTP caller, and is far below the lease.
+    pub call_timeout: Duration,
+    /// Subtracted from a lease on this node's clock before it counts as ended: covers
+    /// clock-rate differences between this node and Redis. 250 ms.
+    pub lease_margin: Duration,
+    /// How long a node keeps serving rooms whose lease ended without renewal, when it
+    /// cannot tell a Redis outage (nobody can take over) from its own partition (others
+    /// can). 30 s rides out a Redis restart; past it the node gives the rooms up.
+    pub lapse_grace: Duration,
+    /// How long a seat handed out by `/match` is held for its account. 10 s: a client's
+    /// TLS and WebSocket handshakes, with room for a slow mobile network.
+    pub reservation: Duration,
+    /// How long a room's record, members and checkpoint outlive its last renewal, so a
+    /// dead node's room can be reopened and its players resume. 10 minutes; must exceed
+    /// `lease + lapse_grace` (a paused owner must find its epoch superseded, not gone).
+    pub retention: Duration,
+    /// Largest checkpoint accepted, bytes. 256 KiB: a room's game state is a few KiB;
+    /// this stops a runaway state from loading Redis with a write every second.
+    pub max_checkpoint_bytes: usize,
+    /// Prefix of every key (`PREFIX:node:ID`, ...), so several clusters can share one
+    /// Redis. `rp`.
+    pub key_prefix: String,
+}
+
+impl Default for ClusterTiming {
+    fn default() -> Self {
+        ClusterTiming {
+            lease: Duration::from_secs(3),
+            heartbeat: Duration::from_secs(1),
+            call_timeout: Duration::from_millis(500),
+            lease_margin: Duration::from_millis(250),
+            lapse_grace: Duration::from_secs(30),
+            reservation: Duration::from_secs(10),
+            retention: Duration::from_secs(600),
+            max_checkpoint_bytes: 256 * 1024,
+            key_prefix: "rp".into(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The public URL in force once the game port is bound to `game` (which resolves a
+    /// `--listen` port of 0).
+    pub fn public_url_for(&self, game: SocketAddr, tls: bool) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| default_public_url(game, tls))
+    }
+
+    /// The Redis URL without its credentials, for logs.
+    pub fn redis_display(&self) -> String {
+        match self.redis_url.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://{host}")
+            }
+            None => "(invalid URL)".into(),
+        }
+    }
+}
+
+/// Node ids: 1–64 characters of `A–Z a–z 0–9 - _ .` (they are part of Redis keys and
+/// URLs' JSON, so no separators or spaces).
+pub fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A node id from a host name and a random suffix: characters a node id cannot hold
+/// become `-`, the host part is cut to 48 bytes, and an empty host name becomes `node`.
+pub fn node_id_from(hostname: &str, suffix: u32) -> String {
+    let host: String = hostname
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    let host = if host.is_empty() { "node" } else { &host };
+    format!("{host}-{suffix:06x}", suffix = suffix & 0xff_ffff)
+}
+
+/// Checks a `--public-url`: `ws://` or `wss://`, a host (and port), an optional path
+/// prefix, no query or fragment. Returns it without a trailing slash.
+pub fn parse_public_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("ws://")
+        .or_else(|| s.strip_prefix("wss://"))
+        .ok_or_else(|| format!("`{s}` is not a ws:// or wss:// URL"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("`{s}` has no host (or carries credentials)"));
+    }
+    if s.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{s}` must be a base URL: no query, fragment or spaces"
+        ));
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// The public URL of a node whose game port is bound to `game` when none is given:
+/// `ws://` (or `wss://` with TLS) plus the address. Only meaningful for loopback: any
+/// other listen address says nothing about how clients reach the node.
+pub fn default_public_url(game: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "wss" } else { "ws" };
+    format!("{scheme}://{game}")
 }
 
 pub use rallypoint_protocol::duration::parse_duration;
@@ -300,6 +447,68 @@ mod tests {
         );
         assert!(parse_quota("0/1").is_err());
         assert!(parse_quota("x").is_err());
+    }
+
+    #[test]
+    fn node_ids() {
+        assert!(valid_node_id("eu-1.game_a"));
+        assert!(!valid_node_id(""));
+        assert!(!valid_node_id("a:b"));
+        assert!(!valid_node_id(&"x".repeat(65)));
+        assert_eq!(node_id_from("box.example", 0xabc), "box.example-000abc");
+        assert_eq!(node_id_from(" my host\n", 0x1234_5678), "my-host-345678");
+        assert_eq!(node_id_from("", 1), "node-000001");
+        let long = node_id_from(&"h".repeat(300), 7);
+        assert!(valid_node_id(&long), "{long}");
+        assert!(valid_node_id(&node_id_from("ünïcode host", 9)));
+    }
+
+    #[test]
+    fn public_urls() {
+        assert_eq!(
+            parse_public_url("wss://play.example.com:443/").as_deref(),
+            Ok("wss://play.example.com:443")
+        );
+        assert_eq!(
+            parse_public_url("ws://10.0.0.5:7777/eu").as_deref(),
+            Ok("ws://10.0.0.5:7777/eu")
+        );
+        for bad in [
+            "http://x:1",
+            "ws://",
+            "ws:///play",
+            "ws://x:1/?a=b",
+            "ws://x:1#f",
+            "ws://u:p@x:1",
+            "ws://x y",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+        let loopback: SocketAddr = "127.0.0.1:7777".parse().unwrap();
+        assert_eq!(default_public_url(loopback, false), "ws://127.0.0.1:7777");
+        let v6: SocketAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(default_public_url(v6, true), "wss://[::1]:9000");
+        let mut c = cluster("ws://x:1");
+        assert_eq!(c.public_url_for(loopback, true), "ws://x:1");
+        c.public_url = None;
+        assert_eq!(c.public_url_for(loopback, false), "ws://127.0.0.1:7777");
+    }
+
+    fn cluster(public_url: &str) -> ClusterConfig {
+        ClusterConfig {
+            redis_url: "redis://user:secret@redis.internal:6379/2".into(),
+            node_id: "n".into(),
+            public_url: Some(public_url.into()),
+            timing: ClusterTiming::default(),
+        }
+    }
+
+    #[test]
+    fn redis_urls_are_logged_without_credentials() {
+        assert_eq!(
+            cluster("ws://x:1").redis_display(),
+            "redis://redis.internal:6379/2"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::room::{PlaceError, Reservation};
 use crate::server::{State, client_ip};
 use crate::session::{self, Session};
+use crate::socket::SessionStream;
 use crate::stream::ClientStream;
 use rallypoint_protocol::Subprotocol;
 
@@ -390,6 +391,11 @@ async fn run_session(
     state: &State,
 ) {
     let limits = &state.config.limits;
+    let (stream, outbox) = SessionStream::upgrade(
+        stream,
+        limits.max_queued_messages,
+        accepted.subprotocol.encoding(),
+    );
     let ws = WebSocketStream::from_partially_read(
         FragmentCap::new(stream, &leftover, limits.max_fragments),
         leftover,
@@ -418,6 +424,7 @@ async fn run_session(
         info!(role = session.identity.role.as_str(), "session started");
         session::run(
             ws,
+            outbox,
             session,
             &state.config.limits,
             &state.metrics,

@@ -7,8 +7,9 @@
 //! - [`cli`]: the binary's commands and flags; [`config`]: every setting and limit.
 //! - [`server`]: shared state, accept loop, shutdown; [`connection`]: one connection's
 //!   phases (accept-time cap, TLS, head, admission, token, placement, upgrade, session) and
-//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS; [`tls`]:
-//!   rustls configuration; [`http`]: one request head, one response.
+//!   the one mapping of their errors to HTTP responses; [`stream`]: TCP or TLS;
+//!   [`socket`]: the upgraded socket, shared with the room's direct snapshot writes;
+//!   [`tls`]: rustls configuration; [`http`]: one request head, one response.
 //! - [`admission`]: connection caps, per-IP handshake rate, pending-handshake pool.
 //! - [`handshake`]: the pure `/play` phases (upgrade, Origin, subprotocol, token, room).
 //! - [`auth`]: JWT verification and minting.
@@ -22,6 +23,8 @@
 //! - [`assets`]: loading and validating designer data for any game (files, TOML with
 //!   positions, serde, the validation pass, reports) and the engine's own settings;
 //!   [`reload`]: hot reload.
+//! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
+//!   seats, checkpoints, matchmaking.
 //! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;
 //!   [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup; [`text`]:
@@ -33,6 +36,7 @@ pub mod arena;
 pub mod assets;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod fragments;
@@ -46,6 +50,7 @@ pub mod room;
 pub mod server;
 pub mod session;
 pub mod shutdown;
+pub mod socket;
 pub mod stream;
 pub mod text;
 pub mod tls;

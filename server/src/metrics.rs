@@ -77,6 +77,48 @@ pub struct VersionLabels {
     pub version: String,
 }
 
+/// Label: a cluster directory operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectoryLabels {
+    /// `heartbeat`, `claim`, `reserve`, `snapshot`, ...
+    pub op: String,
+}
+
+/// Label: a failed cluster directory operation.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectoryErrorLabels {
+    /// The operation.
+    pub op: String,
+    /// `unavailable` (no answer in time) or `rejected` (an answer not understood).
+    pub kind: String,
+}
+
+/// Label: a lease.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    /// `node` (the registration) or `room` (a claim).
+    pub lease: String,
+}
+
+/// Label: a lease given up.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLossLabels {
+    /// `node` or `room`.
+    pub lease: String,
+    /// `superseded` (another node holds it) or `expired` (lapsed past the grace).
+    pub reason: String,
+}
+
+/// Upper bounds of the directory-call buckets, seconds: 100 µs to ~1.6 s, doubling. A
+/// healthy Redis answers in the first few; the call timeout sits in the last ones.
+pub fn directory_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_1, 2.0, 15)
+}
+
+fn directory_histogram() -> Histogram {
+    Histogram::new(directory_buckets())
+}
+
 /// Upper bounds of the tick-duration buckets, seconds: 25 µs to ~74 ms in steps of √2, so
 /// a quantile read from the buckets is within about 20 % (a 30 Hz tick has 33 ms).
 pub fn tick_buckets() -> impl Iterator<Item = f64> {
@@ -154,6 +196,14 @@ pub struct Metrics {
     pub panics: Counter,
     /// Resident memory of the process, read when `/metrics` is scraped (Linux).
     pub resident_memory_bytes: Gauge,
+    /// Duration of cluster directory calls (Redis round trips), by operation.
+    pub directory_call_seconds: Family<DirectoryLabels, Histogram, fn() -> Histogram>,
+    /// Failed cluster directory calls, by operation and kind.
+    pub directory_errors: Family<DirectoryErrorLabels, Counter>,
+    /// Leases renewed (confirmed by the directory), node and rooms.
+    pub leases_renewed: Family<LeaseLabels, Counter>,
+    /// Leases given up, by reason.
+    pub leases_lost: Family<LeaseLossLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -190,6 +240,10 @@ impl Metrics {
             assets_reloads: Family::default(),
             panics: Counter::default(),
             resident_memory_bytes: Gauge::default(),
+            directory_call_seconds: Family::new_with_constructor(directory_histogram),
+            directory_errors: Family::default(),
+            leases_renewed: Family::default(),
+            leases_lost: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -304,6 +358,26 @@ impl Metrics {
             "Resident memory of the server process (Linux; 0 elsewhere)",
             m.resident_memory_bytes.clone(),
         );
+        r.register(
+            "directory_call_seconds",
+            "Duration of cluster directory calls (Redis round trips), by operation",
+            m.directory_call_seconds.clone(),
+        );
+        r.register(
+            "directory_errors",
+            "Failed cluster directory calls, by operation and kind",
+            m.directory_errors.clone(),
+        );
+        r.register(
+            "leases_renewed",
+            "Cluster leases renewed, node registration and room claims",
+            m.leases_renewed.clone(),
+        );
+        r.register(
+            "leases_lost",
+            "Cluster leases given up: superseded by another node or lapsed past the grace",
+            m.leases_lost.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -352,6 +426,40 @@ impl Metrics {
     /// Counts a session end for a [`CloseReason`].
     pub fn close_reason(&self, reason: CloseReason) {
         self.close(reason.error_code());
+    }
+
+    /// Records one cluster directory call; `error` is its failure kind, if it failed.
+    pub fn directory_call(&self, op: &str, seconds: f64, error: Option<&str>) {
+        self.directory_call_seconds
+            .get_or_create(&DirectoryLabels { op: op.to_owned() })
+            .observe(seconds);
+        if let Some(kind) = error {
+            self.directory_errors
+                .get_or_create(&DirectoryErrorLabels {
+                    op: op.to_owned(),
+                    kind: kind.to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    /// Counts renewed leases of one kind (`node` or `room`).
+    pub fn lease_renewed(&self, lease: &str, n: u64) {
+        self.leases_renewed
+            .get_or_create(&LeaseLabels {
+                lease: lease.to_owned(),
+            })
+            .inc_by(n);
+    }
+
+    /// Counts a lease given up.
+    pub fn lease_lost(&self, lease: &str, reason: &str) {
+        self.leases_lost
+            .get_or_create(&LeaseLossLabels {
+                lease: lease.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Handles for one session's traffic counters.
@@ -452,6 +560,25 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(12345 * 1024));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert_eq!(parse_vm_rss("VmRSS:\tlots\n"), None);
+    }
+
+    #[test]
+    fn directory_calls_and_leases_are_counted_by_operation() {
+        let m = Metrics::new();
+        m.directory_call("claim", 0.000_3, None);
+        m.directory_call("claim", 0.6, Some("unavailable"));
+        m.lease_renewed("room", 3);
+        m.lease_lost("room", "superseded");
+        let text = m.encode();
+        for line in [
+            "rallypoint_directory_call_seconds_count{op=\"claim\"} 2",
+            "rallypoint_directory_call_seconds_bucket{le=\"0.0004\",op=\"claim\"} 1",
+            "rallypoint_directory_errors_total{op=\"claim\",kind=\"unavailable\"} 1",
+            "rallypoint_leases_renewed_total{lease=\"room\"} 3",
+            "rallypoint_leases_lost_total{lease=\"room\",reason=\"superseded\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in\n{text}");
+        }
     }
 
     #[test]

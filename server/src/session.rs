@@ -39,7 +39,7 @@ use crate::config::{Limits, Quota};
 use crate::fragments::{FragmentCap, TooManyFragments};
 use crate::metrics::{KindLabels, Metrics, Traffic};
 use crate::room::{Command, Gone, Join, Outbox, Reservation, RoomHandle, SessionId};
-use crate::stream::ClientStream;
+use crate::socket::SessionStream;
 use prometheus_client::metrics::counter::Counter;
 
 /// How long a close handshake may take before the connection is dropped anyway.
@@ -121,7 +121,7 @@ pub fn websocket_config(
 
 /// One connection's state for the length of its session.
 struct Conn<'a> {
-    ws: WebSocketStream<FragmentCap<ClientStream>>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
     limits: &'a Limits,
     traffic: Traffic,
     /// Per-kind drop counters, created once so a flood costs no label lookups.
@@ -176,7 +176,8 @@ impl Dropped {
 
 /// Runs a session to its end.
 pub async fn run(
-    ws: WebSocketStream<FragmentCap<ClientStream>>,
+    ws: WebSocketStream<FragmentCap<SessionStream>>,
+    outbox: Arc<Outbox>,
     session: Session,
     limits: &Limits,
     metrics: &Metrics,
@@ -184,7 +185,6 @@ pub async fn run(
     tick_rate: u16,
 ) {
     let encoding = session.subprotocol.encoding();
-    let outbox = Arc::new(Outbox::new(limits.max_queued_messages));
     let join = Join {
         session: session.id,
         sub: Arc::from(session.identity.sub.as_str()),
@@ -420,6 +420,14 @@ impl Conn<'_> {
     /// newest snapshot framed with this player's header.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
+        if batch.messages.is_empty() && batch.snapshot.is_none() && self.outbox.has_remainder() {
+            // The room wrote a snapshot the socket took only in part: finish it.
+            return match tokio::time::timeout(self.limits.send_timeout, self.ws.flush()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) => Err(End::Lost("write_failed")),
+                Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
+            };
+        }
         if let Some(close) = batch.close {
             return Err(match close.detail {
                 Some(detail) => End::Refuse(close.reason, detail),

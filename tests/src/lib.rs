@@ -7,11 +7,12 @@
 //! connection that speaks either subprotocol; [`raw`] speaks WebSocket by hand, for tests
 //! that must send what no client library would; [`cdp`] drives a headless browser, and
 //! [`external`] runs tests that need a program from outside Rust, ignoring them (with the
-//! reason) when it is missing. Everything is bounded in time: a test that hangs fails
-//! instead.
+//! reason) when it is missing; [`redis`] runs a private `redis-server` for one test.
+//! Everything is bounded in time: a test that hangs fails instead.
 
 pub mod cdp;
 pub mod external;
+pub mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

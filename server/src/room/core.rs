@@ -33,7 +33,7 @@ use crate::assets::Assets;
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::game::{Game, GameAssets, PlayerId};
-use crate::metrics::RoomMetrics;
+use crate::metrics::{RoomMetrics, Traffic};
 
 /// A player entity and who controls it.
 #[derive(Debug)]
@@ -75,6 +75,8 @@ pub struct RoomCore<G: Game> {
     limits: Limits,
     decode: DecodeLimits,
     metrics: RoomMetrics,
+    /// Traffic counters per encoding, for what the room writes itself (counted per tick).
+    traffic: [Traffic; 2],
     assets: Arc<Assets<G::Assets>>,
     game: G,
     schema: RowSchema,
@@ -116,6 +118,8 @@ pub struct Parts {
     pub limits: Limits,
     /// The room's metric handles.
     pub metrics: RoomMetrics,
+    /// Traffic counters per encoding, in [`super::fanout::slot`] order.
+    pub traffic: [Traffic; 2],
 }
 
 impl<G: Game> RoomCore<G> {
@@ -141,6 +145,7 @@ impl<G: Game> RoomCore<G> {
             limits: parts.limits,
             decode,
             metrics: parts.metrics,
+            traffic: parts.traffic,
             schema: G::schema(),
             tick_rate,
             dt,
@@ -350,7 +355,7 @@ impl<G: Game> RoomCore<G> {
             }
         }
         let players = &self.players;
-        self.members.snapshot(
+        let written = self.members.snapshot(
             tick,
             &bodies,
             |m| {
@@ -361,6 +366,12 @@ impl<G: Game> RoomCore<G> {
             &mut self.departed,
             &self.metrics,
         );
+        for (traffic, (messages, bytes)) in self.traffic.iter().zip(written) {
+            if messages > 0 {
+                traffic.messages_out.inc_by(messages);
+                traffic.bytes_out.inc_by(bytes);
+            }
+        }
     }
 
     fn broadcast(&mut self, skip: Option<SessionId>, msg: &ServerMessage) {

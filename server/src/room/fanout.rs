@@ -102,7 +102,7 @@ impl Members {
                     metrics.slow_disconnects.inc();
                 }
                 Pushed::Gone(g) => departed.push((session, g)),
-                Pushed::Queued | Pushed::ReplacedUnread => {}
+                Pushed::Queued | Pushed::ReplacedUnread | Pushed::Written(_) => {}
             }
         }
     }
@@ -119,7 +119,9 @@ impl Members {
         true
     }
 
-    /// Hands every member the snapshot body of its encoding with its own `ack`.
+    /// Hands every member the snapshot body of its encoding with its own `ack`. Returns
+    /// the snapshots and payload bytes written straight to sockets, per encoding (the
+    /// sessions count the rest as they write it).
     pub(crate) fn snapshot(
         &self,
         tick: u32,
@@ -127,7 +129,8 @@ impl Members {
         ack_of: impl Fn(&Member) -> u32,
         departed: &mut Vec<(SessionId, Gone)>,
         metrics: &RoomMetrics,
-    ) {
+    ) -> [(u64, u64); 2] {
+        let mut written = [(0u64, 0u64); 2];
         for (&session, m) in &self.by_session {
             let Some(ents) = bodies[slot(m.encoding)].clone() else {
                 continue;
@@ -138,6 +141,11 @@ impl Members {
                 ents,
             };
             match m.outbox.push_snapshot(pending) {
+                Pushed::Written(bytes) => {
+                    let w = &mut written[slot(m.encoding)];
+                    w.0 += 1;
+                    w.1 += bytes as u64;
+                }
                 Pushed::ReplacedUnread => {
                     metrics.slow_drops.inc();
                 }
@@ -145,5 +153,6 @@ impl Members {
                 Pushed::Queued | Pushed::Overflow => {}
             }
         }
+        written
     }
 }

@@ -76,6 +76,7 @@ pub(super) fn build<G: Game>(
     };
     let parts = Parts {
         metrics: ctx.metrics.room(&name),
+        traffic: super::fanout::ENCODINGS.map(|e| ctx.metrics.traffic(e)),
         name,
         shared,
         directory: Arc::clone(directory),

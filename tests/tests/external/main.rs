@@ -1,5 +1,5 @@
 //! End-to-end tests that drive programs from outside Rust: a headless browser, Python's
-//! `websockets`. Each trial declares the program it needs; one whose program is missing
+//! `websockets`, `redis-server`. Each trial declares the program it needs; one whose program is missing
 //! is reported as ignored with the reason (or fails, when CI requires the program with
 //! `RALLYPOINT_REQUIRE_<NEED>=1`). See `rallypoint_tests::external`.
 //!
@@ -7,6 +7,7 @@
 //! `trials` with `external_trials!`, and add the module's `trials` below.
 
 mod browser;
+mod cluster;
 mod interop;
 
 use rallypoint_tests::ServerBuilder;
@@ -20,7 +21,7 @@ pub fn server() -> ServerBuilder {
 fn main() -> std::process::ExitCode {
     let args = libtest_mimic::Arguments::from_args();
     let needs = Needs::probe(args.list);
-    let trials = [browser::trials, interop::trials]
+    let trials = [browser::trials, cluster::trials, interop::trials]
         .iter()
         .flat_map(|module| module(&needs))
         .collect();
