@@ -12,6 +12,7 @@ mod game;
 mod handshake;
 mod session;
 mod soak;
+mod tag;
 mod tls;
 
 use rallypoint_tests::ServerBuilder;

@@ -12,7 +12,7 @@
 //! grow instead, which only makes the narrowest gaps look closed (never walls look open
 //! while cells stay under a player diameter).
 
-use super::model::{Point, Rect};
+use super::{Point, Rect};
 
 /// Grid budget: 4 M cells of 2 bytes. A 500 × 500 map at the default radius fits at full
 /// resolution.

@@ -11,8 +11,8 @@
 
 use std::fmt::Write as _;
 
-use super::model::{MapDef, Tuning};
-use super::report::Problem;
+use super::{MapDef, Tuning};
+use crate::assets::Problem;
 
 /// Target size of the drawing's longer side, pixels.
 const TARGET_PX: f64 = 800.0;

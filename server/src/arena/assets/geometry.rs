@@ -10,22 +10,12 @@
 
 use std::ops::Range;
 
-use super::model::{Point, Rect, Tuning};
 use super::reach;
-use super::report::Problem;
-use super::source::Source;
+use super::{Point, Rect, Tuning};
+use crate::assets::{Check, Entry};
 
 /// Slack for values that touch exactly (`x + w = width`) but round in `f32`.
 const EPS: f32 = 1e-3;
-
-/// An entry as written: its 1-based number among entries of its kind, and the span of
-/// its `[[kind]]` header (or inline table).
-#[derive(Debug, Clone)]
-pub(crate) struct Placed<T> {
-    pub index: usize,
-    pub span: Range<usize>,
-    pub value: T,
-}
 
 /// A wall and the spans of its size values, blamed when the size is not positive.
 #[derive(Debug, Clone)]
@@ -40,19 +30,19 @@ pub(crate) struct WallEntry {
 pub(crate) struct Layout {
     pub width: f32,
     pub height: f32,
-    pub walls: Vec<Placed<WallEntry>>,
-    pub spawns: Vec<Placed<Point>>,
-    pub pickups: Vec<Placed<Point>>,
+    pub walls: Vec<Entry<WallEntry>>,
+    pub spawns: Vec<Entry<Point>>,
+    pub pickups: Vec<Entry<Point>>,
 }
 
-/// Appends a problem for every geometry rule the map breaks.
-pub(crate) fn check(src: &Source, map: &Layout, tuning: &Tuning, out: &mut Vec<Problem>) {
+/// Reports every geometry rule the map breaks.
+pub(crate) fn check(c: &mut Check<'_>, map: &Layout, tuning: &Tuning) {
     let (width, height) = (map.width, map.height);
     let size = format!("{width} × {height}");
     let radius = tuning.player.radius;
     let pickup_radius = tuning.pickup.radius;
 
-    let mut solid: Vec<&Placed<WallEntry>> = Vec::new();
+    let mut solid: Vec<&Entry<WallEntry>> = Vec::new();
     for wall in &map.walls {
         let r = wall.value.rect;
         if r.w <= 0.0 || r.h <= 0.0 {
@@ -61,43 +51,43 @@ pub(crate) fn check(src: &Source, map: &Layout, tuning: &Tuning, out: &mut Vec<P
             } else {
                 &wall.value.h_span
             };
-            out.push(src.problem(
+            c.report(
                 span.clone(),
                 format!("{} has a non-positive size", describe_wall(wall)),
                 Some("`w` (width) and `h` (height) must both be greater than 0".to_string()),
-            ));
+            );
             continue;
         }
         solid.push(wall);
         if r.x < -EPS || r.y < -EPS || r.x + r.w > width + EPS || r.y + r.h > height + EPS {
-            out.push(src.problem(
+            c.report(
                 wall.span.clone(),
                 format!("{} goes outside the {size} map", describe_wall(wall)),
                 Some(format!(
                     "a wall must satisfy 0 ≤ x, x + w ≤ {width}, 0 ≤ y and y + h ≤ {height} (x, y is its top-left corner)"
                 )),
-            ));
+            );
         }
     }
 
-    let mut open_spawns: Vec<&Placed<Point>> = Vec::new();
+    let mut open_spawns: Vec<&Entry<Point>> = Vec::new();
     for spawn in &map.spawns {
-        let what = format!("spawn #{} at {}", spawn.index, describe_point(spawn.value));
+        let what = format!("spawn #{} at {}", spawn.number, describe_point(spawn.value));
         if place_circle(
-            src, &what, spawn, radius, "a player", &size, width, height, &solid, out,
+            c, &what, spawn, radius, "a player", &size, width, height, &solid,
         ) {
             open_spawns.push(spawn);
         }
     }
-    let mut open_pickups: Vec<&Placed<Point>> = Vec::new();
+    let mut open_pickups: Vec<&Entry<Point>> = Vec::new();
     for pickup in &map.pickups {
         let what = format!(
             "pickup #{} at {}",
-            pickup.index,
+            pickup.number,
             describe_point(pickup.value)
         );
         if place_circle(
-            src,
+            c,
             &what,
             pickup,
             pickup_radius,
@@ -106,7 +96,6 @@ pub(crate) fn check(src: &Source, map: &Layout, tuning: &Tuning, out: &mut Vec<P
             width,
             height,
             &solid,
-            out,
         ) {
             open_pickups.push(pickup);
         }
@@ -154,37 +143,37 @@ pub(crate) fn check(src: &Source, map: &Layout, tuning: &Tuning, out: &mut Vec<P
             .spawn_component
             .iter()
             .position(|c| *c == Some(id))
-            .map(|i| open_spawns[i].index)
+            .map(|i| open_spawns[i].number)
     });
     for (spawn, component) in open_spawns.iter().zip(&reach.spawn_component) {
-        let what = format!("spawn #{} at {}", spawn.index, describe_point(spawn.value));
+        let what = format!("spawn #{} at {}", spawn.number, describe_point(spawn.value));
         match (component, main, main_spawn) {
-            (None, _, _) => out.push(src.problem(
+            (None, _, _) => c.report(
                 spawn.span.clone(),
                 format!("{what} is boxed in: a player starting there cannot move"),
                 Some(format!("move it into open floor; {gap_help}")),
-            )),
-            (Some(c), Some((main_id, _)), Some(first)) if *c != main_id => out.push(src.problem(
+            ),
+            (Some(area), Some((main_id, _)), Some(first)) if *area != main_id => c.report(
                 spawn.span.clone(),
                 format!(
                     "{what} is cut off from spawn #{first}: players starting there can never reach the others"
                 ),
                 Some(format!("open a way through to the other spawn points, or move this one; {gap_help}")),
-            )),
+            ),
             _ => {}
         }
     }
     for (pickup, reachable) in open_pickups.iter().zip(&reach.pickup_reachable) {
         if !reachable {
-            out.push(src.problem(
+            c.report(
                 pickup.span.clone(),
                 format!(
                     "pickup #{} at {} is unreachable: no player can get to it from any spawn point",
-                    pickup.index,
+                    pickup.number,
                     describe_point(pickup.value)
                 ),
                 Some(format!("open a way to it, or move it; {gap_help}")),
-            ));
+            );
         }
     }
 }
@@ -193,20 +182,19 @@ pub(crate) fn check(src: &Source, map: &Layout, tuning: &Tuning, out: &mut Vec<P
 /// reports the first rule it breaks. Returns whether it is well placed.
 #[allow(clippy::too_many_arguments)]
 fn place_circle(
-    src: &Source,
+    c: &mut Check<'_>,
     what: &str,
-    entry: &Placed<Point>,
+    entry: &Entry<Point>,
     radius: f32,
     thing: &str,
     size: &str,
     width: f32,
     height: f32,
-    walls: &[&Placed<WallEntry>],
-    out: &mut Vec<Problem>,
+    walls: &[&Entry<WallEntry>],
 ) -> bool {
     let p = entry.value;
     let mut report = |message: String, help: String| {
-        out.push(src.problem(entry.span.clone(), message, Some(help)));
+        c.report(entry.span.clone(), message, Some(help));
         false
     };
     if p.x < 0.0 || p.y < 0.0 || p.x > width || p.y > height {
@@ -260,11 +248,11 @@ pub(crate) fn distance_to_rect(p: Point, r: Rect) -> f32 {
     (dx * dx + dy * dy).sqrt()
 }
 
-fn describe_wall(wall: &Placed<WallEntry>) -> String {
+fn describe_wall(wall: &Entry<WallEntry>) -> String {
     let r = wall.value.rect;
     format!(
         "wall #{} (x={}, y={}, w={}, h={})",
-        wall.index, r.x, r.y, r.w, r.h
+        wall.number, r.x, r.y, r.w, r.h
     )
 }
 
