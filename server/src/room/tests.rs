@@ -6,8 +6,9 @@ use rallypoint_protocol::message::{Event, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding};
 
 use super::harness::{Delivered, RoomHarness, TestClient};
+use crate::arena::assets::ArenaAssets;
 use crate::arena::sim::PlayerId;
-use crate::assets::{self, ArenaAssets, Assets};
+use crate::assets::{self, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
 
