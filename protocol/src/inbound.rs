@@ -330,13 +330,25 @@ fn msgpack_envelope(bytes: &[u8]) -> Option<(TypeName, Option<u32>)> {
             "t" if t.is_none() => t = Some(TypeName::of(crate::codec::read_str(&mut rd)?)),
             "seq" if seq.is_none() => seq = Some(rmp::decode::read_int::<u32, _>(&mut rd).ok()?),
             "t" | "seq" => return None,
-            _ => {
-                let len = crate::codec::msgpack_value_len(rd, usize::MAX).ok()?;
-                rd = rd.get(len..)?;
-            }
+            _ => rd = rd.get(value_len(rd)?..)?,
         }
     }
     Some((t?, seq))
+}
+
+/// Length of the MessagePack value at the start of `rd`: scalars by their marker (an
+/// input's values), anything else by the structure walk.
+fn value_len(rd: &[u8]) -> Option<usize> {
+    let len = match *rd.first()? {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 1,
+        0xcc | 0xd0 => 2,
+        0xcd | 0xd1 => 3,
+        0xca | 0xce | 0xd2 => 5,
+        0xcb | 0xcf | 0xd3 => 9,
+        m @ 0xa0..=0xbf => 1 + usize::from(m & 0x1f),
+        _ => return crate::codec::msgpack_value_len(rd, usize::MAX).ok(),
+    };
+    (len <= rd.len()).then_some(len)
 }
 
 impl<'de> Deserialize<'de> for TypeName {
