@@ -90,7 +90,9 @@ pub fn classify(
         ServerMessage::Event(Event::RoundStart { round, .. }) if want_state => {
             Inbound::RoundStart(round)
         }
-        ServerMessage::Chat(_) | ServerMessage::Event(_) => Inbound::Other,
+        ServerMessage::Chat(_) | ServerMessage::Event(_) | ServerMessage::Moved(_) => {
+            Inbound::Other
+        }
     })
 }
 

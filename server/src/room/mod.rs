@@ -11,6 +11,8 @@
 //! - [`task`]: the thin async driver: one task per room, sleeping until the core's next
 //!   deadline, feeding it commands.
 //! - [`outbox`]: the mailbox from a room to one session; never blocks the room.
+//! - `saved`: what a room's checkpoint holds (the game's bytes and every player), for
+//!   reopening it on this or another node.
 //! - `harness` (tests and tools, feature `harness`): a room driven by hand with a virtual
 //!   clock.
 //!
@@ -23,6 +25,7 @@ pub mod fanout;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod outbox;
+mod saved;
 pub mod task;
 
 use std::sync::Arc;

@@ -32,13 +32,14 @@ pub fn spawn<G: Game>(
     // A fixed seed is as good as any if the OS RNG fails; the seed is logged either way.
     let _ = getrandom::fill(&mut seed);
     let current = Arc::clone(&assets.borrow_and_update());
+    let seed = u64::from_le_bytes(seed);
     let (handle, rx, core) = build::<G>(
         Arc::clone(&name),
         &ctx,
         current,
         directory,
-        u64::from_le_bytes(seed),
         Instant::now(),
+        |parts, assets, now| RoomCore::new(parts, assets, seed, now),
     );
     ctx.metrics.rooms_open.inc();
     let span = info_span!("room", room = %name);
@@ -53,14 +54,14 @@ pub fn opener<G: Game>(ctx: RoomContext, assets: AssetWatch<G>) -> super::RoomOp
 }
 
 /// A room and its handle, not yet running: [`spawn`] drives it with a timer, the harness
-/// drives it by hand.
+/// drives it by hand. `core` makes the room from its parts (new, or restored).
 pub(super) fn build<G: Game>(
     name: Arc<str>,
     ctx: &RoomContext,
     assets: Arc<Assets<G::Assets>>,
     directory: &Arc<Directory>,
-    seed: u64,
     now: Instant,
+    core: impl FnOnce(Parts, Arc<Assets<G::Assets>>, Instant) -> RoomCore<G>,
 ) -> (RoomHandle, mpsc::Receiver<Command>, RoomCore<G>) {
     let engine = &assets.engine;
     let seats = usize::from(engine.room_capacity) + usize::from(engine.spectator_capacity);
@@ -82,7 +83,7 @@ pub(super) fn build<G: Game>(
         directory: Arc::clone(directory),
         limits: ctx.limits.clone(),
     };
-    (handle, rx, RoomCore::new(parts, assets, seed, now))
+    (handle, rx, core(parts, assets, now))
 }
 
 /// Feeds `core` the commands waiting in `rx`, one queue's worth at most.
