@@ -23,22 +23,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use rallypoint_protocol::message::Welcome;
+use rallypoint_client::{ConnectError, Endpoint, Incoming, Kind, Received, Request, TokenIn};
+use rallypoint_protocol::entity::Entity;
+use rallypoint_protocol::message::{Event, ServerMessage, Welcome};
 use rallypoint_protocol::{Encoding, Subprotocol};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::behavior::{self, Control, Wander};
 use crate::config::{AbuseMode, Auth, Behavior};
 use crate::handoff::{self, Standing, Verdict};
-use crate::net::{self, BotStream, ConnectFailure, Target};
+use crate::net::ConnectFailure;
 use crate::stats::{Aggregate, Group, Local, SessionEnd, SessionSummary};
-use crate::wire::{self, Inbound};
+use crate::wire;
 use rallypoint_protocol::rng::SplitMix64 as Rng;
 
 /// A write that takes longer than this means the connection is stuck.
@@ -52,8 +49,6 @@ const DRAIN_WAIT: Duration = Duration::from_secs(2);
 /// Inputs remembered for input→ack latency; at 30 Hz this is 8 s of unacknowledged input,
 /// far beyond any healthy ack delay.
 const PENDING_CAP: usize = 256;
-/// Pings remembered for RTT; one goes out per second.
-const PING_SLOTS: usize = 4;
 /// Inputs a flooding bot sends per tick: five times the server's default quota (two
 /// per tick), so the drop budget runs out within a second.
 const FLOOD_PER_TICK: u32 = 10;
@@ -101,7 +96,7 @@ impl Role {
 #[derive(Debug)]
 pub struct Shared {
     /// Where to connect.
-    pub target: Target,
+    pub target: Endpoint,
     /// Offered subprotocol.
     pub protocol: Subprotocol,
     /// Token source.
@@ -189,8 +184,8 @@ pub struct Plan {
     pub sub: String,
     /// Display name.
     pub name: String,
-    /// Upgrade URL (with `room=` if any).
-    pub url: String,
+    /// The room it asks for, if any.
+    pub room: Option<String>,
     /// What it is.
     pub role: Role,
     /// When it starts (the ramp).
@@ -225,6 +220,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
             }
         }
     };
+    let request = request(&plan, &shared, &token);
     let mut local = Local::new();
     let mut resume_of: Option<u32> = None;
     let mut left: Option<Standing> = None;
@@ -233,7 +229,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         if shared.stopping() {
             break;
         }
-        let Some(attempt) = shared.unless_stopped(connect(&plan, &shared, &token)).await else {
+        let Some(attempt) = shared.unless_stopped(connect(&shared, &request)).await else {
             break;
         };
         let (mut ws, welcome, handshake) = match attempt {
@@ -257,7 +253,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
             s.connected(group, handshake, first);
             if let Some(you) = resume_of.take() {
                 let g = s.group(group);
-                if welcome.resumed && welcome.you == you {
+                if ws.resumed_from(you) {
                     g.resumes += 1;
                 } else {
                     g.resume_failures += 1;
@@ -269,7 +265,11 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         // A failed resume is counted above; a new player has nothing to compare.
         session.expect = left.take().filter(|_| welcome.resumed);
         let end = session.drive(&mut ws, &mut local, &mut rng).await;
-        drop(ws);
+        if matches!(end, SessionEnd::Churned) {
+            ws.abort();
+        } else {
+            drop(ws);
+        }
         let summary = session.summary();
         shared.with_stats(|s| {
             s.flush(group, &mut local);
@@ -316,57 +316,42 @@ async fn token(plan: &Plan, shared: &Shared) -> Result<String, ConnectFailure> {
             .get(plan.index)
             .cloned()
             .ok_or_else(|| ConnectFailure::Token("no token for this bot".into())),
-        Auth::DevToken => tokio::time::timeout(
-            shared.connect_timeout,
-            shared.target.dev_token(&plan.sub, &plan.name),
-        )
-        .await
-        .map_err(|_| ConnectFailure::Timeout)?,
+        Auth::DevToken => shared
+            .target
+            .dev_token(&plan.sub, &plan.name)
+            .await
+            .map_err(ConnectFailure::DevToken),
     }
 }
 
-type Ws = WebSocketStream<BotStream>;
+type Ws = rallypoint_client::Session;
 
-/// TCP, TLS, upgrade (timed: the handshake), then the `welcome`.
+/// What each of the bot's sessions asks for: its token in the header, its room, and for
+/// a slow reader a small receive buffer.
+fn request(plan: &Plan, shared: &Shared, token: &str) -> Request {
+    let mut request = Request::new([shared.protocol]).token(token, TokenIn::Header);
+    if let Some(room) = &plan.room {
+        request = request.room(room);
+    }
+    if plan.role == Role::Abuser(AbuseMode::SlowReader) {
+        request = request.recv_buffer(SLOW_READER_RCVBUF);
+    }
+    request
+}
+
+/// TCP, TLS, upgrade (timed: the handshake), then the `welcome`, each within the
+/// connect timeout.
 async fn connect(
-    plan: &Plan,
     shared: &Shared,
-    token: &str,
+    request: &Request,
 ) -> Result<(Ws, Welcome, Duration), ConnectFailure> {
     let started = Instant::now();
-    let rcvbuf = (plan.role == Role::Abuser(AbuseMode::SlowReader)).then_some(SLOW_READER_RCVBUF);
-    let mut ws = tokio::time::timeout(shared.connect_timeout, async {
-        let stream = shared.target.connect(rcvbuf).await?;
-        net::upgrade(stream, &plan.url, shared.protocol, token).await
-    })
-    .await
-    .map_err(|_| ConnectFailure::Timeout)??;
+    let mut ws = shared.target.connect(request).await?;
     let handshake = started.elapsed();
-    let encoding = shared.protocol.encoding();
-    let welcome = tokio::time::timeout(shared.connect_timeout, async {
-        loop {
-            let bytes = match ws.next().await {
-                Some(Ok(Message::Binary(b))) => b,
-                Some(Ok(Message::Text(t))) => t.into(),
-                Some(Ok(Message::Close(f))) => {
-                    let code = f.map_or(1005, |f| u16::from(f.code));
-                    return Err(ConnectFailure::NoWelcome(format!("closed with {code}")));
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(ConnectFailure::NoWelcome(e.to_string())),
-                None => return Err(ConnectFailure::NoWelcome("connection closed".into())),
-            };
-            return match wire::classify(encoding, &bytes, false) {
-                Ok(Inbound::Welcome(w)) => Ok(w),
-                Ok(other) => Err(ConnectFailure::NoWelcome(format!(
-                    "first message was {other:?}"
-                ))),
-                Err(e) => Err(ConnectFailure::NoWelcome(e.to_string())),
-            };
-        }
-    })
-    .await
-    .map_err(|_| ConnectFailure::NoWelcome("none within the connect timeout".into()))??;
+    let welcome = tokio::time::timeout(shared.connect_timeout, ws.read_welcome())
+        .await
+        .map_err(|_| ConnectError::NoWelcome("none within the connect timeout".into()))??
+        .clone();
     Ok((ws, welcome, handshake))
 }
 
@@ -394,15 +379,15 @@ struct Session<'a> {
     /// Sent inputs awaiting their ack, oldest first.
     pending: VecDeque<(u32, Instant)>,
     last_snap: Option<Instant>,
-    pings: [(u32, Option<Instant>); PING_SLOTS],
-    next_ping: u32,
+    /// The last snapshot's entities (when the behaviour looks at them); the vector is
+    /// reused from snapshot to snapshot.
+    ents: Vec<Entity>,
     wander: Wander,
     fight: Option<Control>,
     abuse_at: Instant,
     abused_at: Option<Instant>,
     /// False while a slow reader ignores its socket.
     reading: bool,
-    last_error: Option<String>,
     /// Round number, from `round_start` events (the join intro carries the current one).
     round: Option<u32>,
     /// Churn decided at this instant: coming to rest before dropping the connection.
@@ -443,14 +428,12 @@ impl<'a> Session<'a> {
             acked: 0,
             pending: VecDeque::with_capacity(PENDING_CAP),
             last_snap: None,
-            pings: [(0, None); PING_SLOTS],
-            next_ping: 1,
+            ents: Vec::new(),
             wander: Wander::new(),
             fight: None,
             abuse_at,
             abused_at: None,
             reading: true,
-            last_error: None,
             round: None,
             leaving: None,
             last_pos: None,
@@ -480,22 +463,18 @@ impl<'a> Session<'a> {
         let mut finish_by: Option<Instant> = None;
         loop {
             tokio::select! {
-                msg = ws.next(), if self.reading => {
-                    let bytes = match msg {
-                        Some(Ok(Message::Binary(b))) => b,
-                        Some(Ok(Message::Text(t))) => t.into(),
-                        Some(Ok(Message::Close(f))) => {
-                            // Send tungstenite's queued answer, briefly: the server is
-                            // waiting for it before it lets go of the connection.
-                            let _ = tokio::time::timeout(ANSWER_WAIT, ws.close(None)).await;
-                            return self.closed(f.map_or(1005, |f| u16::from(f.code)));
+                received = ws.recv(), if self.reading => {
+                    match received {
+                        Ok(Received::Message(m)) => self.on_message(&m, local),
+                        Ok(Received::Closed(_)) | Err(_) => {
+                            // Send the queued answer to the server's close frame,
+                            // briefly: the server is waiting for it before it lets go.
+                            let _ = tokio::time::timeout(ANSWER_WAIT, ws.flush()).await;
+                            return ended(ws);
                         }
-                        Some(Ok(_)) => continue,
-                        Some(Err(_)) | None => return self.closed(1006),
-                    };
-                    self.on_data(&bytes, local);
+                    }
                     if self.drop_now {
-                        return drop_abruptly(ws);
+                        return SessionEnd::Churned;
                     }
                     if local.full() {
                         self.shared.with_stats(|s| s.flush(self.role.group(), local));
@@ -533,7 +512,7 @@ impl<'a> Session<'a> {
                         // Unsettled: send nothing more, drop once what is in flight is
                         // acknowledged (or after a bounded wait).
                         if self.acked >= self.seq || now - since >= HANDOFF_LIMIT + HANDOFF_ACK_WAIT {
-                            return drop_abruptly(ws);
+                            return SessionEnd::Churned;
                         }
                         continue;
                     }
@@ -541,7 +520,7 @@ impl<'a> Session<'a> {
                     if self.tick(ws, now, ticks, local, rng).await.is_err() {
                         return match self.drain(ws).await {
                             Some(end) => end,
-                            None => self.closed(1006),
+                            None => ended(ws),
                         };
                     }
                     if self.leaving.is_none() && self.churn_now(now, ticks, rng) {
@@ -552,7 +531,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// One tick's sends. `Err` when the connection broke.
+    /// One tick's sends, queued and written together. `Err` when the connection broke.
     async fn tick(
         &mut self,
         ws: &mut Ws,
@@ -561,6 +540,7 @@ impl<'a> Session<'a> {
         local: &mut Local,
         rng: &mut Rng,
     ) -> Result<(), WriteFailed> {
+        let before = ws.traffic();
         if let Role::Abuser(mode) = self.role
             && now >= self.abuse_at
             && (self.abused_at.is_some() || now < self.shared.abuse_until(mode))
@@ -572,15 +552,16 @@ impl<'a> Session<'a> {
             match mode {
                 AbuseMode::Flood => {
                     for _ in 0..FLOOD_PER_TICK {
-                        self.send_input(ws, now, Control::default(), local).await?;
+                        self.queue_input(ws, now, Control::default(), local)?;
                     }
                 }
                 AbuseMode::Oversize if first => {
-                    let m = wire::oversize(self.encoding, self.shared.oversize_bytes);
-                    self.send(ws, m, local).await?;
+                    let m = wire::oversize(self.shared.oversize_bytes);
+                    ws.queue(&m).map_err(|_| WriteFailed::Broken)?;
                 }
                 AbuseMode::Garbage if first => {
-                    self.send(ws, wire::garbage(self.encoding), local).await?;
+                    let (op, bytes) = wire::garbage(self.encoding);
+                    ws.queue_raw(op, bytes).map_err(|_| WriteFailed::Broken)?;
                 }
                 AbuseMode::SlowReader => self.reading = false,
                 _ => {}
@@ -596,13 +577,20 @@ impl<'a> Session<'a> {
                 None => self.wander.control(now.into_std(), rng),
             },
         };
-        self.send_input(ws, now, control, local).await?;
-        if ticks.is_multiple_of(self.tick_rate) {
-            let id = self.next_ping;
-            self.next_ping = self.next_ping.wrapping_add(1);
-            self.pings[id as usize % PING_SLOTS] = (id, Some(now));
+        self.queue_input(ws, now, control, local)?;
+        let second = ticks.is_multiple_of(self.tick_rate);
+        if second {
             local.c.pings_out += 1;
-            self.send(ws, wire::ping(self.encoding, id), local).await?;
+            ws.queue_ping().map_err(|_| WriteFailed::Broken)?;
+        }
+        let after = ws.traffic();
+        local.c.messages_out += after.messages_out - before.messages_out;
+        local.c.bytes_out += after.bytes_out - before.bytes_out;
+        match tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await {
+            Ok(Ok(())) => {}
+            _ => return Err(WriteFailed::Broken),
+        }
+        if second {
             self.shared
                 .with_stats(|s| s.flush(self.role.group(), local));
         }
@@ -617,88 +605,89 @@ impl<'a> Session<'a> {
             && rng.unit() < self.shared.churn_per_s
     }
 
-    async fn send_input(
+    fn queue_input(
         &mut self,
         ws: &mut Ws,
         now: Instant,
         control: Control,
         local: &mut Local,
     ) -> Result<(), WriteFailed> {
-        self.seq = self.seq.wrapping_add(1);
+        self.seq = ws
+            .queue_input(wire::input(control))
+            .map_err(|_| WriteFailed::Broken)?;
         if self.pending.len() >= PENDING_CAP {
             self.pending.pop_front();
             local.c.ack_samples_dropped += 1;
         }
         self.pending.push_back((self.seq, now));
         local.c.inputs_out += 1;
-        self.send(ws, wire::input(self.encoding, self.seq, control), local)
-            .await
+        Ok(())
     }
 
-    async fn send(
-        &mut self,
-        ws: &mut Ws,
-        m: Message,
-        local: &mut Local,
-    ) -> Result<(), WriteFailed> {
-        local.c.messages_out += 1;
-        local.c.bytes_out += wire::payload_len(&m) as u64;
-        match tokio::time::timeout(WRITE_TIMEOUT, ws.send(m)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(WriteFailed::Broken),
+    fn on_message(&mut self, m: &Incoming<'_>, local: &mut Local) {
+        let now = Instant::now();
+        local.c.messages_in += 1;
+        local.c.bytes_in += m.bytes().len() as u64;
+        match m.kind() {
+            Kind::Snap => self.on_snapshot(m, now, local),
+            Kind::Pong => {
+                if let Some(rtt) = m.rtt() {
+                    local.c.pongs_in += 1;
+                    local.rtt(rtt);
+                }
+            }
+            Kind::Event if self.want_ents => {
+                if let Ok(ServerMessage::Event(Event::RoundStart { round, .. })) = m.decode() {
+                    self.round = Some(round);
+                }
+            }
+            Kind::Unknown | Kind::Unreadable => local.c.decode_errors += 1,
+            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error | Kind::Moved => {}
         }
     }
 
-    fn on_data(&mut self, bytes: &[u8], local: &mut Local) {
-        let now = Instant::now();
-        local.c.messages_in += 1;
-        local.c.bytes_in += bytes.len() as u64;
-        match wire::classify(self.encoding, bytes, self.want_ents) {
-            Ok(Inbound::Snap { ack, ents, .. }) => {
-                local.c.snapshots += 1;
-                if let Some(prev) = self.last_snap.replace(now) {
-                    local.jitter((now - prev).abs_diff(self.snap_period));
+    fn on_snapshot(&mut self, m: &Incoming<'_>, now: Instant, local: &mut Local) {
+        let head = if self.want_ents {
+            m.snapshot_into(&mut self.ents).ok()
+        } else {
+            m.snap_header()
+        };
+        let Some(head) = head else {
+            local.c.decode_errors += 1;
+            return;
+        };
+        local.c.snapshots += 1;
+        if let Some(prev) = self.last_snap.replace(now) {
+            local.jitter((now - prev).abs_diff(self.snap_period));
+        }
+        let ack = head.ack;
+        if ack < self.acked {
+            local.c.ack_regressions += 1;
+        } else {
+            self.acked = ack;
+            while let Some(&(seq, sent)) = self.pending.front() {
+                if seq > ack {
+                    break;
                 }
-                if ack < self.acked {
-                    local.c.ack_regressions += 1;
-                } else {
-                    self.acked = ack;
-                    while let Some(&(seq, sent)) = self.pending.front() {
-                        if seq > ack {
-                            break;
-                        }
-                        self.pending.pop_front();
-                        local.ack(now - sent);
-                    }
-                }
-                if let Some(ents) = ents {
-                    if self.behavior == Behavior::Fight {
-                        self.fight = behavior::fight(self.you, &ents);
-                    }
-                    self.check_resume(&ents);
-                    if self.leaving.is_some() {
-                        self.settle(&ents);
-                    }
-                }
+                self.pending.pop_front();
+                local.ack(now - sent);
             }
-            Ok(Inbound::Pong(p)) => {
-                if let (id, Some(sent)) = self.pings[p.id as usize % PING_SLOTS]
-                    && id == p.id
-                {
-                    self.pings[p.id as usize % PING_SLOTS].1 = None;
-                    local.c.pongs_in += 1;
-                    local.rtt(now - sent);
-                }
+        }
+        if self.want_ents {
+            let ents = std::mem::take(&mut self.ents);
+            if self.behavior == Behavior::Fight {
+                self.fight = behavior::fight(self.you, &ents);
             }
-            Ok(Inbound::Error(e)) => self.last_error = Some(e.code),
-            Ok(Inbound::RoundStart(round)) => self.round = Some(round),
-            Ok(Inbound::Welcome(_) | Inbound::Other) => {}
-            Err(_) => local.c.decode_errors += 1,
+            self.check_resume(&ents);
+            if self.leaving.is_some() {
+                self.settle(&ents);
+            }
+            self.ents = ents;
         }
     }
 
     /// After a resume: the first snapshot that shows the player settles the check.
-    fn check_resume(&mut self, ents: &[rallypoint_protocol::entity::Entity]) {
+    fn check_resume(&mut self, ents: &[Entity]) {
         let (Some(before), Some(round)) = (self.expect, self.round) else {
             return;
         };
@@ -721,7 +710,7 @@ impl<'a> Session<'a> {
 
     /// While leaving: once every input is acknowledged and the player is at rest, note
     /// where it stands and ask for the drop.
-    fn settle(&mut self, ents: &[rallypoint_protocol::entity::Entity]) {
+    fn settle(&mut self, ents: &[Entity]) {
         let previous = self.last_pos.take();
         self.last_pos = handoff::position(self.you, ents);
         let Some(round) = self.round else { return };
@@ -734,63 +723,42 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn closed(&mut self, code: u16) -> SessionEnd {
-        SessionEnd::Closed {
-            code,
-            error: self.last_error.take(),
-        }
-    }
-
     /// Reads what is left after a write failed, or for a slow reader at the end: the
     /// server's `error` and close frame tell why it ended, and the snapshots still
     /// buffered carry the last acks (used for reconciliation only: their latency is the
     /// bot's own doing). `None`: the connection is still open (data kept coming for
     /// [`DRAIN_WAIT`]).
     async fn drain(&mut self, ws: &mut Ws) -> Option<SessionEnd> {
-        let encoding = self.encoding;
-        let mut last_error = self.last_error.take();
         let mut acked = self.acked;
         let res = tokio::time::timeout(DRAIN_WAIT, async {
             loop {
-                let bytes = match ws.next().await {
-                    Some(Ok(Message::Close(f))) => return f.map_or(1005, |f| u16::from(f.code)),
-                    Some(Ok(Message::Binary(b))) => b,
-                    Some(Ok(Message::Text(t))) => t.into(),
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) | None => return 1006,
-                };
-                match wire::classify(encoding, &bytes, false) {
-                    Ok(Inbound::Snap { ack, .. }) => acked = acked.max(ack),
-                    Ok(Inbound::Error(e)) => last_error = Some(e.code),
-                    _ => {}
+                match ws.recv().await {
+                    Ok(Received::Message(m)) => {
+                        if let Some(h) = m.snap_header() {
+                            acked = acked.max(h.ack);
+                        }
+                    }
+                    Ok(Received::Closed(_)) | Err(_) => return,
                 }
             }
         })
         .await;
-        self.last_error = last_error;
         self.acked = acked;
-        res.ok().map(|code| self.closed(code))
+        res.ok().map(|()| ended(ws))
     }
 }
 
-/// Ends the session like a phone losing its network: a reset instead of a close frame or
-/// even a FIN.
-fn drop_abruptly(ws: &mut Ws) -> SessionEnd {
-    let _ = ws.get_ref().tcp().set_zero_linger();
-    SessionEnd::Churned
+/// How a session that ended on the server's side (or lost its connection) ended: its
+/// close code and the `error` that preceded it.
+fn ended(ws: &Ws) -> SessionEnd {
+    let (code, error) = ws.closed().map_or((1006, None), |c| {
+        (c.code, c.error.as_ref().map(|e| e.code.clone()))
+    });
+    SessionEnd::Closed { code, error }
 }
 
 /// Sends our close frame (1000) and waits, bounded, for the server's.
 async fn close_normally(ws: &mut Ws) -> SessionEnd {
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "run over".into(),
-    };
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        if ws.close(Some(frame)).await.is_ok() {
-            while let Some(Ok(_)) = ws.next().await {}
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(1000, "run over")).await;
     SessionEnd::Finished
 }

@@ -73,7 +73,7 @@ pub struct Args {
     /// Accept any server certificate (self-signed test servers).
     #[arg(long)]
     pub insecure: bool,
-    /// Trust this CA certificate (PEM) for wss://.
+    /// Trust this CA certificate (PEM) for wss:// instead of the public roots.
     #[arg(long)]
     pub ca: Option<PathBuf>,
     /// Percent of the well-behaved bots that drop their connection abruptly each second

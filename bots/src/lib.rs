@@ -11,9 +11,9 @@
 //! - [`run`](mod@run): one run: placement, ramp, progress, the bounded end, the report.
 //! - `bot`: one bot task: token, connect, one session after another, churn, abuse.
 //! - [`handoff`]: what a churning bot checks across a resume (pure).
-//! - [`net`]: target URL, TCP/TLS streams, the WebSocket upgrade, `/dev/token`.
+//! - [`net`]: the target resolved once, and what a failed connection attempt means.
 //! - [`token`]: HS256 tokens minted per bot.
-//! - [`wire`]: outgoing frames and incoming messages decoded only as far as needed.
+//! - [`wire`]: inputs from controls, and the abusers' messages.
 //! - [`behavior`]: idle / wander / fight decisions (pure).
 //! - `stats`: per-bot buffers and the run-wide HDR histograms and counters.
 //! - [`report`]: the report's JSON shape, text rendering and metric names.
@@ -23,15 +23,14 @@
 //!   port during a run (`--admin`), and the memory-growth summary a soak is judged by.
 //! - [`prom`]: the admin port's `/metrics`, scraped and summed.
 //! - [`soak`]: the gates a soak is judged by.
-//! - [`sys`]: CPU usage and the open-file limit (with [`bench::sys`](mod@bench::sys),
-//!   the only `unsafe` code).
-//! - [`bench`](mod@bench): the `rallypoint-bench` command: the server measured over
-//!   loopback against a bare broadcast floor (handshakes, memory per connection, CPU per
-//!   player-tick).
+//! - [`sys`]: CPU usage and the open-file limit (the only `unsafe` code).
+//!
+//! Connections, framing, TLS and HTTP are the client library's (`rallypoint-client`);
+//! the benchmark that drives these bots against the server is its own crate
+//! (`rallypoint-bench`, in `bots/bench/`).
 
 pub mod assert;
 pub mod behavior;
-pub mod bench;
 mod bot;
 pub mod cli;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The server's `/metrics`, scraped over plain HTTP from its admin port and read as far as
+//! The server's `/metrics`, scraped over plain HTTP from its admin port (with the client
+//! library's HTTP client) and read as far as
 //! the benchmark and the run's server samples need: counters and gauges summed over their
 //! labels, and the tick-duration histogram summed over rooms, from which a quantile is
 //! interpolated.
@@ -8,8 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use anyhow::Context as _;
 
 /// One sample line: name, labels, value.
 type Line = (String, Vec<(String, String)>, f64);
@@ -20,33 +20,14 @@ pub struct Scrape {
     samples: Vec<Line>,
 }
 
-/// Fetches `GET /metrics` from the admin port.
+/// Fetches `GET /metrics` from the admin port (within ten seconds).
 pub async fn scrape(admin: SocketAddr) -> anyhow::Result<Scrape> {
-    /// The metrics page of a few hundred rooms is a few hundred KiB.
-    const MAX: u64 = 64 << 20;
-    let fetch = async {
-        let mut s = tokio::net::TcpStream::connect(admin).await?;
-        s.write_all(
-            format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
-        )
-        .await?;
-        let mut raw = Vec::new();
-        s.take(MAX).read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(10), fetch)
+    let response = rallypoint_client::Endpoint::plain(admin)
+        .with_timeout(Duration::from_secs(10))
+        .get("/metrics")
         .await
-        .context("GET /metrics timed out")?
         .context("GET /metrics")?;
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        bail!("GET /metrics: not an HTTP response");
-    };
-    if !head.starts_with("HTTP/1.1 200") {
-        bail!("GET /metrics: {}", head.lines().next().unwrap_or_default());
-    }
-    Ok(Scrape::parse(body))
+    Ok(Scrape::parse(&response.text()))
 }
 
 impl Scrape {

@@ -21,11 +21,12 @@ use tokio::time::Instant;
 
 use crate::bot::{self, Plan, Role, Shared};
 use crate::config::{AbuseMode, Auth, Config, ConfigError, Rooms};
-use crate::net::{ConnectFailure, Target, TargetError};
+use crate::net;
 use crate::progress::Progress;
 use crate::report::{self, AbuseConfig, Report, RunConfig, RunFacts};
 use crate::server_stats::{self, Sampler};
 use crate::stats::{Aggregate, Group};
+use rallypoint_client::{EndpointError, HttpError};
 use rallypoint_protocol::rng::SplitMix64 as Rng;
 
 /// Time after the final-ack wait for closing handshakes and slow-reader drains.
@@ -42,20 +43,20 @@ pub enum RunError {
     Config(#[from] ConfigError),
     /// The target URL, its address or TLS setup is unusable.
     #[error(transparent)]
-    Target(#[from] TargetError),
+    Target(#[from] EndpointError),
     /// No flag chose a token source and the server does not hand out dev tokens.
     #[error(
         "no --secret-file or --tokens-file, and the server's /dev/token is not usable ({0}); \
          dev tokens only exist on a dev-mode server reached over loopback"
     )]
-    DevToken(ConnectFailure),
+    DevToken(HttpError),
     /// The admin address does not resolve.
     #[error("--admin {0}: {1}")]
     Admin(String, String),
     /// The server could not be reached at all before the run (only checked when dev
     /// tokens are needed).
     #[error("cannot reach the server: {0}")]
-    Unreachable(ConnectFailure),
+    Unreachable(HttpError),
 }
 
 /// Runs a load test to the end of its duration and returns the report.
@@ -74,16 +75,16 @@ pub async fn run_with(
     let seed = config.seed.unwrap_or_else(clock_seed);
     let mut rng = Rng::new(seed);
     let run_id = rng.next_u64() as u32;
-    let target = Target::resolve(&config.url, &config.tls).await?;
+    let target = net::target(&config.url, &config.tls, config.connect_timeout).await?;
     if let Auth::DevToken = config.auth {
         // Fail fast with one clear error instead of one per bot.
         let probe = format!("{}-{run_id:08x}-probe", config.sub_prefix);
-        tokio::time::timeout(config.connect_timeout, target.dev_token(&probe, "probe"))
+        target
+            .dev_token(&probe, "probe")
             .await
-            .map_err(|_| RunError::Unreachable(ConnectFailure::Timeout))?
             .map_err(|e| match e {
-                ConnectFailure::DevToken { .. } | ConnectFailure::Token(_) => RunError::DevToken(e),
-                other => RunError::Unreachable(other),
+                HttpError::Io(_) | HttpError::Timeout(_) => RunError::Unreachable(e),
+                other => RunError::DevToken(other),
             })?;
     }
     let admin = match &config.admin {
@@ -150,9 +151,7 @@ pub async fn run_with(
             index,
             sub: format!("{}-{run_id:08x}-{index}", config.sub_prefix),
             name: format!("bot-{index}"),
-            url: shared
-                .target
-                .play_url(config.rooms.for_bot(index).as_deref()),
+            room: config.rooms.for_bot(index),
             role,
             start_at: started + Duration::from_secs_f64(index as f64 / config.ramp_per_s),
             seed: rng.fork(),

@@ -155,17 +155,27 @@ pub fn encode_client(encoding: Encoding, msg: &ClientMessage) -> Bytes {
     encode(encoding, msg)
 }
 
+/// Appends an encoded client message to `out`: for clients that reuse one buffer for
+/// every message they send.
+pub fn write_client(encoding: Encoding, msg: &ClientMessage, out: &mut Vec<u8>) {
+    write(encoding, msg, out);
+}
+
 fn encode<T: Serialize>(encoding: Encoding, value: &T) -> Bytes {
     let mut out = Vec::with_capacity(64);
+    write(encoding, value, &mut out);
+    Bytes::from(out)
+}
+
+fn write<T: Serialize>(encoding: Encoding, value: &T, out: &mut Vec<u8>) {
     match encoding {
         // Writing into a Vec cannot fail and our types contain no maps with non-string
         // keys, so both encoders are infallible here.
-        Encoding::MsgPack => rmp_serde::encode::write_named(&mut out, value)
+        Encoding::MsgPack => rmp_serde::encode::write_named(&mut *out, value)
             .expect("MessagePack encoding of protocol types is infallible"),
-        Encoding::Json => serde_json::to_writer(&mut out, value)
+        Encoding::Json => serde_json::to_writer(&mut *out, value)
             .expect("JSON encoding of protocol types is infallible"),
     }
-    Bytes::from(out)
 }
 
 fn decode<T: DeserializeOwned>(
@@ -321,7 +331,7 @@ pub(crate) fn walk_msgpack(
     let truncated = || malformed(Encoding::MsgPack, "truncated");
     // Remaining values to read at each open container level; the outermost level holds
     // the single top-level value.
-    let mut stack: Vec<u64> = Vec::with_capacity(max_depth.min(16) + 1);
+    let mut stack = Levels::default();
     stack.push(1);
     let mut pos = 0usize;
     let be = |at: usize, n: usize| -> Result<u64, DecodeError> {
@@ -389,6 +399,44 @@ pub(crate) fn walk_msgpack(
         }
     }
     Ok(pos)
+}
+
+/// The open-container counts of [`msgpack_value_len`]: inline up to a depth far beyond
+/// the protocol's limits, so measuring a message allocates nothing, on the heap past it.
+#[derive(Default)]
+struct Levels {
+    inline: [u64; 32],
+    len: usize,
+    spill: Vec<u64>,
+}
+
+impl Levels {
+    fn push(&mut self, v: u64) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = v,
+            None => self.spill.push(v),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) {
+        if self.len > self.inline.len() {
+            self.spill.pop();
+        }
+        self.len = self.len.saturating_sub(1);
+    }
+
+    fn last_mut(&mut self) -> Option<&mut u64> {
+        let top = self.len.checked_sub(1)?;
+        match self.inline.get_mut(top) {
+            Some(slot) => Some(slot),
+            None => self.spill.last_mut(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
 }
 
 /// Encodes a snapshot's entity list once, for every recipient using `encoding`.

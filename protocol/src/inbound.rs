@@ -61,6 +61,19 @@ pub fn decode_fields<I: InputFields>(
     Ok(fields)
 }
 
+/// [`decode_fields`] for bytes that already passed [`decode_inbound`] (the engine's
+/// session decodes the envelope; its room decodes the fields): the size and structure
+/// checks are not repeated.
+pub fn decode_checked_fields<I: InputFields>(
+    encoding: Encoding,
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<I, DecodeError> {
+    let fields: I = part(encoding, bytes, limits, "input")?;
+    fields.validate()?;
+    Ok(fields)
+}
+
 /// A client message as the engine sees it: the envelope, with a game's input fields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound<I> {
@@ -182,7 +195,37 @@ fn precheck(encoding: Encoding, bytes: &[u8], limits: &DecodeLimits) -> Result<(
 }
 
 /// One typed view of the message, with errors naming the key path under `prefix`.
+///
+/// Decoded without tracking the path first: tracking allocates for every key, and almost
+/// every message is valid. Only a message that fails is decoded again, with the path, to
+/// say precisely where.
 fn part<T: DeserializeOwned>(
+    encoding: Encoding,
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    prefix: &str,
+) -> Result<T, DecodeError> {
+    let fast = match encoding {
+        Encoding::MsgPack => {
+            let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+            // The structure walk already enforced the depth; rmp-serde counts one level
+            // more than it, so give it room rather than a second, different limit.
+            de.set_max_depth(limits.max_depth + 1);
+            T::deserialize(&mut de).ok()
+        }
+        Encoding::Json => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            T::deserialize(&mut de).ok().filter(|_| de.end().is_ok())
+        }
+    };
+    match fast {
+        Some(value) => Ok(value),
+        None => part_explained(encoding, bytes, limits, prefix),
+    }
+}
+
+/// [`part`] with the key path tracked, for the error's message.
+fn part_explained<T: DeserializeOwned>(
     encoding: Encoding,
     bytes: &[u8],
     limits: &DecodeLimits,
@@ -199,8 +242,6 @@ fn part<T: DeserializeOwned>(
     match encoding {
         Encoding::MsgPack => {
             let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-            // The structure walk already enforced the depth; rmp-serde counts one level
-            // more than it, so give it room rather than a second, different limit.
             de.set_max_depth(limits.max_depth + 1);
             serde_path_to_error::deserialize(&mut de).map_err(|e| {
                 let path = at(e.path());

@@ -16,6 +16,7 @@ use tracing::info;
 
 use crate::admin::AdminAuth;
 use crate::arena::Arena;
+use crate::arena::assets::{ArenaAssets, PlayerTuning, Tuning};
 use crate::auth::{self, MintClaims, Role, Verifier};
 use crate::config::{
     AuthConfig, ClusterConfig, ClusterTiming, Config, Limits, Quota, TlsFiles, parse_duration,
@@ -578,25 +579,25 @@ fn render_map(args: RenderMapArgs) -> anyhow::Result<()> {
     let tuning_radius = match &game_file {
         Some(game) => {
             let dir = game.parent().context("game.toml has no directory")?;
-            crate::assets::load_dir(dir)
+            crate::assets::load_dir::<ArenaAssets>(dir)
                 .map(|a| a.game.tuning.player.radius)
-                .unwrap_or_else(|_| crate::assets::Tuning::default().player.radius)
+                .unwrap_or_else(|_| Tuning::default().player.radius)
         }
-        None => crate::assets::Tuning::default().player.radius,
+        None => Tuning::default().player.radius,
     };
-    let tuning = crate::assets::Tuning {
-        player: crate::assets::PlayerTuning {
+    let tuning = Tuning {
+        player: PlayerTuning {
             radius: tuning_radius,
-            ..crate::assets::Tuning::default().player
+            ..Tuning::default().player
         },
-        ..crate::assets::Tuning::default()
+        ..Tuning::default()
     };
-    let (map, report) = crate::assets::read_map_file(&args.map, &tuning);
+    let (map, report) = crate::arena::assets::read_map_file(&args.map, &tuning);
     // A map that fails its checks is drawn anyway, problems marked; the exit code says so.
     let Some(map) = map else {
         bail!("{}", report.render_text());
     };
-    let svg = crate::assets::render_svg_with_problems(&map, tuning_radius, &report.problems);
+    let svg = crate::arena::assets::render_svg_with_problems(&map, tuning_radius, &report.problems);
     match args.out {
         Some(path) => {
             std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?

@@ -157,7 +157,7 @@ impl Default for Limits {
             handshake_timeout: Duration::from_secs(5),
             max_message_bytes: 4096,
             max_fragments: 16,
-            read_buffer_bytes: 4096,
+            read_buffer_bytes: 512,
             max_write_buffer_bytes: 1 << 20,
             tcp_send_buffer: 64 * 1024,
             max_queued_messages: 256,

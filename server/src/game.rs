@@ -22,8 +22,9 @@ use std::path::Path;
 use rallypoint_protocol::inbound::InputFields;
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::assets::{Assets, Report};
+use crate::assets::{Assets, Check, Files, Loaded, Report};
 
 /// A player's wire id: its entity id in snapshot rows and the `you` of its session. The
 /// game chooses it (small integers keep rows short) and keeps it for the player's life.
@@ -133,11 +134,44 @@ pub trait Game: Sized + Send + 'static {
     fn restore(assets: &Self::Assets, bytes: &[u8]) -> Result<Self, RestoreError>;
 }
 
-/// A game's assets: loaded and validated with the engine's settings, from one directory.
+/// A game's assets: its settings (its tables of `game.toml`) and its own files, loaded
+/// and validated beside the engine's settings from one directory.
+///
+/// The engine reads `game.toml` once for both: it parses it keeping positions, reads the
+/// engine's keys and [`GameAssets::Settings`] with serde, reports keys neither knows
+/// (with did-you-mean, or the table a misplaced key belongs in), runs both validation
+/// passes, then hands the game its settings to load its own files through [`Files`],
+/// checks the rotation against the game's maps, hashes every file and reports every
+/// problem at once. `server/GAME.md` walks through it.
 pub trait GameAssets: Sized + Clone + Debug + PartialEq + Send + Sync + 'static {
+    /// The game's tables of `game.toml`, read with serde. Every field needs a default
+    /// (`#[serde(default)]`; whether a key must be written is the validation pass's
+    /// call), and the type must serialize back to the same keys: that is how the engine
+    /// knows which keys there are.
+    type Settings: Serialize + DeserializeOwned + Default;
+
+    /// The map the rotation plays when `game.toml` does not set `maps`.
+    const DEFAULT_MAP: &'static str;
+
+    /// The validation pass over the settings serde read: ranges with units, rules
+    /// between keys. `check` is at the top level of `game.toml`.
+    fn check_settings(settings: &Self::Settings, check: &mut Check<'_>);
+
+    /// The game's data from its settings (defaults standing in for anything invalid)
+    /// and its own files, read through `files`, which reports their problems.
+    fn load(settings: Self::Settings, files: &mut Files<'_>) -> Loaded<Self>;
+
+    /// "map `name` not found" for a rotation naming a map the game does not have, with
+    /// where it was looked for (the arena: "there is no `maps/name.toml`").
+    fn missing_map(name: &str) -> String {
+        format!("map `{name}` not found")
+    }
+
     /// Loads and validates an assets directory: the engine's settings (the top-level keys
     /// of `game.toml`) and the game's own data, every problem reported at once.
-    fn load_dir(dir: &Path) -> Result<Assets<Self>, Report>;
+    fn load_dir(dir: &Path) -> Result<Assets<Self>, Report> {
+        crate::assets::load_dir(dir)
+    }
 
     /// Whether the game has a map by this name (the engine's rotation names maps).
     fn has_map(&self, name: &str) -> bool;

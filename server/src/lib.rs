@@ -18,9 +18,11 @@
 //! - [`game`]: the seam: the [`game::Game`] trait every game implements, and its assets.
 //! - [`room`]: room directory, the room core (a clock-free state machine over any game),
 //!   its async driver, outboxes.
-//! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`].
-//! - [`assets`]: loading and validating designer data (the engine's settings and the
-//!   arena's); [`reload`]: hot reload.
+//! - [`arena`]: the reference game, with its pure simulation core [`arena::sim`] and its
+//!   assets (tuning, maps) [`arena::assets`].
+//! - [`assets`]: loading and validating designer data for any game (files, TOML with
+//!   positions, serde, the validation pass, reports) and the engine's own settings;
+//!   [`reload`]: hot reload.
 //! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
 //!   seats, checkpoints, matchmaking.
 //! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;

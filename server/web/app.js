@@ -1,16 +1,17 @@
-// The Rallypoint browser client: wires the connection, the world, the controls, the
-// renderer and the HUD together, and publishes the page's state on `window.rallypoint`
-// for tests and for curious players (open the console).
+// The Rallypoint browser client: wires the SDK's connection to the world, the controls,
+// the renderer and the HUD, and publishes the page's state on `window.rallypoint` for
+// tests and for curious players (open the console).
 //
 // Page URL options (query string): `name=` display name and `role=spectator` in dev
 // mode, `room=` room to join, `proto=json` to speak `rallypoint.v1.json` (debugging).
 // The token comes from token.js; the socket goes to `/play` on this page's host, `wss:`
-// when the page is https.
+// when the page is https. Everything about the protocol is the SDK's (`/sdk/`, from
+// protocol/js); this file only decides what the player sees.
 
 import { Controls } from "./input.js";
 import { Hud } from "./hud.js";
-import { Connection } from "./net.js";
 import { Renderer } from "./render.js";
+import { Client, DEFAULT_BACKOFF, DEFAULT_PROTOCOLS, V1_JSON, V1_MSGPACK } from "./sdk/index.js";
 import { tokenSource } from "./token.js";
 import { World } from "./world.js";
 
@@ -18,14 +19,18 @@ const query = new URLSearchParams(location.search);
 const scheme = location.protocol === "https:" ? "wss" : "ws";
 const playUrl = new URL("/play", location.href);
 playUrl.protocol = scheme + ":";
-if (query.get("room")) playUrl.searchParams.set("room", query.get("room"));
-const subprotocol = query.get("proto") === "json" ? "rallypoint.v1.json" : "rallypoint.v1.msgpack";
+const protocols = query.get("proto") === "json" ? [V1_JSON] : DEFAULT_PROTOCOLS;
+/** Appended to the message of a close that only a fixed client can avoid. */
+const CLIENT_BUG = "This is a bug in the game client; reload the page to play again.";
 
 const canvas = document.getElementById("arena");
 const world = new World();
 const controls = new Controls(canvas);
 const renderer = new Renderer(canvas);
 const hud = new Hud();
+/** @type {Client | null} */
+let client = null;
+let leaving = false;
 
 /** The page's state, for tests and debugging. Replaced fields, never a replaced object. */
 const state = {
@@ -56,6 +61,8 @@ const state = {
   lastClose: null,
   welcomes: 0,
   resumed: false,
+  /** The SDK's connection state: connecting, open, resuming, closed. */
+  connection: "closed",
   /** What the banner says, and its kind: connecting, retrying, stopped, playing. */
   status: "",
   statusKind: "connecting",
@@ -66,9 +73,15 @@ const state = {
   errors: [],
   decodeErrors: 0,
   /** Reconnects now (the banner's button). */
-  reconnect: () => conn.reconnectNow(),
+  reconnect: () => {
+    leaving = false;
+    client?.reconnectNow();
+  },
   /** Leaves the game with a normal close. */
-  leave: () => conn.stop(),
+  leave: () => {
+    leaving = true;
+    client?.close();
+  },
   /** Where a world point is on the canvas, in CSS pixels (for tests that click). */
   screenOf: (x, y) => renderer.toScreen({ x, y }),
 };
@@ -90,13 +103,60 @@ function setStatus(text, kind, toast = false) {
   hud.status(text, kind, toast);
 }
 
-function publishSnapshot() {
-  const snap = world.latest();
-  if (!snap) return;
+/** What to tell the player about a close (the SDK's meaning, in the page's words). */
+function closeText(info) {
+  if (info.code === 4001) {
+    return info.reconnect
+      ? "Your session token expired; signing in again."
+      : "Your session token expired. Sign in again to keep playing.";
+  }
+  return info.clientBug ? `${info.text} ${CLIENT_BUG}` : info.text;
+}
+
+/** The banner for each connection state. */
+function showState(s, maxAttempts) {
+  state.connection = s.state;
+  if (s.state === "open") return; // the welcome handler words it
+  if (s.state === "closed") {
+    if (leaving) return setStatus("You left the game.", "stopped");
+    const why = s.reason ? closeText(s.reason) : "Disconnected.";
+    return setStatus(s.reason?.gaveUp ? `${why} Gave up after ${maxAttempts} attempts.` : why, "stopped");
+  }
+  if (s.retryInMs === null) return setStatus("Connecting…", "connecting");
+  setStatus(
+    `${closeText(s.reason)} Reconnecting in ${(s.retryInMs / 1000).toFixed(1)} s ` +
+      `(attempt ${s.attempt} of ${maxAttempts})…`,
+    "retrying",
+  );
+}
+
+function welcomed(w) {
+  world.welcome(w);
+  state.welcomes += 1;
+  state.connected = true;
+  state.protocol = client.protocol;
+  state.you = w.you;
+  state.room = world.room;
+  state.map = world.mapName;
+  state.role = world.role;
+  state.tickRate = world.tickRate;
+  state.resumed = w.resumed === true;
+  state.players = {};
+  state.seq = 0;
+  state.ack = 0;
+  startInputs();
+  const again = state.resumed
+    ? "Reconnected: your player was kept."
+    : "Reconnected as a new player (the old one had left).";
+  setStatus(state.welcomes > 1 ? again : "Playing.", "playing", state.welcomes > 1);
+}
+
+function publishSnapshot(snap) {
+  world.snapshot(snap);
   state.tick = snap.tick;
-  state.ack = world.ack;
+  state.ack = snap.ack;
   const players = {};
-  for (const p of snap.players.values()) {
+  for (const p of world.newest.players.values()) {
     players[p.id] = {
       x: p.x,
       y: p.y,
@@ -109,70 +169,37 @@ function publishSnapshot() {
     };
   }
   state.players = players;
-  state.projectiles = snap.projectiles;
-  state.pickups = snap.pickups;
+  state.projectiles = world.newest.projectiles;
+  state.pickups = world.newest.pickups;
 }
 
-const conn = new Connection({
-  url: playUrl.href,
-  subprotocol,
-  tokens: null, // set below, once the source is known
-  on: {
-    message(msg) {
-      const now = performance.now();
-      switch (msg.t) {
-        case "welcome":
-          world.welcome(msg, now);
-          state.welcomes += 1;
-          state.connected = true;
-          state.protocol = conn.protocol;
-          state.you = msg.you;
-          state.room = world.room;
-          state.map = world.mapName;
-          state.role = world.role;
-          state.tickRate = world.tickRate;
-          state.resumed = msg.resumed === true;
-          state.players = {};
-          startInputs();
-          setStatus(
-            state.welcomes > 1
-              ? state.resumed
-                ? "Reconnected: your player was kept."
-                : "Reconnected as a new player (the old one had left)."
-              : "Playing.",
-            "playing",
-            state.welcomes > 1,
-          );
-          break;
-        case "snap":
-          world.snap(msg, now);
-          publishSnapshot();
-          break;
-        case "event":
-          world.event(msg, now);
-          if (msg.e === "map") {
-            state.map = world.map.name;
-            state.arena = world.map;
-          }
-          break;
-        case "chat":
-          world.chat(msg, now);
-          break;
-        case "pong":
-          state.rtt = Math.round(conn.rtt * 10) / 10;
-          break;
-        default:
-          break; // `error` is kept by the connection for the close that follows
-      }
-    },
-    status: setStatus,
-    close(info) {
-      state.connected = false;
-      state.lastClose = info;
-      stopInputs();
-    },
-  },
-});
+function wire(c) {
+  c.on("state", (s) => showState(s, DEFAULT_BACKOFF.maxAttempts));
+  c.on("welcome", welcomed);
+  c.on("snapshot", publishSnapshot);
+  c.on("event", (e) => {
+    world.event(e, performance.now());
+    if (e.e === "map") {
+      state.map = world.map.name;
+      state.arena = world.map;
+    }
+  });
+  c.on("chat", (m) => world.chat(m, performance.now()));
+  c.on("pong", (p) => {
+    state.rtt = Math.round(p.rtt * 10) / 10;
+  });
+  c.on("close", (info) => {
+    state.connected = false;
+    state.lastClose = {
+      code: info.code,
+      reason: info.reason,
+      errorCode: info.errorCode,
+      message: closeText(info),
+      reconnect: info.reconnect,
+    };
+    stopInputs();
+  });
+}
 
 // Inputs go out on a timer at the room's tick rate, not from the animation loop: the
 // loop stops in background tabs, and its rate is the display's, not the game's.
@@ -181,9 +208,10 @@ function startInputs() {
   stopInputs();
   if (world.role !== "player") return;
   inputTimer = setInterval(() => {
-    const me = world.latest()?.players.get(world.you) ?? null;
+    const me = world.newest?.players.get(world.you) ?? null;
     const s = controls.sample(me, (p) => renderer.toWorld(p));
-    if (conn.sendInput(s.mx, s.my, s.aim, s.fire)) state.seq = conn.seq;
+    const sent = client.sendInput(s);
+    if (sent) state.seq = sent.seq;
   }, 1000 / world.tickRate);
 }
 function stopInputs() {
@@ -191,31 +219,46 @@ function stopInputs() {
   inputTimer = null;
 }
 
-document.getElementById("reconnect").addEventListener("click", () => conn.reconnectNow());
+document.getElementById("reconnect").addEventListener("click", () => state.reconnect());
 
 function frame() {
   const now = performance.now();
-  const view = world.view(now);
+  const view = client && state.welcomes > 0 ? world.view(client.view(now)) : null;
   renderer.draw(world, view, controls.aim);
   const me = view ? view.players.find((p) => p.id === world.you) : undefined;
   state.drawn = { tick: view ? view.tick : 0, x: me ? me.x : null, y: me ? me.y : null };
-  state.decodeErrors = conn.decodeErrors;
+  state.decodeErrors = client ? client.decodeErrors : 0;
   hud.update(world, now, {
     scheme,
-    protocol: conn.protocol,
-    rtt: conn.rtt,
-    connected: conn.connected,
+    protocol: client?.protocol ?? null,
+    rtt: client?.rtt ?? null,
+    connected: client?.connected ?? false,
+    tick: client ? client.serverTick(now) : 0,
   });
   requestAnimationFrame(frame);
 }
 
-if (!globalThis.MessagePack && subprotocol.endsWith("msgpack")) {
-  setStatus("The MessagePack library did not load; reload the page.", "stopped");
-} else {
+async function start() {
+  if (!globalThis.MessagePack && protocols.includes(V1_MSGPACK)) {
+    setStatus("The MessagePack library did not load; reload the page.", "stopped");
+    return;
+  }
   const tokens = tokenSource(query);
   state.tokenSource = tokens.kind;
   state.sub = tokens.sub;
-  conn.tokens = tokens;
-  conn.start();
+  // A source that can refresh is asked before every attempt; a fixed one is read once,
+  // so the SDK knows an expired token cannot be replaced without the player.
+  let token;
+  try {
+    token = tokens.refreshable ? (ctx) => tokens.get(ctx) : await tokens.get({ fresh: false });
+  } catch (e) {
+    setStatus(e.message, "stopped");
+    return;
+  }
+  client = new Client({ url: playUrl.href, room: query.get("room") || undefined, token, protocols });
+  wire(client);
+  client.connect();
 }
+
+start();
 requestAnimationFrame(frame);

@@ -46,10 +46,11 @@ export class Hud {
   /**
    * @param {import("./world.js").World} world
    * @param {number} now local time (ms)
-   * @param {{scheme: string, protocol: string|null, rtt: number|null, connected: boolean}} net
+   * @param {{scheme: string, protocol: string|null, rtt: number|null, connected: boolean,
+   *   tick: number}} net `tick`: the server's tick now
    */
   update(world, now, net) {
-    const tick = world.serverTick(now);
+    const tick = net.tick;
     let round = "";
     let centre = "";
     if (world.round) {
@@ -72,7 +73,7 @@ export class Hud {
     this.text(this.centre, "centre", centre);
     this.centre.hidden = centre === "";
 
-    const latest = world.latest();
+    const latest = world.newest;
     const rows = latest
       ? [...latest.players.values()].sort((a, b) => b.score - a.score || a.id - b.id)
       : [];

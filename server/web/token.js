@@ -13,15 +13,9 @@
 //
 // Never logs or displays a token.
 
-const STORAGE_KEY = "rallypoint.token";
+import { TokenError } from "./sdk/index.js";
 
-/** A token could not be obtained; `retry` says whether trying again later may help. */
-export class TokenError extends Error {
-  constructor(message, retry) {
-    super(message);
-    this.retry = retry;
-  }
-}
+const STORAGE_KEY = "rallypoint.token";
 
 function randomHex(bytes) {
   const a = new Uint8Array(bytes);

@@ -30,7 +30,8 @@ pub enum Need {
     Chromium,
     /// `python3` with the `websockets` and `msgpack` packages.
     Python,
-    /// `node`.
+    /// `node` 20 or later, with the JavaScript SDK's development packages installed
+    /// (`npm ci` in `protocol/js`: `ws` and `typescript`).
     Node,
     /// `redis-server`, started by the test itself.
     Redis,
@@ -65,7 +66,7 @@ impl Need {
                 "apt-get install -y chromium, or set RALLYPOINT_CHROMIUM to a Chrome binary"
             }
             Need::Python => "pip install websockets msgpack",
-            Need::Node => "apt-get install -y nodejs npm",
+            Need::Node => "apt-get install -y nodejs npm, then npm ci in protocol/js",
             Need::Redis => "apt-get install -y redis-server",
         }
     }
@@ -98,9 +99,19 @@ impl Need {
             }
             Need::Node => {
                 let node = on_path("node").ok_or("node not found")?;
-                runs(&node, &["--version"])
-                    .then_some(node)
-                    .ok_or_else(|| "node does not run".to_owned())
+                let major = node_major(&node).ok_or("node does not run")?;
+                if major < 20 {
+                    return Err(format!("node {major} is older than 20"));
+                }
+                let packages =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/js/node_modules");
+                match ["ws", "typescript"]
+                    .iter()
+                    .find(|p| !packages.join(p).is_dir())
+                {
+                    Some(missing) => Err(format!("protocol/js/node_modules has no {missing}")),
+                    None => Ok(node),
+                }
             }
             Need::Redis => {
                 let redis = on_path("redis-server").ok_or("redis-server not found")?;
@@ -261,6 +272,22 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
+}
+
+/// The major version `node --version` prints (`v20.19.2` → 20).
+pub fn node_major(node: &Path) -> Option<u32> {
+    let out = Command::new(node)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Whether `program args` exits 0 (output discarded).

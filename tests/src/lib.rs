@@ -3,11 +3,12 @@
 //!
 //! [`ServerBuilder`] starts the binary with a fresh HS256 secret (or in dev mode), JSON
 //! logs and the repository's `assets/`, learns its ports from the `listening` log line,
-//! and keeps every log line for assertions. [`Client`] wraps a tokio-tungstenite
-//! connection that speaks either subprotocol; [`raw`] speaks WebSocket by hand, for tests
-//! that must send what no client library would; [`cdp`] drives a headless browser, and
-//! [`external`] runs tests that need a program from outside Rust, ignoring them (with the
-//! reason) when it is missing; [`redis`] runs a private `redis-server` for one test.
+//! and keeps every log line for assertions. [`Client`] wraps a `rallypoint-client`
+//! session that speaks either subprotocol, and HTTP requests go through the same library;
+//! [`raw`] speaks HTTP and WebSocket by hand, for tests that must send what no client
+//! library would; [`cdp`] drives a headless browser, [`external`] runs tests that need a
+//! program from outside Rust, ignoring them (with the reason) when it is missing, and
+//! [`redis`] runs a private `redis-server` for one test.
 //! Everything is bounded in time: a test that hangs fails instead.
 
 pub mod cdp;
@@ -21,17 +22,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use rallypoint_protocol::codec::{decode_server, encode_client};
+use rallypoint_client::frame::Opcode;
+use rallypoint_client::{ConnectError, Endpoint, Received, Request, Session, TokenIn};
 use rallypoint_protocol::message::{ClientMessage, ServerMessage};
 use rallypoint_protocol::{Encoding, Subprotocol};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 pub mod raw;
 
@@ -371,25 +368,34 @@ impl TestServer {
         self.dev_mode
     }
 
-    /// One HTTP GET on the admin port.
-    pub async fn admin_get(&self, path: &str) -> HttpResponse {
-        http(
-            self.admin,
-            &format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.admin),
-        )
-        .await
+    /// The admin port, for HTTP requests.
+    pub fn admin_endpoint(&self) -> Endpoint {
+        Endpoint::plain(self.admin).with_timeout(STEP_TIMEOUT)
     }
 
-    /// One HTTP POST on the admin port.
+    /// One HTTP GET on the admin port (any status).
+    pub async fn admin_get(&self, path: &str) -> HttpResponse {
+        self.admin_endpoint()
+            .request("GET", path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the admin port: {e}"))
+    }
+
+    /// One HTTP POST on the admin port (any status).
     pub async fn admin_post(&self, path: &str) -> HttpResponse {
-        http(
-            self.admin,
-            &format!(
-                "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
-                self.admin
-            ),
-        )
-        .await
+        self.admin_endpoint()
+            .request("POST", path)
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} on the admin port: {e}"))
+    }
+
+    /// One HTTP GET on the game port (any status).
+    pub async fn game_get(&self, path: &str) -> HttpResponse {
+        Endpoint::plain(self.game)
+            .with_timeout(STEP_TIMEOUT)
+            .request("GET", path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the game port: {e}"))
     }
 
     /// A metric's value from `/metrics` (sum over the series whose labels contain
@@ -426,85 +432,20 @@ impl TestServer {
     }
 }
 
-/// A raw HTTP response.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    /// Status code.
-    pub status: u16,
-    /// Headers, names lower-cased.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}
+/// An HTTP response (the client library's).
+pub use rallypoint_client::http::Response as HttpResponse;
+pub use raw::{http, parse_http};
 
-impl HttpResponse {
-    /// A header.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Body as text.
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// Body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-}
-
-/// Sends raw bytes and reads the whole response (the server closes after answering).
-pub async fn http(addr: SocketAddr, raw: &str) -> HttpResponse {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(raw.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    tokio::time::timeout(STEP_TIMEOUT, s.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .expect("read");
-    parse_http(&buf)
-}
-
-/// Parses a complete HTTP/1.1 response.
-pub fn parse_http(buf: &[u8]) -> HttpResponse {
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(buf)));
-    let head = String::from_utf8_lossy(&buf[..split]);
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    HttpResponse {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
-    }
-}
-
-/// A WebSocket connection under construction.
+/// A WebSocket connection under construction: a [`rallypoint_client::Request`] spelled
+/// the way tests probe the server (raw subprotocol entries, raw query parts, any header).
 #[derive(Debug, Clone)]
 pub struct Connect {
     addr: SocketAddr,
-    path: String,
-    protocols: Vec<String>,
-    headers: Vec<(String, String)>,
+    request: Request,
 }
 
-/// The client's stream: plain or TLS.
-pub type ClientWs = WebSocketStream<Box<dyn ClientIo>>;
+/// A test client's session: over plain TCP, TLS, or a socket the test set up.
+pub type ClientWs = Session<Box<dyn ClientIo>>;
 
 /// Any stream a test client can use.
 pub trait ClientIo:
@@ -537,34 +478,31 @@ impl Connect {
     pub fn to(addr: SocketAddr) -> Connect {
         Connect {
             addr,
-            path: "/play".into(),
-            protocols: Vec::new(),
-            headers: Vec::new(),
+            request: Request::default(),
         }
     }
 
-    /// Offers a subprotocol (in call order).
+    /// Offers a subprotocol entry (in call order), as it is.
     pub fn protocol(mut self, p: &str) -> Self {
-        self.protocols.push(p.to_owned());
+        self.request = self.request.offer(p);
         self
     }
 
     /// `Authorization: Bearer <token>`.
-    pub fn header_token(self, token: &str) -> Self {
-        self.header("Authorization", &format!("Bearer {token}"))
+    pub fn header_token(mut self, token: &str) -> Self {
+        self.request = self.request.token(token, TokenIn::Header);
+        self
     }
 
     /// Any header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.request = self.request.header(name, value);
         self
     }
 
     /// Appends a query string (`k=v&...`).
     pub fn query(mut self, q: &str) -> Self {
-        self.path
-            .push(if self.path.contains('?') { '&' } else { '?' });
-        self.path.push_str(q);
+        self.request = self.request.query(q);
         self
     }
 
@@ -576,64 +514,22 @@ impl Connect {
 
     /// Connects over an established stream (TLS in tests that need it).
     pub async fn connect_over(self, stream: Box<dyn ClientIo>) -> Result<Client, Rejected> {
-        let url = format!("ws://{}{}", self.addr, self.path);
-        let mut req = url.into_client_request().expect("request");
-        if !self.protocols.is_empty() {
-            req.headers_mut().insert(
-                "Sec-WebSocket-Protocol",
-                HeaderValue::from_str(&self.protocols.join(", ")).unwrap(),
-            );
-        }
-        for (n, v) in &self.headers {
-            req.headers_mut().append(
-                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        let fut = tokio_tungstenite::client_async(req, stream);
-        match tokio::time::timeout(STEP_TIMEOUT, fut)
+        let endpoint = Endpoint::plain(self.addr).with_timeout(STEP_TIMEOUT);
+        let upgrade = endpoint.upgrade(stream, &self.request);
+        match tokio::time::timeout(STEP_TIMEOUT, upgrade)
             .await
             .expect("handshake in time")
         {
-            Ok((ws, resp)) => {
-                let protocol = resp
-                    .headers()
-                    .get("sec-websocket-protocol")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let encoding = protocol
-                    .as_deref()
-                    .and_then(Subprotocol::from_name)
-                    .map_or(Encoding::MsgPack, |p| p.encoding());
-                Ok(Client {
-                    ws,
-                    encoding,
-                    protocol,
-                    seq: 0,
-                })
-            }
-            Err(WsError::Http(resp)) => {
-                let headers = resp
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_owned(),
-                            v.to_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                let body = resp
-                    .body()
-                    .as_deref()
-                    .and_then(|b| serde_json::from_slice(b).ok())
-                    .unwrap_or(Value::Null);
-                Err(Rejected {
-                    status: resp.status().as_u16(),
-                    headers,
-                    body,
-                })
-            }
+            Ok(session) => Ok(Client {
+                encoding: session.encoding(),
+                protocol: Some(session.protocol().name().to_owned()),
+                session,
+            }),
+            Err(ConnectError::Rejected(r)) => Err(Rejected {
+                status: r.status,
+                body: r.response.json(),
+                headers: r.response.headers,
+            }),
             Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
         }
     }
@@ -651,36 +547,23 @@ pub struct Closed {
 /// A connected test client.
 #[derive(Debug)]
 pub struct Client {
-    /// The socket.
-    pub ws: ClientWs,
+    /// The session.
+    pub session: ClientWs,
     /// Encoding of the negotiated subprotocol.
     pub encoding: Encoding,
     /// The `Sec-WebSocket-Protocol` the server echoed.
     pub protocol: Option<String>,
-    seq: u32,
 }
 
 impl Client {
-    /// Next server message (skipping pings/pongs), or `None` if the connection ended.
+    /// Next server message, or `None` if the connection ended.
     pub async fn recv(&mut self) -> Option<ServerMessage> {
-        loop {
-            let msg = tokio::time::timeout(STEP_TIMEOUT, self.ws.next())
-                .await
-                .expect("message in time")?;
-            match msg.ok()? {
-                Message::Binary(b) => {
-                    return Some(
-                        decode_server(Encoding::MsgPack, &b).expect("server msgpack decodes"),
-                    );
-                }
-                Message::Text(t) => {
-                    return Some(
-                        decode_server(Encoding::Json, t.as_bytes()).expect("server json decodes"),
-                    );
-                }
-                Message::Close(_) => return None,
-                _ => continue,
-            }
+        let received = tokio::time::timeout(STEP_TIMEOUT, self.session.recv())
+            .await
+            .expect("message in time");
+        match received.ok()? {
+            Received::Message(m) => Some(m.decode().expect("server message decodes")),
+            Received::Closed(_) => None,
         }
     }
 
@@ -712,63 +595,51 @@ impl Client {
 
     /// Sends a message in the negotiated encoding.
     pub async fn send(&mut self, msg: &ClientMessage) {
-        let bytes = encode_client(self.encoding, msg);
-        let m = match self.encoding {
-            Encoding::MsgPack => Message::Binary(bytes),
-            Encoding::Json => Message::Text(String::from_utf8(bytes.to_vec()).unwrap().into()),
-        };
-        self.ws.send(m).await.expect("send");
+        self.session.send(msg).await.expect("send");
     }
 
     /// Sends an input with the next `seq`; returns the `seq`.
     pub async fn input(&mut self, mx: f32, my: f32, aim: f32, fire: bool) -> u32 {
-        self.seq += 1;
-        let seq = self.seq;
-        self.send(&ClientMessage::Input(rallypoint_protocol::message::Input {
-            seq,
+        let input = rallypoint_protocol::message::Input {
+            seq: 0,
             mx,
             my,
             aim,
             fire,
-        }))
-        .await;
-        seq
+        };
+        self.session.send_input(input).await.expect("send input")
     }
 
-    /// Sends a raw WebSocket message.
+    /// Sends a raw WebSocket message (data, ping or pong; any payload).
     pub async fn send_raw(&mut self, m: Message) {
-        let _ = self.ws.send(m).await;
+        let (opcode, payload): (Opcode, &[u8]) = match &m {
+            Message::Binary(b) => (Opcode::Binary, b),
+            Message::Text(t) => (Opcode::Text, t.as_bytes()),
+            Message::Ping(b) => (Opcode::Ping, b),
+            Message::Pong(b) => (Opcode::Pong, b),
+            Message::Close(_) | Message::Frame(_) => panic!("send_raw takes data, ping or pong"),
+        };
+        let _ = self.session.send_raw(opcode, payload).await;
     }
 
     /// Reads until the server closes; returns the close code and the last `error` code.
     pub async fn closed(&mut self) -> Closed {
-        let mut error = None;
-        let res = tokio::time::timeout(STEP_TIMEOUT, async {
+        let close = tokio::time::timeout(STEP_TIMEOUT, async {
             loop {
-                match self.ws.next().await {
-                    Some(Ok(Message::Close(frame))) => {
-                        return frame.map_or(1005, |f| u16::from(f.code));
-                    }
-                    Some(Ok(Message::Binary(b))) => {
-                        if let Ok(ServerMessage::Error(e)) = decode_server(Encoding::MsgPack, &b) {
-                            error = Some(e.code);
-                        }
-                    }
-                    Some(Ok(Message::Text(t))) => {
-                        if let Ok(ServerMessage::Error(e)) =
-                            decode_server(Encoding::Json, t.as_bytes())
-                        {
-                            error = Some(e.code);
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => return 1006,
+                match self.session.recv().await {
+                    Ok(Received::Message(_)) => {}
+                    Ok(Received::Closed(c)) => return c,
+                    // A failed session reports how it ended at the next call.
+                    Err(_) => {}
                 }
             }
         })
         .await
         .expect("close in time");
-        Closed { code: res, error }
+        Closed {
+            code: close.code,
+            error: close.error.map(|e| e.code),
+        }
     }
 }
 
@@ -814,17 +685,11 @@ impl Client {
             if left.is_zero() {
                 return Some(c);
             }
-            match tokio::time::timeout(left, self.ws.next()).await {
+            match tokio::time::timeout(left, self.session.recv()).await {
                 Err(_) => return Some(c),
-                Ok(None | Some(Err(_))) => return None,
-                Ok(Some(Ok(m))) => {
-                    let decoded = match m {
-                        Message::Binary(b) => decode_server(Encoding::MsgPack, &b).ok(),
-                        Message::Text(t) => decode_server(Encoding::Json, t.as_bytes()).ok(),
-                        Message::Close(_) => return None,
-                        _ => None,
-                    };
-                    if let Some(ServerMessage::Snap(s)) = decoded {
+                Ok(Err(_) | Ok(Received::Closed(_))) => return None,
+                Ok(Ok(Received::Message(m))) => {
+                    if let Ok(ServerMessage::Snap(s)) = m.decode() {
                         c.arrivals.push(std::time::Instant::now());
                         c.headers.push((s.tick, s.ack));
                         c.last = Some(s);

@@ -1,4 +1,5 @@
-//! Raw WebSocket over a plain `TcpStream`, for abuse tests: the HTTP upgrade done by hand,
+//! Raw HTTP and WebSocket over a plain `TcpStream`, for tests that send odd bytes: any
+//! request text ([`http`]), the WebSocket upgrade done by hand,
 //! a frame writer that can break every rule a real client library refuses to break
 //! (unmasked client frames, reserved bits and opcodes, oversized control frames, lengths
 //! that lie), and a reader that parses the server's frames itself so a test sees exactly
@@ -18,7 +19,32 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::task::JoinHandle;
 
-use crate::{HttpResponse, STEP_TIMEOUT, parse_http};
+use crate::{HttpResponse, STEP_TIMEOUT};
+
+/// Sends raw bytes and reads the whole response (the server closes after answering).
+pub async fn http(addr: SocketAddr, raw: &str) -> HttpResponse {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(raw.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(STEP_TIMEOUT, s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    parse_http(&buf)
+}
+
+/// Parses an HTTP/1.1 response head; everything after it is the body.
+pub fn parse_http(buf: &[u8]) -> HttpResponse {
+    let (head, at) = rallypoint_client::http::parse_head(buf)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no head in {:?}", String::from_utf8_lossy(buf)));
+    HttpResponse {
+        status: head.status,
+        headers: head.headers,
+        body: buf[at..].to_vec(),
+    }
+}
 
 /// Frame opcodes (RFC 6455 §5.2).
 pub mod op {

@@ -1,13 +1,15 @@
 //! The arena: Rallypoint's reference game, a top-down shooter, served by the engine
 //! through [`Game`].
 //!
-//! [`sim`] is its pure simulation (`World::step(controls, dt)`); this module adapts it to
-//! the seam: it keeps each player's latest controls between inputs (a `fire` seen in any
-//! input since the last step still fires, so a tap between ticks is not lost), writes the
-//! world as rows of [`arena_schema`], and saves and restores the whole state.
+//! [`sim`] is its pure simulation (`World::step(controls, dt)`) and [`assets`] its tuning
+//! and maps as designers write them. This module adapts the simulation to the seam: it
+//! keeps each player's latest controls between inputs (a `fire` seen in any input since
+//! the last step still fires, so a tap between ticks is not lost), writes the world as
+//! rows of [`arena_schema`], and saves and restores the whole state.
 //!
 //! Must not do IO or read a clock: the engine calls it from a room's tick.
 
+pub mod assets;
 pub mod sim;
 
 use std::collections::BTreeMap;
@@ -17,10 +19,8 @@ use rallypoint_protocol::message::{Event, Input};
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use serde::{Deserialize, Serialize};
 
-use std::path::Path;
-
-use crate::assets::{ArenaAssets, Assets, Report};
-use crate::game::{Game, GameAssets, PlayerId, RestoreError};
+use crate::game::{Game, PlayerId, RestoreError};
+use assets::ArenaAssets;
 use sim::{Control, World};
 
 /// The arena's state as the engine holds it.
@@ -217,29 +217,6 @@ impl Game for Arena {
     }
 }
 
-impl GameAssets for ArenaAssets {
-    fn load_dir(dir: &Path) -> Result<Assets<ArenaAssets>, Report> {
-        crate::assets::load_dir(dir)
-    }
-
-    fn has_map(&self, name: &str) -> bool {
-        self.maps.contains_key(name)
-    }
-
-    fn render_map(&self, name: &str) -> Option<String> {
-        let map = self.maps.get(name)?;
-        Some(crate::assets::render_svg(map, self.tuning.player.radius))
-    }
-
-    fn summary(&self) -> String {
-        format!("{} maps", self.maps.len())
-    }
-
-    fn describe(&self) -> serde_json::Value {
-        serde_json::json!({ "maps": self.maps.keys().collect::<Vec<_>>() })
-    }
-}
-
 impl Arena {
     /// The simulation, read-only (tests, tools).
     pub fn world(&self) -> &World {
@@ -254,7 +231,7 @@ mod tests {
 
     fn assets() -> ArenaAssets {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets");
-        crate::assets::load_dir(Path::new(dir))
+        crate::assets::load_dir(std::path::Path::new(dir))
             .expect("shipped assets load")
             .game
     }

@@ -1,27 +1,38 @@
-//! Designer-owned game data: loading and validating `assets/`.
+//! Designer-owned data in `assets/`, for any game: the engine's machinery to read and
+//! validate it, and the engine's own settings.
 //!
-//! Must not touch sockets or rooms; callers get either a complete validated [`Assets`]
-//! or every problem found.
+//! The pieces, in the order a load runs them:
+//! - [`files`](Files): reading files (size cap, UTF-8) and the version hash.
+//! - [`Document`]: one TOML file parsed with positions, deserialized into serde types
+//!   with every refused value found in one pass, and checked for unknown keys.
+//! - [`Check`]: the validation pass a game (and the engine) runs over what serde read:
+//!   ranges with units, required keys, entries, rules between keys.
+//! - [`Problem`] and [`Report`]: `file:line:column` problems with help, as text or JSON.
+//! - [`EngineSettings`]: the top-level keys of `game.toml`; [`load_dir`] puts it all
+//!   together for a [`crate::game::GameAssets`].
+//!
+//! Must not touch sockets or rooms, and must not know any game: a game declares its
+//! schema (serde types), its checks and its own files through
+//! [`crate::game::GameAssets`]. Callers get either complete validated [`Assets`] or every
+//! problem found.
 
-pub mod model;
-
-mod fields;
-mod game;
-mod geometry;
+mod check;
+mod document;
+mod engine;
+mod files;
 mod hash;
-mod loader;
-mod map;
-mod parse;
-mod reach;
+mod load;
 mod report;
 mod source;
 mod suggest;
-mod svg;
 
 #[cfg(test)]
 mod tests;
 
-pub use loader::{MAX_FILE_BYTES, load_dir, load_map_file, read_map_file};
-pub use model::*;
+pub use check::{Check, Entry, Limits};
+pub use document::{Document, known_keys};
+pub use engine::EngineSettings;
+pub use files::{Files, MAX_FILE_BYTES, read_file};
+pub use load::{Assets, Loaded, check_map_name, load_dir};
 pub use report::{Problem, Report};
-pub use svg::{render_svg, render_svg_with_problems};
+pub use source::Source;

@@ -24,6 +24,19 @@ pub struct Problem {
     pub help: Option<String>,
 }
 
+impl Problem {
+    /// A problem about a file as a whole (missing, unreadable, badly named), at 1:1.
+    pub fn file(file: impl Into<String>, message: impl Into<String>, help: Option<String>) -> Self {
+        Problem {
+            file: file.into(),
+            line: 1,
+            column: 1,
+            message: message.into(),
+            help,
+        }
+    }
+}
+
 /// Every problem found in one load, in file then position order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.summary())]

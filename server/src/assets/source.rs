@@ -9,7 +9,7 @@ use super::report::Problem;
 
 /// A file being validated: the name problems are reported under, and its text.
 #[derive(Debug, Clone)]
-pub(crate) struct Source {
+pub struct Source {
     /// Display name: relative to the assets directory, or the path as given.
     pub name: String,
     /// The whole file.
@@ -17,7 +17,7 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    pub(crate) fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Source {
             name: name.into(),
             text: text.into(),
@@ -25,12 +25,12 @@ impl Source {
     }
 
     /// 1-based line and column (in characters) of a byte offset.
-    pub(crate) fn position(&self, offset: usize) -> (u32, u32) {
+    pub fn position(&self, offset: usize) -> (u32, u32) {
         line_column(self.text.as_bytes(), offset)
     }
 
     /// A problem located at the start of `span`.
-    pub(crate) fn problem(
+    pub fn problem(
         &self,
         span: Range<usize>,
         message: impl Into<String>,
@@ -47,23 +47,8 @@ impl Source {
     }
 
     /// The source text of a span, for quoting a value exactly as the designer wrote it.
-    pub(crate) fn snippet(&self, span: Range<usize>) -> &str {
+    pub fn snippet(&self, span: Range<usize>) -> &str {
         self.text.get(span).unwrap_or("")
-    }
-}
-
-/// A problem about a file as a whole (missing, unreadable), located at 1:1.
-pub(crate) fn file_problem(
-    file: impl Into<String>,
-    message: impl Into<String>,
-    help: Option<String>,
-) -> Problem {
-    Problem {
-        file: file.into(),
-        line: 1,
-        column: 1,
-        message: message.into(),
-        help,
     }
 }
 

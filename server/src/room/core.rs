@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rallypoint_protocol::codec::{encode_event, encode_rows, encode_server};
-use rallypoint_protocol::inbound::decode_fields;
+use rallypoint_protocol::inbound::decode_checked_fields;
 use rallypoint_protocol::message::{ChatRelay, Event, Moved, ServerMessage, Welcome};
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding};
@@ -389,7 +389,7 @@ impl<G: Game> RoomCore<G> {
             return;
         };
         let Some(pid) = m.player else { return };
-        let fields = match decode_fields::<G::Input>(m.encoding, payload, &self.decode) {
+        let fields = match decode_checked_fields::<G::Input>(m.encoding, payload, &self.decode) {
             Ok(fields) => fields,
             Err(e) => {
                 m.outbox

@@ -7,8 +7,9 @@ use rallypoint_protocol::{CloseReason, Encoding};
 
 use super::harness::{Delivered, RoomHarness, TestClient};
 use crate::arena::Arena;
+use crate::arena::assets::ArenaAssets;
 use crate::arena::sim::PlayerId;
-use crate::assets::{self, ArenaAssets, Assets};
+use crate::assets::{self, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::game::Game as _;
@@ -503,7 +504,7 @@ fn a_late_tick_catches_up_within_its_bound_and_counts_the_rest() {
 /// Assets whose only map is an open field with two spawn points side by side, so a
 /// shooter always has a clear line.
 fn open_field() -> Assets<ArenaAssets> {
-    use crate::assets::{MapDef, Point};
+    use crate::arena::assets::{MapDef, Point};
     let mut a = repo_assets();
     let field = MapDef {
         name: "field".into(),

@@ -43,7 +43,7 @@ struct World {
     origins: Vec<String>,
     trusted: Vec<IpAddr>,
     // The other ends of the room context's channels, kept open.
-    _assets: watch::Sender<Arc<rallypoint::assets::Assets<rallypoint::assets::ArenaAssets>>>,
+    _assets: watch::Sender<Arc<rallypoint::assets::Assets<rallypoint::arena::assets::ArenaAssets>>>,
     _shutdown: watch::Sender<bool>,
 }
 

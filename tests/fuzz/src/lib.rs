@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 
-use rallypoint::assets::{ArenaAssets, Assets};
+use rallypoint::arena::assets::ArenaAssets;
+use rallypoint::assets::Assets;
 use rallypoint::auth::Verifier;
 use rallypoint::config::AuthConfig;
 use rallypoint_protocol::codec::{

@@ -3,5 +3,5 @@
 //! its documented command lines.
 
 fn main() -> std::process::ExitCode {
-    rallypoint_bots::bench::main()
+    rallypoint_bench::main()
 }

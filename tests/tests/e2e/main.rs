@@ -7,10 +7,12 @@ mod admin;
 mod assets;
 mod bots;
 mod cli;
+mod client;
 mod game;
 mod handshake;
 mod session;
 mod soak;
+mod tag;
 mod tls;
 
 use rallypoint_tests::ServerBuilder;

@@ -13,8 +13,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use libtest_mimic::Trial;
+use rallypoint_client::Received;
 use rallypoint_protocol::Subprotocol;
 use rallypoint_tests::cdp::{Browser, Key, LaunchOptions, Page};
 use rallypoint_tests::external::{Need, Needs, Tool};
@@ -123,17 +123,13 @@ async fn screenshot(page: &Page, name: &str) -> PathBuf {
 
 /// A dev-mode token from the server, as the page gets it.
 async fn dev_token(s: &TestServer, query: &str) -> String {
-    let r = http(
-        s.game,
-        &format!("GET /dev/token?{query} HTTP/1.1\r\nHost: x\r\n\r\n"),
-    )
-    .await;
+    let r = s.game_get(&format!("/dev/token?{query}")).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["token"].as_str().expect("token").to_owned()
 }
 
 async fn get(s: &TestServer, path: &str) -> rallypoint_tests::HttpResponse {
-    http(s.game, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await
+    s.game_get(path).await
 }
 
 /// Keeps a second player walking in a circle (reading everything it is sent, so it
@@ -145,8 +141,8 @@ fn walk_in_circles(mut c: Client) -> tokio::task::JoinHandle<()> {
         loop {
             let send = tokio::select! {
                 _ = tick.tick() => true,
-                m = c.ws.next() => match m {
-                    Some(Ok(_)) => false,
+                m = c.session.recv() => match m {
+                    Ok(Received::Message(_)) => false,
                     _ => return,
                 },
             };
@@ -193,7 +189,8 @@ async fn static_client_is_served_with_types_and_security_headers(_: Tool) {
     );
     let vendor = get(&s, "/vendor/msgpack-3.1.3.min.js").await;
     let on_disk = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server/web/vendor/msgpack-3.1.3.min.js"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../protocol/js/vendor/msgpack-3.1.3.min.js"),
     )
     .expect("vendored file");
     assert_eq!(vendor.body, on_disk, "the binary serves the vendored bytes");

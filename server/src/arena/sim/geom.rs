@@ -6,7 +6,7 @@
 //! from `sqrt(r² - d²)` with nearly equal squares, where f32 would lose the "touching, not
 //! overlapping" guarantee on a 1000-unit map.
 
-use crate::assets::Rect;
+use crate::arena::assets::Rect;
 
 /// Gap left between a stopped circle and what stopped it. Far above f32 rounding on a
 /// 1000-unit map (6e-5), far below anything visible; it also lets a circle resting against

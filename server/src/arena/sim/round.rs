@@ -10,7 +10,7 @@ use rallypoint_protocol::message::Event;
 
 use super::hash::StateHasher;
 use super::world::World;
-use crate::assets::RoundTuning;
+use crate::arena::assets::RoundTuning;
 
 /// Tolerance for "this timer has run out". Far below a tick, far above the rounding a
 /// clock picks up from subtracting an f32 `dt` (which 1/30 is not exactly) a few

@@ -11,7 +11,7 @@ use slotmap::Key;
 
 use super::hash::StateHasher;
 use super::world::{Player, World};
-use crate::assets::{MapDef, Tuning};
+use crate::arena::assets::{MapDef, Tuning};
 
 impl World {
     /// Appends one row per entity: players, then pickups, then projectiles.

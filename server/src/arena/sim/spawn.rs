@@ -8,7 +8,7 @@ use rallypoint_protocol::message::Event;
 use slotmap::SlotMap;
 
 use super::world::{Player, PlayerKey, World};
-use crate::assets::Point;
+use crate::arena::assets::Point;
 use rallypoint_protocol::rng::SplitMix64;
 
 impl World {

@@ -18,7 +18,7 @@ use super::ids::WireIds;
 use super::motion::Arena;
 use super::round::Round;
 use super::saved::{self, SavedSlots};
-use crate::assets::{MapDef, Tuning};
+use crate::arena::assets::{MapDef, Tuning};
 use rallypoint_protocol::rng::SplitMix64;
 
 new_key_type! {

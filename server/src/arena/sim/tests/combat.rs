@@ -6,8 +6,8 @@ use rallypoint_protocol::entity::{Entity, PLAYER_DEAD};
 use rallypoint_protocol::message::Event;
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::{PlayerId, World};
-use crate::assets::Tuning;
 
 /// Fires one shot from `shooter` at `aim`, then lets it fly for `flight` steps.
 fn shoot(world: &mut World, shooter: PlayerId, aim: f32, flight: usize) {

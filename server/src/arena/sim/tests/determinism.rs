@@ -3,8 +3,8 @@
 use rallypoint_protocol::message::Event;
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::{Control, PlayerId, World};
-use crate::assets::Tuning;
 use rallypoint_protocol::rng::SplitMix64;
 
 /// A change to make to the scripted inputs: at `step`, push the first living player's

@@ -6,8 +6,8 @@ use rallypoint_protocol::entity::{Entity, PLAYER_AWAY};
 use rallypoint_protocol::message::Event;
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::{Control, PlayerId, World};
-use crate::assets::Tuning;
 
 #[test]
 fn joining_mid_round_spawns_alive_at_a_free_spawn_with_no_score() {

@@ -1,8 +1,8 @@
 //! Moving around: acceleration, braking, walls, bounds, tunnelling, hot-reloaded speed.
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::Control;
-use crate::assets::Tuning;
 
 #[test]
 fn accelerates_to_max_speed_then_brakes_to_a_stop() {

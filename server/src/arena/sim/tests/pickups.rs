@@ -4,8 +4,8 @@ use rallypoint_protocol::entity::{Entity, PICKUP_ACTIVE};
 use rallypoint_protocol::message::Event;
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::World;
-use crate::assets::Tuning;
 
 fn pickup_row(world: &World) -> (u32, bool) {
     rows(world)

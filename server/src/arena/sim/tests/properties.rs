@@ -9,8 +9,8 @@ use rallypoint_protocol::entity::{Entity, PLAYER_DEAD};
 use rallypoint_protocol::message::Event;
 
 use super::support::*;
+use crate::arena::assets::{MapDef, Point, Rect, Tuning};
 use crate::arena::sim::{Control, PlayerId, World};
-use crate::assets::{MapDef, Point, Rect, Tuning};
 use rallypoint_protocol::rng::SplitMix64;
 
 const SEEDS: u64 = 16;

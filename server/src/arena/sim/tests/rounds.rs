@@ -5,8 +5,8 @@ use std::f32::consts::{FRAC_PI_2, PI};
 use rallypoint_protocol::message::{Event, MapInfo};
 
 use super::support::*;
+use crate::arena::assets::Tuning;
 use crate::arena::sim::{Control, PlayerId, World};
-use crate::assets::Tuning;
 
 /// One-shot kills, short rounds and intermissions.
 fn quick_tuning() -> Tuning {
@@ -17,7 +17,7 @@ fn quick_tuning() -> Tuning {
     t
 }
 
-fn four_corners() -> std::sync::Arc<crate::assets::MapDef> {
+fn four_corners() -> std::sync::Arc<crate::arena::assets::MapDef> {
     map(
         "corners",
         (100.0, 100.0),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use rallypoint_protocol::entity::Entity;
 use rallypoint_protocol::message::Event;
 
+use crate::arena::assets::{MapDef, Point, Rect, Tuning};
 use crate::arena::sim::{Control, PlayerId, World};
-use crate::assets::{MapDef, Point, Rect, Tuning};
 
 /// 30 Hz, the default tick rate.
 pub(super) const DT: f32 = 1.0 / 30.0;

@@ -1,0 +1,5 @@
+//! The `rallypoint-bench` binary: everything lives in the library ([`rallypoint_bench`]).
+
+fn main() -> std::process::ExitCode {
+    rallypoint_bench::main()
+}

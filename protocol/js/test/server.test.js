@@ -1,0 +1,209 @@
+// The SDK against a real server (test/support/server.js starts one per test): both
+// subprotocols, every token carriage, resume after a dropped connection, no reconnect
+// after a kick (4002) or a replacement (4004), inputs and acks, pings and the clock, and
+// interpolated rows from live snapshots.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import WebSocket from "ws";
+
+import { Client, V1_JSON, V1_MSGPACK } from "../src/index.js";
+import { next, sleep, startRelay, startServer } from "../test-support/server.js";
+
+/** A client for `sub` on `server`, closed when the test ends. */
+async function client(server, sub, opts = {}) {
+  const token = opts.token ?? (await server.token(sub));
+  return server.track(new Client({ url: server.playUrl, WebSocket, token, ...opts }));
+}
+
+/** Connects and waits for the welcome and a snapshot that contains us. */
+async function play(c) {
+  const welcome = next(c, "welcome");
+  c.connect();
+  const w = await welcome;
+  await next(c, "snapshot", (s) => s.ents.some((r) => r[0] === w.you));
+  return w;
+}
+
+for (const protocol of [V1_MSGPACK, V1_JSON]) {
+  test(`plays over ${protocol}`, async (t) => {
+    const server = await startServer(t);
+    const c = await client(server, "ana", { protocols: [protocol] });
+    const states = [];
+    c.on("state", (s) => states.push(s.state));
+    const events = [];
+    c.on("event", (e) => events.push(e.e));
+    const map = next(c, "map");
+    const w = await play(c);
+    assert.equal(c.protocol, protocol);
+    assert.equal(w.protocol, protocol);
+    assert.equal(w.role, "player");
+    assert.equal(w.resumed, false);
+    assert.ok(w.you > 0 && w.tick_rate > 0);
+    assert.deepEqual(states, ["connecting", "open"]);
+    const m = await map;
+    assert.ok(m.w > 0 && Array.isArray(m.walls), "the map event, by name");
+    assert.ok(events.includes("round_start") && events.includes("player"), events.join());
+    assert.equal(c.decodeErrors, 0);
+  });
+}
+
+test("every token carriage is accepted", async (t) => {
+  const server = await startServer(t);
+  const carriages = [
+    ["header", WebSocket],
+    ["subprotocol", WebSocket],
+    ["query", WebSocket],
+  ];
+  // Node's own WebSocket (22 and later, or 20 with --experimental-websocket, as the Rust
+  // trial runs this suite) can only carry the token in a subprotocol entry, like a browser.
+  if (typeof globalThis.WebSocket === "function") carriages.push(["subprotocol", globalThis.WebSocket]);
+  for (const [tokenIn, WS] of carriages) {
+    const sub = `carrier-${tokenIn}-${WS === WebSocket ? "ws" : "builtin"}`;
+    const c = await client(server, sub, { tokenIn, WebSocket: WS });
+    const w = await play(c);
+    assert.equal(c.tokenIn, tokenIn);
+    assert.ok(w.you > 0, sub);
+    c.close();
+  }
+  // "auto" picks the header for `ws` and the subprotocol entry elsewhere.
+  assert.equal(new Client({ url: server.playUrl, WebSocket }).tokenIn, "header");
+  if (globalThis.WebSocket) assert.equal(new Client({ url: server.playUrl }).tokenIn, "subprotocol");
+});
+
+test("a refused token is retried with a fresh one from the callback", async (t) => {
+  const server = await startServer(t);
+  const asked = [];
+  const good = await server.token("fresh-one");
+  const c = await client(server, "fresh-one", {
+    token: async ({ fresh }) => {
+      asked.push(fresh);
+      return asked.length === 1 ? "not-a-jwt" : good;
+    },
+    reconnect: { firstDelayMs: 20 },
+  });
+  const w = await play(c);
+  assert.ok(w.you > 0);
+  assert.deepEqual(asked, [false, true]);
+  assert.equal(c.lastClose?.opened, false, "the first handshake was refused");
+  assert.match(String(c.lastClose?.message), /401/, "ws reports the HTTP status");
+});
+
+test("resumes the same entity after the connection drops", async (t) => {
+  const server = await startServer(t);
+  const relay = await startRelay(t, server.game);
+  const c = await client(server, "dora", { url: `ws://${relay.addr}/play`, token: await server.token("dora") });
+  const first = await play(c);
+  const states = [];
+  c.on("state", (s) => states.push(s.state));
+  const welcomed = next(c, "welcome");
+  relay.cut();
+  const again = await welcomed;
+  assert.equal(again.resumed, true, "welcome.resumed");
+  assert.equal(again.you, first.you, "the same entity");
+  assert.equal(c.lastClose?.code, 1006);
+  assert.equal(c.lastClose?.reconnect, true);
+  assert.deepEqual(states, ["resuming", "resuming", "open"], "waiting, then the attempt, then open");
+  // The new connection's inputs count from 1 again and are applied.
+  await next(c, "snapshot");
+  const sent = c.sendInput({ mx: 1, my: 0, aim: 0, fire: false });
+  assert.equal(sent?.seq, 1);
+  await next(c, "snapshot", (s) => s.ack >= 1);
+});
+
+test("a kick (4002) closes for good", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "erin", { reconnect: { firstDelayMs: 10 } });
+  await play(c);
+  const closed = next(c, "close");
+  await server.kick("erin");
+  const info = await closed;
+  assert.equal(info.code, 4002);
+  assert.equal(info.errorCode, "kicked");
+  assert.equal(info.reconnect, false);
+  await sleep(500);
+  assert.equal(c.state.state, "closed");
+  assert.equal(c.state.reason?.code, 4002);
+  assert.equal(c.attempts, 1, "no reconnect");
+});
+
+test("a second connection of the account replaces the first (4004), which stays closed", async (t) => {
+  const server = await startServer(t);
+  const a = await client(server, "fay", { reconnect: { firstDelayMs: 10 } });
+  const first = await play(a);
+  const closed = next(a, "close");
+  const b = await client(server, "fay", { protocols: [V1_JSON] });
+  const second = await play(b);
+  const info = await closed;
+  assert.equal(info.code, 4004);
+  assert.equal(info.errorCode, "replaced");
+  assert.equal(info.reconnect, false);
+  assert.equal(second.you, first.you, "the replacement takes over the entity");
+  assert.equal(second.resumed, true);
+  await sleep(500);
+  assert.equal(a.state.state, "closed");
+  assert.equal(a.attempts, 1, "the replaced client does not fight back");
+  assert.equal(b.state.state, "open");
+});
+
+test("inputs get seq numbers, acks settle them, and the player moves", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "gus");
+  const w = await play(c);
+  const x0 = c.snapshots.latest()?.rows.find((r) => r[0] === w.you)?.[2];
+  c.on("snapshot", (s, pending) => {
+    for (const p of pending) assert.ok(p.seq > s.ack, "pending inputs are the unacknowledged ones");
+  });
+  for (let i = 1; i <= 20; i++) {
+    const r = c.sendInput({ mx: i % 2 ? 1 : -1, my: 0, aim: 0, fire: false });
+    assert.equal(r?.seq, i);
+    assert.equal(c.inputs.pending().at(-1), r, "kept until acknowledged");
+    await sleep(1000 / w.tick_rate);
+  }
+  await next(c, "snapshot", (s) => s.ack === 20);
+  assert.equal(c.inputs.pending().length, 0);
+  assert.equal(c.inputs.ack, 20);
+  assert.ok(c.inputs.lastAckLatencyMs !== null && c.inputs.lastAckLatencyMs < 1000);
+  for (let i = 0; i < 15; i++) {
+    c.sendInput({ mx: 1, my: 0, aim: 0, fire: false });
+    await sleep(1000 / w.tick_rate);
+  }
+  await next(c, "snapshot", (s) => s.ack === c.inputs.seq);
+  const x1 = c.snapshots.latest()?.rows.find((r) => r[0] === w.you)?.[2];
+  assert.ok(x0 !== undefined && x1 !== undefined && x1 > x0, `moved right: ${x0} → ${x1}`);
+  assert.throws(() => c.sendInput({ mx: NaN, my: 0, aim: 0, fire: false }), RangeError);
+});
+
+test("pings measure the round trip and the clocks follow the server's tick", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "hal", { pingIntervalMs: 100 });
+  await play(c);
+  const pong = await next(c, "pong");
+  assert.ok(pong.rtt >= 0 && pong.rtt < 500, `rtt ${pong.rtt}`);
+  await sleep(300);
+  const snap = await next(c, "snapshot");
+  const now = performance.now();
+  // On loopback the server's tick and the stream's differ by well under two ticks.
+  assert.ok(Math.abs(c.serverTick(now) - snap.tick) < 2, `server tick ${c.serverTick(now)} vs ${snap.tick}`);
+  assert.ok(Math.abs(c.streamTick(now) - snap.tick) < 2, `stream tick ${c.streamTick(now)} vs ${snap.tick}`);
+  const view = c.view(now);
+  assert.ok(view !== null);
+  const delay = c.interpolationDelayTicks();
+  assert.ok(Math.abs(snap.tick - delay - view.tick) < 2, `render tick ${view.tick}, delay ${delay}`);
+  assert.ok(view.from <= view.tick && view.tick <= view.to + 1e-9 || view.from === view.to);
+  assert.ok(view.rows.some((r) => r[0] === c.welcome?.you), "we are in the picture");
+});
+
+test("chat reaches the room", async (t) => {
+  const server = await startServer(t);
+  const a = await client(server, "ida");
+  const b = await client(server, "jon");
+  await play(a);
+  await play(b);
+  const heard = next(b, "chat");
+  assert.equal(a.sendChat("hello"), true);
+  const line = await heard;
+  assert.equal(line.text, "hello");
+  assert.equal(line.name, "ida");
+  assert.throws(() => a.sendChat("x".repeat(201)), RangeError);
+});
