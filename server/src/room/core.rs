@@ -100,6 +100,8 @@ pub struct RoomCore<G: Game> {
     /// The accounts with a player here changed since [`RoomCore::poll_members`] last
     /// said so.
     members_changed: bool,
+    /// Restored players still to be entered in the directory.
+    claims_owed: bool,
     // Scratch buffers reused every tick.
     rows: Rows,
     events: Vec<G::Event>,
@@ -202,6 +204,7 @@ impl<G: Game> RoomCore<G> {
             empty_since: None,
             closed: false,
             members_changed: false,
+            claims_owed: false,
             rows: Rows::new(),
             events: Vec::new(),
             departed: Vec::new(),
@@ -224,7 +227,9 @@ impl<G: Game> RoomCore<G> {
             self.game.set_away(pid, true);
         }
         let sub: Arc<str> = Arc::from(p.sub.as_str());
-        let claim = self.directory.claim(&sub, &self.name, true);
+        // The account's place in the directory is taken on the first tick: a room is
+        // restored while the directory opens it, under the directory's lock.
+        self.claims_owed = true;
         self.players.insert(
             pid,
             PlayerSlot {
@@ -234,7 +239,7 @@ impl<G: Game> RoomCore<G> {
                 last_seq: p.last_seq,
                 away_until: Some(now + grace),
                 _seat: Seat::force(&self.shared, false),
-                _claim: Some(claim),
+                _claim: None,
             },
         );
         self.accounts.insert(
@@ -244,6 +249,14 @@ impl<G: Game> RoomCore<G> {
                 session: None,
             },
         );
+    }
+
+    /// Enters every restored player that has no entry yet (none resumed meanwhile) in
+    /// the directory, as its first join did.
+    fn claim_restored(&mut self) {
+        for p in self.players.values_mut().filter(|p| p._claim.is_none()) {
+            p._claim = Some(self.directory.claim(&p.sub, &self.name, true));
+        }
     }
 
     /// The whole room as bytes, for [`RoomCore::restore`] here or on another node: the
@@ -283,6 +296,11 @@ impl<G: Game> RoomCore<G> {
         self.players.len()
     }
 
+    /// Sessions here, players' and spectators'.
+    pub fn session_count(&self) -> usize {
+        self.members.by_session.len()
+    }
+
     /// The room lives elsewhere now (its lease went to another node, or it was handed
     /// over): every member is told where (`moved`, when `to` is known) and closed with
     /// 1012, and the room ends. Without `to`, clients find the room again through
@@ -315,6 +333,9 @@ impl<G: Game> RoomCore<G> {
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.clock.next || self.closed {
             return;
+        }
+        if std::mem::take(&mut self.claims_owed) {
+            self.claim_restored();
         }
         let plan = catch_up(
             now.duration_since(self.clock.next),

@@ -166,7 +166,7 @@ impl<G: Game> RoomHarness<G> {
         };
         let directory = Directory::new(
             limits.max_rooms,
-            Box::new(|_, _| unreachable!("the harness opens its one room itself")),
+            Box::new(|_, _, _| unreachable!("the harness opens its one room itself")),
         );
         let now = Instant::now();
         let (handle, rx, core) = build::<G>(

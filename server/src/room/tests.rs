@@ -572,6 +572,12 @@ fn a_restored_room_brings_every_player_back_with_the_same_id_and_score() {
     assert_eq!((kept.x, kept.y, kept.score), (before.x, before.y, 1));
     assert_eq!(r.world().player_count(), 2);
     assert_eq!(
+        r.directory().account_room("ana"),
+        None,
+        "entered on the first tick"
+    );
+    r.tick();
+    assert_eq!(
         r.directory().account_room("ana").as_deref(),
         Some("harness")
     );
