@@ -18,7 +18,7 @@ use rallypoint_protocol::entity::{Entity, PLAYER_AWAY, PLAYER_DEAD};
 use rallypoint_protocol::message::{Input, ServerMessage};
 use rallypoint_tests::external::{Need, Needs, Tool};
 use rallypoint_tests::redis::{Link, RedisServer};
-use rallypoint_tests::{TempDir, TestServer, copy_dir, external_trials, repo_assets};
+use rallypoint_tests::{TempDir, TestServer, copy_dir, external_trials, http, repo_assets};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -31,6 +31,7 @@ pub fn trials(needs: &Needs) -> Vec<Trial> {
         racing_play_and_match_for_one_room_end_in_one_instance,
         a_killed_nodes_players_come_back_elsewhere_with_their_ids_and_scores,
         a_drained_node_moves_every_player_to_another_node,
+        an_admin_drain_stops_readiness_and_matching_and_hands_rooms_over,
         a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it,
         a_node_cut_off_from_redis_loses_its_room_to_the_node_that_reopened_it,
         a_node_cut_off_past_the_grace_gives_its_rooms_up,
@@ -673,6 +674,16 @@ async fn a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it(redis: 
             }
             other => panic!("a new room opened without the directory: {other:?}"),
         }
+        // Once the room's claim has lapsed (3 s) it keeps its players but takes no new
+        // one: another node could be reopening it.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let late = nodes[0].token("o-late");
+        match Player::join(&url, "o-late", &late).await {
+            Err(ConnectError::Rejected(r)) => {
+                assert_eq!((r.status, r.error.as_str()), (503, "directory_unavailable"));
+            }
+            other => panic!("a lapsed room took a new player: {other:?}"),
+        }
     };
     let watching = join_all(players.iter_mut().map(|p| p.watch(Duration::from_secs(10))));
     let (gaps, ()) = tokio::join!(watching, probes);
@@ -833,4 +844,90 @@ async fn a_node_cut_off_past_the_grace_gives_its_rooms_up(redis: Tool) {
     let q = Player::through_match(other.game, "g-a", &token, None, Duration::from_secs(15)).await;
     assert!(q.resumed && q.you == p.you);
     assert_eq!(q.room, "g1");
+}
+
+async fn an_admin_drain_stops_readiness_and_matching_and_hands_rooms_over(redis: Tool) {
+    let redis = RedisServer::start(redis.path());
+    let assets = field_assets(10);
+    let admin_token = "cluster-admin-token-0123456789abcdef";
+    std::fs::write(assets.join("admin-token"), admin_token).expect("write the admin token");
+    let token_file = assets.join("admin-token").display().to_string();
+    let drained = node(
+        &redis.url(),
+        "n0",
+        &assets,
+        &["--admin-token-file", &token_file],
+    );
+    let other = node(&redis.url(), "n1", &assets, &[]);
+    eventually(Duration::from_secs(10), "both nodes register", async || {
+        let view = cluster_view(&other).await;
+        live_node(&view, "n0") && live_node(&view, "n1")
+    })
+    .await;
+    let url = format!("ws://{}/play?room=a1", drained.game);
+    let token = drained.token("a-a");
+    let mut p = Player::join(&url, "a-a", &token).await.expect("join");
+    let post = |auth: &str| {
+        format!(
+            "POST /admin/drain HTTP/1.1\r\nHost: {}\r\n{auth}Content-Length: 0\r\n\r\n",
+            drained.admin
+        )
+    };
+    assert_eq!(
+        http(drained.admin, &post("")).await.status,
+        401,
+        "behind the admin token"
+    );
+    let answer = http(
+        drained.admin,
+        &post(&format!("Authorization: Bearer {admin_token}\r\n")),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(
+        (body["draining"].as_bool(), body["rooms"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert_eq!(body["remaining"], 0);
+    let (moved, _, close) = p.until_closed().await;
+    assert_eq!(close.code, 1012);
+    let q = Player::join(&moved.expect("moved"), "a-a", &token)
+        .await
+        .expect("join");
+    assert!(q.resumed && q.node == other.game);
+    // Drained: not ready, no new players, and no /match sends anyone here any more.
+    assert_eq!(drained.admin_get("/readyz").await.status, 503);
+    let fresh = format!("ws://{}/play?room=a2", drained.game);
+    match Player::join(&fresh, "a-b", &drained.token("a-b")).await {
+        Err(ConnectError::Rejected(r)) => {
+            assert_eq!((r.status, r.error.as_str()), (503, "draining"))
+        }
+        other => panic!("a drained node took a player: {other:?}"),
+    }
+    for i in 0..6 {
+        let at = if i % 2 == 0 { drained.game } else { other.game };
+        let (status, body) = match_on(at, &drained.token(&format!("a-m{i}")), None).await;
+        assert_eq!((status, body["node"].as_str()), (200, Some("n1")), "{body}");
+    }
+    let metric = async |s: &TestServer, name: &str, labels: &str| s.metric(name, labels).await;
+    let handed = metric(
+        &drained,
+        "rallypoint_rooms_moved_out_total",
+        "how=\"handoff\",outcome=\"moved\"",
+    );
+    assert_eq!(handed.await, 1.0);
+    let restored = metric(
+        &other,
+        "rallypoint_rooms_reopened_total",
+        "outcome=\"restored\"",
+    );
+    assert_eq!(restored.await, 1.0);
+    let assigned = drained
+        .metric("rallypoint_matches_total", "outcome=\"assigned\"")
+        .await
+        + other
+            .metric("rallypoint_matches_total", "outcome=\"assigned\"")
+            .await;
+    assert_eq!(assigned, 6.0);
 }
