@@ -102,16 +102,25 @@ async fn nodes(redis: &str, n: usize, assets: &TempDir) -> Vec<TestServer> {
         .map(|i| node(redis, &format!("n{i}"), assets, &[]))
         .collect();
     let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
+    registered(
+        &nodes[0],
+        &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    nodes
+}
+
+/// Waits until the directory, as `observer` sees it, lists every node of `ids` live.
+async fn registered(observer: &TestServer, ids: &[&str]) {
     eventually(
         Duration::from_secs(10),
         "every node registers",
         async || {
-            let view = cluster_view(&nodes[0]).await;
+            let view = cluster_view(observer).await;
             ids.iter().all(|id| live_node(&view, id))
         },
     )
     .await;
-    nodes
 }
 
 /// `/admin/cluster` of `node` (`Null` while the directory does not answer).
@@ -130,13 +139,19 @@ fn live_node(view: &Value, id: &str) -> bool {
         .is_some_and(|nodes| nodes.iter().any(|n| n["id"] == id))
 }
 
+/// The rooms the directory lists, per a `/admin/cluster` view.
+fn listed_rooms(view: &Value) -> Vec<Value> {
+    view["directory"]["rooms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// The node that owns `room` under a live lease, per a `/admin/cluster` view.
 fn owner_of(view: &Value, room: &str) -> Option<String> {
     let now = view["directory"]["now_ms"].as_u64()?;
-    let r = view["directory"]["rooms"]
-        .as_array()?
-        .iter()
-        .find(|r| r["name"] == room)?;
+    let rooms = listed_rooms(view);
+    let r = rooms.iter().find(|r| r["name"] == room)?;
     let live = r["lease_until_ms"]
         .as_u64()
         .is_some_and(|until| until > now);
@@ -490,11 +505,7 @@ async fn match_from_any_node_fills_rooms_across_the_cluster(redis: Tool) {
         Duration::from_secs(5),
         "the directory lists 100 members",
         async || {
-            let view = cluster_view(&nodes[1]).await;
-            let rooms = view["directory"]["rooms"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let rooms = listed_rooms(&cluster_view(&nodes[1]).await);
             let members: u64 = rooms.iter().filter_map(|r| r["members"].as_u64()).sum();
             rooms
                 .iter()
@@ -713,11 +724,7 @@ async fn a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it(redis: 
         Duration::from_secs(3),
         "the room's members are written again",
         async || {
-            let view = cluster_view(&nodes[0]).await;
-            let rooms = view["directory"]["rooms"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let rooms = listed_rooms(&cluster_view(&nodes[0]).await);
             rooms.iter().any(|r| r["name"] == "o1" && r["members"] == 2)
         },
     )
@@ -737,15 +744,7 @@ async fn a_node_cut_off_from_redis_loses_its_room_to_the_node_that_reopened_it(r
         node(&redis.url(), "n1", &assets, &[]),
         node(&redis.url(), "n2", &assets, &[]),
     ];
-    eventually(
-        Duration::from_secs(10),
-        "every node registers",
-        async || {
-            let view = cluster_view(&rest[0]).await;
-            ["n0", "n1", "n2"].iter().all(|id| live_node(&view, id))
-        },
-    )
-    .await;
+    registered(&rest[0], &["n0", "n1", "n2"]).await;
     let url = format!("ws://{}/play?room=p1", cut_off.game);
     let mut players = Vec::new();
     for sub in ["p-a", "p-b"] {
@@ -819,11 +818,7 @@ async fn a_node_cut_off_past_the_grace_gives_its_rooms_up(redis: Tool) {
     let assets = field_assets(10);
     let cut_off = node(&link.url(), "n0", &assets, &["--cluster-lapse-grace", "2s"]);
     let other = node(&redis.url(), "n1", &assets, &[]);
-    eventually(Duration::from_secs(10), "both nodes register", async || {
-        let view = cluster_view(&other).await;
-        live_node(&view, "n0") && live_node(&view, "n1")
-    })
-    .await;
+    registered(&other, &["n0", "n1"]).await;
     let url = format!("ws://{}/play?room=g1", cut_off.game);
     let token = cut_off.token("g-a");
     let mut p = Player::join(&url, "g-a", &token).await.expect("join");
@@ -859,11 +854,7 @@ async fn an_admin_drain_stops_readiness_and_matching_and_hands_rooms_over(redis:
         &["--admin-token-file", &token_file],
     );
     let other = node(&redis.url(), "n1", &assets, &[]);
-    eventually(Duration::from_secs(10), "both nodes register", async || {
-        let view = cluster_view(&other).await;
-        live_node(&view, "n0") && live_node(&view, "n1")
-    })
-    .await;
+    registered(&other, &["n0", "n1"]).await;
     let url = format!("ws://{}/play?room=a1", drained.game);
     let token = drained.token("a-a");
     let mut p = Player::join(&url, "a-a", &token).await.expect("join");
