@@ -562,7 +562,7 @@ pub fn peek_snap_header(bytes: &[u8]) -> Option<SnapHeader> {
     None
 }
 
-fn read_str<'a>(rd: &mut &'a [u8]) -> Option<&'a str> {
+pub(crate) fn read_str<'a>(rd: &mut &'a [u8]) -> Option<&'a str> {
     let n = rmp::decode::read_str_len(rd).ok()? as usize;
     let s = rd.get(..n)?;
     *rd = &rd[n..];

@@ -1,4 +1,4 @@
-//! The Rallypoint wire protocol, version 1.
+//! The Rallypoint wire protocol: version 1, and version 2's snapshots.
 //!
 //! Everything a client, a bot or the server needs to agree on bytes, and nothing else:
 //!
@@ -15,6 +15,8 @@
 //! - [`close`]: close reasons, their WebSocket close codes and `error` message codes.
 //! - [`examples`]: the example input and entities behind the golden bytes (tests, docs,
 //!   fuzz seeds).
+//! - [`v2`]: `rallypoint.v2.msgpack` snapshots: quantization, the server's records and
+//!   per-recipient encoder, interest, and the client's state and decoder.
 //! - [`rng`] and [`duration`]: small pure pieces every Rallypoint program shares (a seeded
 //!   generator; `5s`-style durations for flags).
 //!
@@ -33,6 +35,7 @@ pub mod message;
 pub mod rng;
 pub mod rows;
 pub mod subprotocol;
+pub mod v2;
 
 pub use close::CloseReason;
 pub use codec::{DecodeError, DecodeLimits, Encoding};

@@ -34,6 +34,7 @@ pub enum FieldType {
     /// A signed integer (`i32` range).
     Int,
     /// An unsigned integer (`u32` range).
+    #[serde(rename = "uint")]
     UInt,
     /// Eight bit flags.
     Flags,

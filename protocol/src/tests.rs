@@ -8,7 +8,7 @@ use crate::{ClientMessage, DecodeError, DecodeLimits, Encoding, ServerMessage};
 
 const BOTH: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -16,7 +16,7 @@ fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-fn unhex(s: &str) -> Vec<u8> {
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
     s.split_whitespace()
         .map(|h| u8::from_str_radix(h, 16).unwrap())
         .collect()
@@ -162,25 +162,30 @@ fn json_shapes_are_the_documented_ones() {
     );
 }
 
+/// The bytes of the hex dump `<!-- hex:NAME -->` in PROTOCOL.md (each line's bytes up to
+/// the two spaces before its annotation).
+pub(crate) fn protocol_md_dump(name: &str) -> Vec<u8> {
+    let doc = include_str!("../PROTOCOL.md");
+    let start = doc
+        .find(&format!("<!-- hex:{name} -->"))
+        .unwrap_or_else(|| panic!("no dump {name}"));
+    let body = &doc[start..];
+    let body = &body[body.find("```\n").unwrap() + 4..];
+    let body = &body[..body.find("```").unwrap()];
+    unhex(
+        &body
+            .lines()
+            .map(|l| l.split("  ").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
 /// The hex dumps in PROTOCOL.md are the encoder's real output: this test keeps them so.
 #[test]
 fn golden_bytes_match_protocol_md() {
     let doc = include_str!("../PROTOCOL.md");
-    let dump = |name: &str| -> Vec<u8> {
-        let start = doc
-            .find(&format!("<!-- hex:{name} -->"))
-            .unwrap_or_else(|| panic!("no dump {name}"));
-        let body = &doc[start..];
-        let body = &body[body.find("```\n").unwrap() + 4..];
-        let body = &body[..body.find("```").unwrap()];
-        unhex(
-            &body
-                .lines()
-                .map(|l| l.split("  ").next().unwrap_or(""))
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    };
+    let dump = protocol_md_dump;
     let input = encode_client(Encoding::MsgPack, &sample_input());
     let snap = encode_server(Encoding::MsgPack, &snap_message(100, 42, sample_ents()));
     assert_eq!(
@@ -589,12 +594,18 @@ fn unknown_entity_kinds_and_extra_columns_survive() {
 /// Prints the dumps pasted into PROTOCOL.md: `cargo test -p rallypoint-protocol -- --nocapture print_dumps`.
 #[test]
 fn print_dumps() {
+    let [v2_keyframe, v2_delta] = crate::examples::v2_frames();
     for (name, bytes) in [
-        ("input", encode_client(Encoding::MsgPack, &sample_input())),
+        (
+            "input",
+            encode_client(Encoding::MsgPack, &sample_input()).to_vec(),
+        ),
         (
             "snap",
-            encode_server(Encoding::MsgPack, &snap_message(100, 42, sample_ents())),
+            encode_server(Encoding::MsgPack, &snap_message(100, 42, sample_ents())).to_vec(),
         ),
+        ("v2-keyframe", v2_keyframe),
+        ("v2-delta", v2_delta),
     ] {
         println!("{name} ({} bytes):", bytes.len());
         for chunk in bytes.chunks(16) {

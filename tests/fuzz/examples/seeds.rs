@@ -434,8 +434,83 @@ fn room_inputs() {
     write("room_inputs", "stall", &stall);
 }
 
+/// v2 frame sequences, each frame behind its `u16` length: the golden keyframe, the golden
+/// pair, and a few seconds of a moving world for one player with a view radius (deltas
+/// with motion, removals, entities entering the view).
+fn decode_v2() {
+    let framed = |frames: &[Vec<u8>]| {
+        let mut out = Vec::new();
+        for f in frames {
+            out.extend_from_slice(&(f.len() as u16).to_le_bytes());
+            out.extend_from_slice(f);
+        }
+        out
+    };
+    let [key, delta] = rallypoint_protocol::examples::v2_frames();
+    write("decode_v2", "keyframe", &framed(&[key.clone()]));
+    write("decode_v2", "keyframe-delta", &framed(&[key, delta]));
+    write("decode_v2", "world", &framed(&v2_world()));
+}
+
+/// Frames for player 1 in a small world: players circling, shots fired and expiring.
+fn v2_world() -> Vec<Vec<u8>> {
+    use rallypoint_protocol::entity::{Entity, arena_schema};
+    use rallypoint_protocol::rows::Rows;
+    use rallypoint_protocol::v2::{Encoder, EncoderConfig, Interest, Member, View};
+    let config = EncoderConfig {
+        interest: Interest {
+            radius: 10.0,
+            margin: 2.0,
+        },
+        ..EncoderConfig::new(20)
+    };
+    let mut enc = Encoder::new(&arena_schema(), config).expect("the arena schema");
+    let mut member = Member::new();
+    let mut frames = Vec::new();
+    for tick in 1..=40u32 {
+        let mut rows = Rows::new();
+        let t = f64::from(tick) / 20.0;
+        for id in 1..=4u32 {
+            let a = t * f64::from(id) * 0.7;
+            let (x, y) = (10.0 + 6.0 * f64::from(id) * a.cos(), 10.0 + 6.0 * a.sin());
+            let (vx, vy) = (-4.2 * f64::from(id) * a.sin(), 4.2 * a.cos());
+            let p = Entity::Player {
+                id,
+                x: x as f32,
+                y: y as f32,
+                aim: a as f32,
+                hp: 100,
+                score: 0,
+                flags: 0,
+            };
+            p.push_row(&mut rows, (vx as f32, vy as f32));
+        }
+        if tick % 10 < 6 {
+            let x = 5.0 + 30.0 * f64::from(tick % 10) / 20.0;
+            let shot = Entity::Projectile {
+                id: 20 + tick / 10,
+                x: x as f32,
+                y: 9.0,
+                vx: 30.0,
+                vy: 0.0,
+                owner: 2,
+            };
+            shot.push_row(&mut rows, (0.0, 0.0));
+        }
+        enc.begin_tick(tick, &rows).expect("valid rows");
+        let taken = (tick > 1).then(|| tick - 1);
+        frames.push(
+            enc.encode_for(&mut member, taken, View::Around(1), tick)
+                .to_bytes()
+                .to_vec(),
+        );
+    }
+    frames
+}
+
 fn main() {
     decoders();
+    decode_v2();
     handshakes();
     ws_frames();
     room_inputs();
