@@ -157,32 +157,14 @@ pub async fn serve(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
     let game_addr = listeners.game.local_addr()?;
-    let public_url = match &config.cluster {
-        Some(cluster) => cluster.public_url_for(game_addr, tls.is_some()),
-        None => crate::config::default_public_url(game_addr, tls.is_some()),
-    };
-    let cluster = match &config.cluster {
-        Some(cluster) => Some(ClusterNode::new(
-            cluster,
-            public_url.clone(),
-            Arc::clone(&metrics),
-            config.limits.max_rooms,
-            assets.engine().room_capacity,
-        )?),
-        None => None,
-    };
+    let tls_on = tls.is_some();
     let ctx = RoomContext {
         limits: config.limits.clone(),
         metrics: Arc::clone(&metrics),
         shutdown: shutdown_rx.clone(),
     };
-    let directory = match &cluster {
-        Some(node) => Directory::clustered(
-            config.limits.max_rooms,
-            rooms(ctx, Some(node.room_cluster())),
-        ),
-        None => Directory::new(config.limits.max_rooms, rooms(ctx, None)),
-    };
+    let (public_url, cluster, directory) =
+        this_node(&config, game_addr, tls_on, assets.as_ref(), ctx, rooms)?;
     // The node registers at once (the agent's first beat) and leaves the directory last.
     let (agent_stop, agent_stopped) = watch::channel(false);
     let agent = cluster.as_ref().map(|node| node.run_agent(agent_stopped));
@@ -248,6 +230,22 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintenance(Arc::clone(&state), shutdown_rx));
 
     shutdown_signal.await;
+    drain(&state, &shutdown_tx, &connections).await;
+    let _ = stop_tx.send(true);
+    let _ = game.await;
+    let _ = admin.await;
+    maintenance.abort();
+    if let (Some(node), Some(agent)) = (&state.cluster, agent) {
+        leave_cluster(node, &state.directory, agent_stop, agent).await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// The shutdown sequence until the listeners stop: in cluster mode the node's rooms are
+/// handed over first; then readiness drops, sessions close with 1001, and this waits for
+/// the last connection (or the drain deadline).
+async fn drain(state: &State, shutdown: &watch::Sender<bool>, connections: &Tracker) {
     let limits = &state.config.limits;
     if let Some(node) = &state.cluster {
         node.drain(&state.directory, &state.ready, limits.drain_timeout)
@@ -259,7 +257,7 @@ pub async fn serve(
     );
     state.ready.store(false, Ordering::Release);
     state.directory.start_draining();
-    let _ = shutdown_tx.send(true);
+    let _ = shutdown.send(true);
     let drained = tokio::time::timeout(limits.drain_timeout, connections.wait_idle())
         .await
         .is_ok();
@@ -269,15 +267,6 @@ pub async fn serve(
             "drain deadline passed; exiting with connections open"
         );
     }
-    let _ = stop_tx.send(true);
-    let _ = game.await;
-    let _ = admin.await;
-    maintenance.abort();
-    if let (Some(node), Some(agent)) = (&state.cluster, agent) {
-        leave_cluster(node, &state.directory, agent_stop, agent).await;
-    }
-    info!("stopped");
-    Ok(())
 }
 
 /// Once the rooms have stopped (each writes its last checkpoint), the agent leaves the
@@ -300,6 +289,34 @@ async fn leave_cluster(
     if tokio::time::timeout(bound, agent).await.is_err() {
         warn!("cluster: leaving the directory took too long; this node's leases lapse instead");
     }
+}
+
+/// This node's public base URL, its side of the cluster (cluster mode) and its room
+/// directory, rooms opened with `rooms`.
+fn this_node(
+    config: &Config,
+    game_addr: SocketAddr,
+    tls: bool,
+    assets: &dyn AssetControl,
+    ctx: RoomContext,
+    rooms: Box<dyn FnOnce(RoomContext, Option<RoomCluster>) -> RoomOpener + Send>,
+) -> anyhow::Result<(String, Option<Arc<ClusterNode>>, Arc<Directory>)> {
+    let max_rooms = config.limits.max_rooms;
+    let Some(cluster) = &config.cluster else {
+        let url = crate::config::default_public_url(game_addr, tls);
+        return Ok((url, None, Directory::new(max_rooms, rooms(ctx, None))));
+    };
+    let url = cluster.public_url_for(game_addr, tls);
+    let capacity = assets.engine().room_capacity;
+    let node = ClusterNode::new(
+        cluster,
+        url.clone(),
+        Arc::clone(&ctx.metrics),
+        max_rooms,
+        capacity,
+    )?;
+    let directory = Directory::clustered(max_rooms, rooms(ctx, Some(node.room_cluster())));
+    Ok((url, Some(node), directory))
 }
 
 async fn maintenance(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {
