@@ -159,6 +159,9 @@ pub(super) struct ClusterRoom {
     retaken: u64,
     /// The members last reported, to send again after a re-take.
     members: Vec<String>,
+    /// The claim was serving at the last tick: writes made while it was not were
+    /// dropped, and go again when it serves again.
+    serving: bool,
 }
 
 impl ClusterRoom {
@@ -189,11 +192,13 @@ impl ClusterRoom {
             next_checkpoint: now,
             retaken,
             members: Vec::new(),
+            serving: true,
         }
     }
 
-    /// After each tick: members when they changed, a checkpoint when one is due (or after
-    /// a re-take), the player count. `Some` when the claim is lost: the room must move out.
+    /// After each tick: members when they changed, a checkpoint when one is due (or when
+    /// the claim was re-taken, or serves again after a lapse: both again), the player
+    /// count. `Some` when the claim is lost: the room must move out.
     pub(super) fn after_tick<G: Game>(
         &mut self,
         core: &mut RoomCore<G>,
@@ -204,13 +209,16 @@ impl ClusterRoom {
             return Some(reason);
         }
         let retaken = std::mem::replace(&mut self.retaken, lease.retaken) != lease.retaken;
+        let serving = lease.status.serving();
+        let resend = retaken || (serving && !std::mem::replace(&mut self.serving, serving));
+        self.serving = serving;
         if let Some(members) = core.poll_members() {
             self.members = members;
             self.writer.members(self.members.clone());
-        } else if retaken {
+        } else if resend {
             self.writer.members(self.members.clone());
         }
-        if lease.status.serving() && (retaken || now >= self.next_checkpoint) {
+        if serving && (resend || now >= self.next_checkpoint) {
             self.next_checkpoint = now + self.interval;
             self.writer.checkpoint(core.checkpoint());
             let players = u32::try_from(core.player_count()).unwrap_or(u32::MAX);
