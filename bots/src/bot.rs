@@ -642,7 +642,7 @@ impl<'a> Session<'a> {
                 }
             }
             Kind::Unknown | Kind::Unreadable => local.c.decode_errors += 1,
-            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error => {}
+            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error | Kind::Moved => {}
         }
     }
 

@@ -38,6 +38,8 @@ pub enum Kind {
     Event,
     /// `error` (a close with a reason follows).
     Error,
+    /// `moved`: the room lives on another node now (close 1012 follows).
+    Moved,
     /// A well-formed message whose `t` this library does not know (a newer server).
     Unknown,
     /// Not a message at all: [`Decoder::decode`] says why.
@@ -53,6 +55,7 @@ impl Kind {
             "chat" => Kind::Chat,
             "event" => Kind::Event,
             "error" => Kind::Error,
+            "moved" => Kind::Moved,
             _ => Kind::Unknown,
         }
     }
@@ -65,6 +68,7 @@ impl Kind {
             ServerMessage::Chat(_) => Kind::Chat,
             ServerMessage::Event(_) => Kind::Event,
             ServerMessage::Error(_) => Kind::Error,
+            ServerMessage::Moved(_) => Kind::Moved,
         }
     }
 }

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod game;
 mod handshake;
+mod matching;
 mod session;
 mod soak;
 mod tag;
