@@ -14,6 +14,7 @@ mod session;
 mod soak;
 mod tag;
 mod tls;
+mod v2;
 
 use rallypoint_tests::ServerBuilder;
 
