@@ -15,6 +15,7 @@ mod session;
 mod soak;
 mod tag;
 mod tls;
+mod v2;
 
 use rallypoint_tests::ServerBuilder;
 
