@@ -84,8 +84,10 @@ fn steady_state_allocations(protocol: Subprotocol) {
     let mut ents = Vec::new();
     // The ticker is the test's own timer (tokio boxes its sleep): made before counting.
     let mut ticker = rt.block_on(async { tokio::time::interval(Duration::from_millis(33)) });
-    // Warm-up: the intro events, the first snapshots, buffers growing to the traffic.
-    let warm = rt.block_on(play(you, &mut session, &mut ticker, &mut ents, 45));
+    // Warm-up: the intro events, the first snapshots, buffers growing to the traffic — and
+    // the player's projectiles reaching their steady number (the first ones live for
+    // seconds), so no entity id beyond the ones already seen turns up while counting.
+    let warm = rt.block_on(play(you, &mut session, &mut ticker, &mut ents, 120));
     assert!(warm.snapshots > 10, "{warm:?}");
     let mut seen = Seen::default();
     let counted = allocation_counter::measure(|| {

@@ -306,11 +306,15 @@ impl ClientState {
         }
         let i = id as usize;
         if i >= self.records.len() {
-            self.records.resize_with(i + 1, || Record {
+            // Grown as a `Vec` grows (doubling, within the id limit) and every new record
+            // ready for the widest kind: a new id seldom allocates.
+            let len = (i + 1).max(self.records.len() * 2).min(ID_LIMIT as usize);
+            let width = self.layout.widest();
+            self.records.resize_with(len, || Record {
                 kind: 0,
                 ref_tick: 0,
                 pos: [0; 2],
-                fields: Vec::new(),
+                fields: Vec::with_capacity(width),
             });
         }
         let rec = &mut self.records[i];
