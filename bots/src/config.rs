@@ -412,6 +412,7 @@ pub struct AbuseSpec {
 pub fn parse_protocol(s: &str) -> Result<Subprotocol, String> {
     Subprotocol::from_name(s)
         .or_else(|| Subprotocol::from_name(&format!("rallypoint.v1.{s}")))
+        .filter(|p| !p.is_v2())
         .ok_or_else(|| {
             format!(
                 "`{s}` is not a supported subprotocol (msgpack, json, {})",

@@ -7,6 +7,7 @@
 //! Must not contain logic beyond counting and exposition.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -188,6 +189,16 @@ pub struct Metrics {
     pub room_slow_consumer_drops: Family<RoomLabels, Counter>,
     /// Clients disconnected for not keeping up.
     pub room_slow_consumer_disconnects: Family<RoomLabels, Counter>,
+    /// Seconds the v2 encoder spent building frames (begin_tick and every recipient's encode).
+    pub room_v2_encode_seconds: Family<RoomLabels, Counter<f64, AtomicU64>>,
+    /// v2 keyframes sent (join, resume, resync, or smaller than the delta).
+    pub room_v2_keyframes: Family<RoomLabels, Counter>,
+    /// v2 deltas sent.
+    pub room_v2_deltas: Family<RoomLabels, Counter>,
+    /// v2 snapshot bytes sent, per recipient (headers and bodies).
+    pub room_v2_bytes: Family<RoomLabels, Counter>,
+    /// v2 clients that asked for a keyframe (a desync they detected).
+    pub room_v2_resyncs: Family<RoomLabels, Counter>,
     /// Asset version in force (value 1).
     pub assets_version: Family<VersionLabels, Gauge>,
     /// Asset reloads by outcome (`applied`, `rejected`).
@@ -236,6 +247,11 @@ impl Metrics {
             room_snapshot_bytes: Family::default(),
             room_slow_consumer_drops: Family::default(),
             room_slow_consumer_disconnects: Family::default(),
+            room_v2_encode_seconds: Family::default(),
+            room_v2_keyframes: Family::default(),
+            room_v2_deltas: Family::default(),
+            room_v2_bytes: Family::default(),
+            room_v2_resyncs: Family::default(),
             assets_version: Family::default(),
             assets_reloads: Family::default(),
             panics: Counter::default(),
@@ -337,6 +353,27 @@ impl Metrics {
             "room_slow_consumer_disconnects",
             "Clients disconnected for not keeping up",
             m.room_slow_consumer_disconnects.clone(),
+        );
+        r.register(
+            "room_v2_encode_seconds",
+            "Seconds the v2 encoder spent building frames (begin_tick and every recipient's encode)",
+            m.room_v2_encode_seconds.clone(),
+        );
+        r.register(
+            "room_v2_keyframes",
+            "v2 keyframes sent (join, resume, resync, or smaller than the delta)",
+            m.room_v2_keyframes.clone(),
+        );
+        r.register("room_v2_deltas", "v2 deltas sent", m.room_v2_deltas.clone());
+        r.register(
+            "room_v2_bytes",
+            "v2 snapshot bytes sent, per recipient (headers and bodies)",
+            m.room_v2_bytes.clone(),
+        );
+        r.register(
+            "room_v2_resyncs",
+            "v2 clients that asked for a keyframe (a desync they detected)",
+            m.room_v2_resyncs.clone(),
         );
         r.register(
             "assets_version",
@@ -490,6 +527,11 @@ impl Metrics {
             snapshot_bytes: self.room_snapshot_bytes.get_or_create_owned(&l),
             slow_drops: self.room_slow_consumer_drops.get_or_create_owned(&l),
             slow_disconnects: self.room_slow_consumer_disconnects.get_or_create_owned(&l),
+            v2_encode_seconds: self.room_v2_encode_seconds.get_or_create_owned(&l),
+            v2_keyframes: self.room_v2_keyframes.get_or_create_owned(&l),
+            v2_deltas: self.room_v2_deltas.get_or_create_owned(&l),
+            v2_bytes: self.room_v2_bytes.get_or_create_owned(&l),
+            v2_resyncs: self.room_v2_resyncs.get_or_create_owned(&l),
             labels: l,
             parent: Arc::clone(self),
         }
@@ -530,6 +572,16 @@ pub struct RoomMetrics {
     pub slow_drops: Counter,
     /// Slow-consumer disconnects.
     pub slow_disconnects: Counter,
+    /// CPU seconds in the v2 encoder.
+    pub v2_encode_seconds: Counter<f64, AtomicU64>,
+    /// v2 keyframes sent.
+    pub v2_keyframes: Counter,
+    /// v2 deltas sent.
+    pub v2_deltas: Counter,
+    /// v2 snapshot bytes sent.
+    pub v2_bytes: Counter,
+    /// v2 resync requests.
+    pub v2_resyncs: Counter,
     labels: RoomLabels,
     parent: Arc<Metrics>,
 }
@@ -547,6 +599,11 @@ impl Drop for RoomMetrics {
         p.room_snapshot_bytes.remove(l);
         p.room_slow_consumer_drops.remove(l);
         p.room_slow_consumer_disconnects.remove(l);
+        p.room_v2_encode_seconds.remove(l);
+        p.room_v2_keyframes.remove(l);
+        p.room_v2_deltas.remove(l);
+        p.room_v2_bytes.remove(l);
+        p.room_v2_resyncs.remove(l);
     }
 }
 

@@ -22,14 +22,14 @@ use rallypoint_protocol::codec::{encode_event, encode_rows, encode_server};
 use rallypoint_protocol::inbound::decode_checked_fields;
 use rallypoint_protocol::message::{ChatRelay, Event, ServerMessage, Welcome};
 use rallypoint_protocol::rows::{RowSchema, Rows};
-use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding};
-use tracing::{debug, info};
+use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol, v2};
+use tracing::{debug, info, warn};
 
 use super::directory::{Directory, RoomShared};
 use super::fanout::{ENCODINGS, Member, Members, slot};
 use super::outbox::Gone;
 use super::{Claim, Command, Join, Seat, SessionId};
-use crate::assets::Assets;
+use crate::assets::{Assets, EngineSettings};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::game::{Game, GameAssets, PlayerId};
@@ -80,6 +80,12 @@ pub struct RoomCore<G: Game> {
     assets: Arc<Assets<G::Assets>>,
     game: G,
     schema: RowSchema,
+    /// The v2 encoder, `None` if the game's schema cannot be encoded (v2 sessions are then
+    /// refused at join).
+    encoder: Option<v2::Encoder>,
+    /// Reads the wall clock for the encode-time metric only: nothing the room decides
+    /// depends on it.
+    stopwatch: fn() -> Instant,
     tick_rate: u16,
     dt: f32,
     clock: Clock,
@@ -120,6 +126,8 @@ pub struct Parts {
     pub metrics: RoomMetrics,
     /// Traffic counters per encoding, in [`super::fanout::slot`] order.
     pub traffic: [Traffic; 2],
+    /// The clock the encode-time metric is read from.
+    pub stopwatch: fn() -> Instant,
 }
 
 impl<G: Game> RoomCore<G> {
@@ -138,6 +146,8 @@ impl<G: Game> RoomCore<G> {
             ..DecodeLimits::default()
         };
         info!(seed, tick_rate, game = G::NAME, map = %game.map_name(), "room opened");
+        let schema = G::schema();
+        let encoder = v2_encoder(&schema, engine);
         RoomCore {
             name: parts.name,
             shared: parts.shared,
@@ -146,7 +156,9 @@ impl<G: Game> RoomCore<G> {
             decode,
             metrics: parts.metrics,
             traffic: parts.traffic,
-            schema: G::schema(),
+            stopwatch: parts.stopwatch,
+            encoder,
+            schema,
             tick_rate,
             dt,
             clock: Clock {
@@ -215,6 +227,15 @@ impl<G: Game> RoomCore<G> {
             let next = &engine.maps[(self.rotation + 1) % engine.maps.len()];
             self.game.queue_map(&assets.game, next);
         }
+        if engine.view_radius != self.assets.engine.view_radius {
+            // A new view means new baselines: every v2 client gets a keyframe.
+            self.encoder = v2_encoder(&self.schema, engine);
+            for m in self.members.by_session.values_mut() {
+                if let Some(v2) = m.v2.as_deref_mut() {
+                    v2.request_keyframe();
+                }
+            }
+        }
         debug!(version = %assets.version, "assets applied");
         self.assets = assets;
     }
@@ -245,6 +266,16 @@ impl<G: Game> RoomCore<G> {
             }
             Command::Replace { sub } => {
                 self.close_account_session(&sub, CloseReason::Replaced);
+            }
+            Command::Resync { session } => {
+                if let Some(v2) = self
+                    .members
+                    .get_mut(session)
+                    .and_then(|m| m.v2.as_deref_mut())
+                {
+                    v2.request_keyframe();
+                    self.metrics.v2_resyncs.inc();
+                }
             }
             Command::Describe(reply) => {
                 let _ = reply.send(self.describe());
@@ -348,30 +379,67 @@ impl<G: Game> RoomCore<G> {
         self.game.write_rows(&mut self.rows);
         let mut bodies: [Option<Bytes>; 2] = [None, None];
         for enc in ENCODINGS {
-            if self.members.in_use[slot(enc)] > 0 {
+            if self.members.v1_uses(enc) {
                 let body = encode_rows(enc, &self.schema, &self.rows);
                 self.metrics.snapshot_bytes.inc_by(body.len() as u64);
                 bodies[slot(enc)] = Some(body);
             }
         }
         let players = &self.players;
-        let written = self.members.snapshot(
-            tick,
-            &bodies,
-            |m| {
-                m.player
-                    .and_then(|p| players.get(&p))
-                    .map_or(0, |p| p.last_seq)
-            },
-            &mut self.departed,
-            &self.metrics,
-        );
+        let ack_of = |m: &Member| {
+            m.player
+                .and_then(|p| players.get(&p))
+                .map_or(0, |p| p.last_seq)
+        };
+        let mut written =
+            self.members
+                .snapshot(tick, &bodies, ack_of, &mut self.departed, &self.metrics);
+        let (frames, bytes) = self.snapshot_v2(tick);
+        written[slot(Encoding::MsgPack)].0 += frames;
+        written[slot(Encoding::MsgPack)].1 += bytes;
         for (traffic, (messages, bytes)) in self.traffic.iter().zip(written) {
             if messages > 0 {
                 traffic.messages_out.inc_by(messages);
                 traffic.bytes_out.inc_by(bytes);
             }
         }
+    }
+
+    /// Every v2 member's frame for this tick (rows already written); frames and bytes
+    /// written straight to sockets.
+    fn snapshot_v2(&mut self, tick: u32) -> (u64, u64) {
+        let Some(encoder) = self.encoder.as_mut().filter(|_| self.members.v2 > 0) else {
+            return (0, 0);
+        };
+        let started = (self.stopwatch)();
+        if let Err(e) = encoder.begin_tick(tick, &self.rows) {
+            warn!(error = %e, "v2 encoder refused this tick's rows; no v2 frames this tick");
+            return (0, 0);
+        }
+        let before = encoder.stats();
+        let players = &self.players;
+        let view_of = |m: &Member| match m.player {
+            Some(pid) => (
+                v2::View::Around(pid.0),
+                players.get(&pid).map_or(0, |p| p.last_seq),
+            ),
+            None => (v2::View::Everything, 0),
+        };
+        let written = self
+            .members
+            .snapshot_v2(encoder, view_of, &mut self.departed, &self.metrics);
+        let after = encoder.stats();
+        self.metrics
+            .v2_encode_seconds
+            .inc_by(((self.stopwatch)() - started).as_secs_f64());
+        self.metrics
+            .v2_keyframes
+            .inc_by(after.keyframes - before.keyframes);
+        self.metrics.v2_deltas.inc_by(after.deltas - before.deltas);
+        self.metrics
+            .v2_bytes
+            .inc_by(after.bytes.total() - before.bytes.total());
+        written
     }
 
     fn broadcast(&mut self, skip: Option<SessionId>, msg: &ServerMessage) {
@@ -386,6 +454,16 @@ impl<G: Game> RoomCore<G> {
     fn join(&mut self, j: Join, now: Instant) {
         if j.outbox.gone().is_some() {
             // The session ended before it got here: its seat and claim go with `j`.
+            return;
+        }
+        if j.subprotocol.is_v2() && self.encoder.is_none() {
+            j.outbox.request_close_because(
+                CloseReason::Internal,
+                Some(format!(
+                    "this game's rows cannot be sent as {}",
+                    j.subprotocol
+                )),
+            );
             return;
         }
         let account = self.accounts.get(&j.sub).copied().unwrap_or_default();
@@ -438,7 +516,7 @@ impl<G: Game> RoomCore<G> {
             },
         );
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Player, false);
+        self.introduce(j.session, j.subprotocol, Role::Player, false);
         // The newcomer's roster already names it.
         self.broadcast(
             Some(j.session),
@@ -466,7 +544,7 @@ impl<G: Game> RoomCore<G> {
         // The entity already holds a seat; the one reserved for this connection goes.
         drop(j.seat);
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Player, true);
+        self.introduce(j.session, j.subprotocol, Role::Player, true);
         self.broadcast(
             Some(j.session),
             &ServerMessage::Event(Event::Player {
@@ -481,19 +559,20 @@ impl<G: Game> RoomCore<G> {
         member._seat = Some(j.seat);
         member._claim = j.claim;
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Spectator, false);
+        self.introduce(j.session, j.subprotocol, Role::Spectator, false);
     }
 
     /// A member for `j`'s session.
     fn member(j: &Join, player: Option<PlayerId>) -> Member {
         Member {
             outbox: Arc::clone(&j.outbox),
-            encoding: j.encoding,
+            encoding: j.subprotocol.encoding(),
             player,
             name: j.name.clone(),
             sub: Arc::clone(&j.sub),
             _seat: None,
             _claim: None,
+            v2: j.subprotocol.is_v2().then(Box::default),
         }
     }
 
@@ -511,11 +590,11 @@ impl<G: Game> RoomCore<G> {
     fn introduce(
         &mut self,
         session: SessionId,
-        encoding: Encoding,
-        protocol: &str,
+        subprotocol: Subprotocol,
         role: Role,
         resumed: bool,
     ) {
+        let encoding = subprotocol.encoding();
         let Some(m) = self.members.get(session) else {
             return;
         };
@@ -525,12 +604,12 @@ impl<G: Game> RoomCore<G> {
             tick: self.game.tick(),
             tick_rate: self.tick_rate,
             map: self.game.map_name().to_owned(),
-            protocol: protocol.to_owned(),
+            protocol: subprotocol.name().to_owned(),
             snap_rate: self.assets.engine.snapshot_rate,
             role: role.as_str().to_owned(),
             resumed,
             game: G::NAME.to_owned(),
-            schema: None,
+            schema: subprotocol.is_v2().then(|| self.schema.clone()),
             info: self.game.welcome_info(),
         });
         let mut intro = Vec::new();
@@ -710,6 +789,29 @@ pub(super) fn catch_up(late: Duration, period: Duration, max_steps: u32) -> Catc
         skipped: due - steps,
     }
 }
+
+/// The v2 encoder for a game's schema and the engine's view settings; `None` (logged) if
+/// the schema cannot be encoded.
+fn v2_encoder(schema: &RowSchema, engine: &EngineSettings) -> Option<v2::Encoder> {
+    let radius = engine.view_radius;
+    let config = v2::EncoderConfig {
+        interest: v2::Interest {
+            radius,
+            // Entities stay in view a little past the radius, so one walking along the
+            // border does not flicker.
+            margin: (radius * VIEW_MARGIN).max(MIN_VIEW_MARGIN),
+        },
+        ..v2::EncoderConfig::new(engine.tick_rate.max(1))
+    };
+    v2::Encoder::new(schema, config)
+        .inspect_err(|e| warn!(error = %e, "the game's rows cannot be encoded as v2"))
+        .ok()
+}
+
+/// How far past the view radius a known entity stays in view, as a share of the radius.
+const VIEW_MARGIN: f32 = 0.1;
+/// ...and at least this many units.
+const MIN_VIEW_MARGIN: f32 = 2.0;
 
 /// The rotation's first map, or any map of the game when the rotation names none it has.
 fn first_map<A: GameAssets>(assets: &Assets<A>) -> String {

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rallypoint_protocol::codec::{decode_server, encode_client, snap_frame};
+use rallypoint_protocol::codec::{decode_server, encode_client};
 use rallypoint_protocol::message::{ClientMessage, Input, ServerMessage};
-use rallypoint_protocol::{CloseReason, Encoding};
+use rallypoint_protocol::{CloseReason, Encoding, Subprotocol};
 use tokio::sync::{mpsc, watch};
 
 use super::core::RoomCore;
@@ -79,7 +79,9 @@ impl TestClient {
         let batch = self.outbox.take();
         let mut out: Vec<Bytes> = batch.messages.into_iter().collect();
         if let Some(s) = batch.snapshot {
-            out.push(snap_frame(self.encoding, s.tick, s.ack, &s.ents));
+            let mut frame = bytes::BytesMut::new();
+            s.write_to(&mut frame);
+            out.push(frame.freeze());
         }
         (batch.close, out)
     }
@@ -167,6 +169,17 @@ impl<G: Game> RoomHarness<G> {
 
     /// Queues a join (applied on the next tick); returns the client.
     pub fn join(&mut self, sub: &str, role: Role, encoding: Encoding) -> TestClient {
+        let subprotocol = match encoding {
+            Encoding::MsgPack => Subprotocol::V1MsgPack,
+            Encoding::Json => Subprotocol::V1Json,
+        };
+        self.join_with(sub, role, subprotocol)
+    }
+
+    /// Queues a join over `subprotocol` (v2 included; read its snapshots with
+    /// [`TestClient::take_raw`]).
+    pub fn join_with(&mut self, sub: &str, role: Role, subprotocol: Subprotocol) -> TestClient {
+        let encoding = subprotocol.encoding();
         let session = self.next_session;
         self.next_session += 1;
         let outbox = Arc::new(Outbox::new(256));
@@ -176,11 +189,7 @@ impl<G: Game> RoomHarness<G> {
             sub: Arc::from(sub),
             name: sub.to_owned(),
             role,
-            encoding,
-            protocol: match encoding {
-                Encoding::MsgPack => "rallypoint.v1.msgpack",
-                Encoding::Json => "rallypoint.v1.json",
-            },
+            subprotocol,
             outbox: Arc::clone(&outbox),
             seat: Seat::force(&self.handle.shared, role == Role::Spectator),
             claim,

@@ -28,7 +28,7 @@ pub mod task;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rallypoint_protocol::Encoding;
+use rallypoint_protocol::Subprotocol;
 use tokio::sync::oneshot;
 
 use crate::auth::Role;
@@ -65,10 +65,8 @@ pub struct Join {
     pub name: String,
     /// Player or spectator.
     pub role: Role,
-    /// The connection's encoding.
-    pub encoding: Encoding,
-    /// The negotiated subprotocol name, echoed in `welcome`.
-    pub protocol: &'static str,
+    /// The negotiated subprotocol (its encoding, its snapshots), echoed in `welcome`.
+    pub subprotocol: Subprotocol,
     /// Where the room writes to this session.
     pub outbox: Arc<Outbox>,
     /// The seat reserved during the handshake.
@@ -110,6 +108,11 @@ pub enum Command {
     Replace {
         /// Account id.
         sub: String,
+    },
+    /// A v2 client found its state wrong and asks for a keyframe.
+    Resync {
+        /// From.
+        session: SessionId,
     },
     /// Describe the room for `/admin/rooms`.
     Describe(oneshot::Sender<serde_json::Value>),

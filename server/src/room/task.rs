@@ -77,6 +77,7 @@ pub(super) fn build<G: Game>(
     let parts = Parts {
         metrics: ctx.metrics.room(&name),
         traffic: super::fanout::ENCODINGS.map(|e| ctx.metrics.traffic(e)),
+        stopwatch: Instant::now,
         name,
         shared,
         directory: Arc::clone(directory),

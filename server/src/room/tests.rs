@@ -498,3 +498,120 @@ fn a_late_tick_catches_up_within_its_bound_and_counts_the_rest() {
     assert_eq!(h.game().world().tick() - start, 5);
     assert_eq!(h.metrics().overruns.get(), 85);
 }
+
+mod v2 {
+    use rallypoint_protocol::codec::decode_server;
+    use rallypoint_protocol::rows::Rows;
+    use rallypoint_protocol::v2::{ClientState, FrameKind};
+    use rallypoint_protocol::{Subprotocol, v2 as wire};
+
+    use super::*;
+
+    /// A v2 client of the harness: the messages it got, its reconstructed state.
+    struct V2Client {
+        c: TestClient,
+        state: Option<ClientState>,
+        kinds: Vec<FrameKind>,
+    }
+
+    impl V2Client {
+        fn join(h: &mut RoomHarness, sub: &str) -> V2Client {
+            let c = h.join_with(sub, Role::Player, Subprotocol::V2MsgPack);
+            V2Client {
+                c,
+                state: None,
+                kinds: Vec::new(),
+            }
+        }
+
+        /// Takes everything pending; applies snapshot frames; returns the other messages.
+        fn read(&mut self) -> Vec<ServerMessage> {
+            let (_, raw) = self.c.take_raw();
+            let mut out = Vec::new();
+            for m in raw {
+                if rallypoint_protocol::codec::peek_type(&m) == Some(wire::SNAPSHOT_TYPE) {
+                    let state = self.state.as_mut().expect("welcome before any frame");
+                    let applied = state.apply(&m).expect("every frame applies");
+                    self.kinds.push(applied.kind);
+                    continue;
+                }
+                let msg = decode_server(Encoding::MsgPack, &m).unwrap();
+                if let ServerMessage::Welcome(w) = &msg {
+                    assert_eq!(w.protocol, wire::SUBPROTOCOL);
+                    self.state = Some(ClientState::from_welcome(w).expect("schema in welcome"));
+                }
+                out.push(msg);
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn a_v2_client_holds_what_a_v1_client_sees_within_the_quantization() {
+        let mut h = harness();
+        let (v1, _) = join(&mut h, "ana", Encoding::MsgPack);
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.tick();
+        v2c.read();
+        for seq in 1..=60 {
+            h.input(&v1, input(seq, (seq as f32 * 0.3).cos(), 0.7));
+            h.tick();
+            v2c.read();
+        }
+        let snap = snaps(&v1.messages()).last().cloned().cloned().unwrap();
+        let state = v2c.state.as_ref().unwrap();
+        assert_eq!(state.tick(), Some(snap.tick));
+        let mut rows = Rows::new();
+        state.rows_at(snap.tick, &mut rows);
+        assert_eq!(rows.len(), snap.ents.len());
+        for e in &snap.ents {
+            let row = rows
+                .iter()
+                .find(|r| r.head.id == e.id())
+                .expect("same entities");
+            let (x, y) = e.pos();
+            // Positions within a step and a half of 1/64 unit (dead reckoning included).
+            assert!((row.head.x - x).abs() <= 1.5 / 64.0, "{e:?} vs {row:?}");
+            assert!((row.head.y - y).abs() <= 1.5 / 64.0, "{e:?} vs {row:?}");
+        }
+        assert_eq!(v2c.kinds[0], FrameKind::Keyframe);
+        assert!(v2c.kinds[1..].iter().all(|k| *k == FrameKind::Delta));
+        assert!(h.metrics().v2_deltas.get() >= 60);
+    }
+
+    #[test]
+    fn resync_gets_a_keyframe_and_is_counted() {
+        let mut h = harness();
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.ticks(3);
+        v2c.read();
+        h.send(crate::room::Command::Resync {
+            session: v2c.c.session,
+        });
+        h.tick();
+        v2c.read();
+        assert_eq!(v2c.kinds.last(), Some(&FrameKind::Keyframe));
+        assert_eq!(h.metrics().v2_resyncs.get(), 1);
+    }
+
+    #[test]
+    fn a_client_that_skips_snapshots_gets_deltas_against_what_it_took() {
+        let mut h = harness();
+        let (a, _) = join(&mut h, "ana", Encoding::MsgPack);
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.tick();
+        v2c.read();
+        for round in 0..20u32 {
+            // Several ticks pass unread: only the newest frame is kept, against the
+            // snapshot the client actually took.
+            for i in 0..(round % 4 + 1) {
+                h.input(&a, input(round * 10 + i + 1, 1.0, -0.5));
+                h.tick();
+            }
+            v2c.read();
+            a.take();
+        }
+        assert!(v2c.kinds.iter().skip(1).all(|k| *k == FrameKind::Delta));
+        assert!(h.metrics().slow_drops.get() > 0);
+    }
+}
