@@ -110,6 +110,15 @@ pub struct LeaseLossLabels {
     pub reason: String,
 }
 
+/// Label: how a room left this node.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MoveLabels {
+    /// `handoff` or `lease_lost`.
+    pub how: String,
+    /// `moved` (players told where) or `no_destination`.
+    pub outcome: String,
+}
+
 /// Upper bounds of the directory-call buckets, seconds: 100 µs to ~1.6 s, doubling. A
 /// healthy Redis answers in the first few; the call timeout sits in the last ones.
 pub fn directory_buckets() -> impl Iterator<Item = f64> {
@@ -215,6 +224,15 @@ pub struct Metrics {
     pub leases_renewed: Family<LeaseLabels, Counter>,
     /// Leases given up, by reason.
     pub leases_lost: Family<LeaseLossLabels, Counter>,
+    /// Rooms opened under a claim that found a checkpoint, by outcome (`restored`, or
+    /// `unreadable`: opened afresh).
+    pub rooms_reopened: Family<OutcomeLabels, Counter>,
+    /// Rooms that left this node for another one, by how (`handoff` on a drain,
+    /// `lease_lost`) and whether their players were told where (`moved`) or not
+    /// (`no_destination`: they find the room through `/match`).
+    pub rooms_moved_out: Family<MoveLabels, Counter>,
+    /// `/match` answers by outcome: `assigned`, `resumed`, or the error code.
+    pub matches: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -260,6 +278,9 @@ impl Metrics {
             directory_errors: Family::default(),
             leases_renewed: Family::default(),
             leases_lost: Family::default(),
+            rooms_reopened: Family::default(),
+            rooms_moved_out: Family::default(),
+            matches: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -415,6 +436,21 @@ impl Metrics {
             "Cluster leases given up: superseded by another node or lapsed past the grace",
             m.leases_lost.clone(),
         );
+        r.register(
+            "rooms_reopened",
+            "Rooms opened from a cluster checkpoint, by outcome (restored, unreadable)",
+            m.rooms_reopened.clone(),
+        );
+        r.register(
+            "rooms_moved_out",
+            "Rooms that left this node (handoff, lease_lost), players told where or not",
+            m.rooms_moved_out.clone(),
+        );
+        r.register(
+            "matches",
+            "/match answers by outcome: assigned, resumed, or the error code",
+            m.matches.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -495,6 +531,40 @@ impl Metrics {
             .get_or_create(&LeaseLossLabels {
                 lease: lease.to_owned(),
                 reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a room opened from a checkpoint (`restored`) or opened afresh because its
+    /// checkpoint could not be used (`unreadable`).
+    pub fn room_reopened(&self, outcome: &str) {
+        self.rooms_reopened
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a room that left this node.
+    pub fn room_moved_out(&self, how: &str, told_where: bool) {
+        let outcome = if told_where {
+            "moved"
+        } else {
+            "no_destination"
+        };
+        self.rooms_moved_out
+            .get_or_create(&MoveLabels {
+                how: how.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one `/match` answer.
+    pub fn match_outcome(&self, outcome: &str) {
+        self.matches
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

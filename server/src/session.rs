@@ -431,8 +431,9 @@ impl Conn<'_> {
         Ok(false)
     }
 
-    /// Sends what the room left: a close request first, then ordered messages, then the
-    /// newest snapshot framed with this player's header.
+    /// Sends what the room left: ordered messages, then the newest snapshot framed with
+    /// this player's header; or, when the room asked for a close, the messages queued
+    /// before it and then the close.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
         if batch.messages.is_empty() && batch.snapshot.is_none() && self.outbox.has_remainder() {
@@ -443,18 +444,18 @@ impl Conn<'_> {
                 Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
             };
         }
-        if let Some(close) = batch.close {
-            return Err(match close.detail {
-                Some(detail) => End::Refuse(close.reason, detail),
-                None => End::Close(close.reason),
-            });
-        }
-        let snapshot = batch.snapshot.map(|s| {
+        // The messages queued before a close request still go out first (a `moved`
+        // says where to reconnect); a snapshot does not.
+        let close = batch.close.map(|close| match close.detail {
+            Some(detail) => End::Refuse(close.reason, detail),
+            None => End::Close(close.reason),
+        });
+        let snapshot = batch.snapshot.filter(|_| close.is_none()).map(|s| {
             s.write_to(&mut self.frame_buf);
             self.frame_buf.split().freeze()
         });
         if batch.messages.is_empty() && snapshot.is_none() {
-            return Ok(());
+            return close.map_or(Ok(()), Err);
         }
         let encoding = self.encoding;
         // The room's first message to a session is always its `welcome`; pongs owed from
@@ -475,7 +476,8 @@ impl Conn<'_> {
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )
-        .await
+        .await?;
+        close.map_or(Ok(()), Err)
     }
 
     /// Writes messages and flushes, within the send timeout.

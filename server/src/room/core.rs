@@ -9,6 +9,13 @@
 //! tick catches up at most `max_catchup_steps` steps back to back and skips the rest
 //! (counted as overruns), so one slow tick never snowballs.
 //!
+//! For the cluster, the core also produces what its driver writes to the directory and
+//! accepts what it learns there: [`RoomCore::checkpoint`] is the whole room as bytes (the
+//! game's checkpoint and every player, see [`super::saved`]) and [`RoomCore::restore`]
+//! reopens a room from them, every player away and resumable; [`RoomCore::poll_members`]
+//! says which accounts have a player here whenever that changes; [`RoomCore::move_out`]
+//! sends every member where the room lives now (`moved`, then close 1012) and ends it.
+//!
 //! Must not read a clock, touch tokio or a socket, or block: the async driver
 //! ([`super::task`]) and the test harness both feed it time and commands.
 
@@ -20,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rallypoint_protocol::codec::{encode_event, encode_rows, encode_server};
 use rallypoint_protocol::inbound::decode_checked_fields;
-use rallypoint_protocol::message::{ChatRelay, Event, ServerMessage, Welcome};
+use rallypoint_protocol::message::{ChatRelay, Event, Moved, ServerMessage, Welcome};
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol, v2};
 use tracing::{debug, info, warn};
@@ -28,11 +35,12 @@ use tracing::{debug, info, warn};
 use super::directory::{Directory, RoomShared};
 use super::fanout::{ENCODINGS, Member, Members, slot};
 use super::outbox::Gone;
+use super::saved::{SavedPlayer, SavedRoom};
 use super::{Claim, Command, Join, Seat, SessionId};
 use crate::assets::{Assets, EngineSettings};
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::{Game, GameAssets, PlayerId};
+use crate::game::{Game, GameAssets, PlayerId, RestoreError};
 use crate::metrics::{RoomMetrics, Traffic};
 
 /// A player entity and who controls it.
@@ -95,6 +103,11 @@ pub struct RoomCore<G: Game> {
     accounts: HashMap<Arc<str>, Account>,
     empty_since: Option<Instant>,
     closed: bool,
+    /// The accounts with a player here changed since [`RoomCore::poll_members`] last
+    /// said so.
+    members_changed: bool,
+    /// Restored players still to be entered in the directory.
+    claims_owed: bool,
     // Scratch buffers reused every tick.
     rows: Rows,
     events: Vec<G::Event>,
@@ -134,18 +147,48 @@ impl<G: Game> RoomCore<G> {
     /// A room playing the first map of the rotation, its first tick due one period after
     /// `now`.
     pub fn new(parts: Parts, assets: Arc<Assets<G::Assets>>, seed: u64, now: Instant) -> Self {
+        let dt = 1.0 / f32::from(assets.engine.tick_rate.max(1));
+        let game = G::new(&assets.game, &first_map(&assets), seed, dt);
+        let tick_rate = assets.engine.tick_rate;
+        info!(seed, tick_rate, game = G::NAME, map = %game.map_name(), "room opened");
+        RoomCore::with_game(parts, assets, game, now)
+    }
+
+    /// A room reopened from a [`RoomCore::checkpoint`] (taken here or on another node),
+    /// read with [`RoomCheckpoint::read`]: the game continues where it was, and every
+    /// player is away, as after a dropped connection, resumable by its account for the
+    /// grace period from `now` with the same wire id and everything the game kept.
+    pub fn restore(
+        parts: Parts,
+        assets: Arc<Assets<G::Assets>>,
+        checkpoint: RoomCheckpoint<G>,
+        now: Instant,
+    ) -> Self {
+        let RoomCheckpoint { game, saved } = checkpoint;
+        let mut room = RoomCore::with_game(parts, assets, game, now);
+        let maps = room.assets.engine.maps.len().max(1);
+        room.rotation = saved.rotation as usize % maps;
+        let players = saved.players.len();
+        for p in saved.players {
+            room.restore_player(p, now);
+        }
+        room.members_changed = true;
+        info!(game = G::NAME, map = %room.game.map_name(), tick = room.game.tick(), players,
+            "room reopened from a checkpoint");
+        room
+    }
+
+    fn with_game(parts: Parts, assets: Arc<Assets<G::Assets>>, game: G, now: Instant) -> Self {
         let engine = &assets.engine;
         let tick_rate = engine.tick_rate.max(1);
         let dt = 1.0 / f32::from(tick_rate);
-        let map = first_map(&assets);
-        let game = G::new(&assets.game, &map, seed, dt);
         let snap_every = u32::from(tick_rate / engine.snapshot_rate.clamp(1, tick_rate)).max(1);
         let period = Duration::from_secs_f64(1.0 / f64::from(tick_rate));
         let decode = DecodeLimits {
             max_message_bytes: parts.limits.max_message_bytes,
             ..DecodeLimits::default()
         };
-        info!(seed, tick_rate, game = G::NAME, map = %game.map_name(), "room opened");
+        parts.shared.tick.store(game.tick(), Ordering::Release);
         let schema = G::schema();
         let encoder = v2_encoder(&schema, engine);
         RoomCore {
@@ -173,12 +216,120 @@ impl<G: Game> RoomCore<G> {
             accounts: HashMap::new(),
             empty_since: None,
             closed: false,
+            members_changed: false,
+            claims_owed: false,
             rows: Rows::new(),
             events: Vec::new(),
             departed: Vec::new(),
             game,
             assets,
         }
+    }
+
+    /// A player of a checkpoint, away from `now` on: its seat and its account's place in
+    /// the directory are taken again, as its first join took them.
+    fn restore_player(&mut self, p: SavedPlayer, now: Instant) {
+        let pid = PlayerId(p.id);
+        let grace = self.grace();
+        if grace.is_zero() {
+            // Nobody can come back to it: gone at once, as after any drop.
+            self.game.remove_player(pid);
+            return;
+        }
+        if p.connected {
+            self.game.set_away(pid, true);
+        }
+        let sub: Arc<str> = Arc::from(p.sub.as_str());
+        // The account's place in the directory is taken on the first tick: a room is
+        // restored while the directory opens it, under the directory's lock.
+        self.claims_owed = true;
+        self.players.insert(
+            pid,
+            PlayerSlot {
+                sub: Arc::clone(&sub),
+                name: p.name,
+                session: None,
+                last_seq: p.last_seq,
+                away_until: Some(now + grace),
+                _seat: Seat::force(&self.shared, false),
+                _claim: None,
+            },
+        );
+        self.accounts.insert(
+            sub,
+            Account {
+                player: Some(pid),
+                session: None,
+            },
+        );
+    }
+
+    /// Enters every restored player that has no entry yet (none resumed meanwhile) in
+    /// the directory, as its first join did.
+    fn claim_restored(&mut self) {
+        for p in self.players.values_mut().filter(|p| p._claim.is_none()) {
+            p._claim = Some(self.directory.claim(&p.sub, &self.name, true));
+        }
+    }
+
+    /// The whole room as bytes, for [`RoomCore::restore`] here or on another node: the
+    /// game's checkpoint and every player. Spectators and sessions are not in it: they
+    /// connect again.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let players = self
+            .players
+            .iter()
+            .map(|(id, p)| SavedPlayer {
+                id: id.0,
+                sub: p.sub.to_string(),
+                name: p.name.clone(),
+                last_seq: p.last_seq,
+                connected: p.session.is_some(),
+            })
+            .collect();
+        SavedRoom::new(G::NAME, self.rotation, players, self.game.checkpoint()).encode()
+    }
+
+    /// The accounts with a player entity here (resume grace included), when they changed
+    /// since the last call; `None` when they did not.
+    pub fn poll_members(&mut self) -> Option<Vec<String>> {
+        if !std::mem::take(&mut self.members_changed) {
+            return None;
+        }
+        Some(self.players.values().map(|p| p.sub.to_string()).collect())
+    }
+
+    /// Every account with a player entity here.
+    pub fn member_accounts(&self) -> Vec<String> {
+        self.players.values().map(|p| p.sub.to_string()).collect()
+    }
+
+    /// Player entities here, away ones included.
+    pub fn player_count(&self) -> usize {
+        self.players.len()
+    }
+
+    /// Sessions here, players' and spectators'.
+    pub fn session_count(&self) -> usize {
+        self.members.by_session.len()
+    }
+
+    /// The room lives elsewhere now (its lease went to another node, or it was handed
+    /// over): every member is told where (`moved`, when `to` is known) and closed with
+    /// 1012, and the room ends. Without `to`, clients find the room again through
+    /// `/match`.
+    pub fn move_out(&mut self, to: Option<&str>) {
+        if let Some(url) = to {
+            let moved = ServerMessage::Moved(Moved {
+                url: url.to_owned(),
+            });
+            self.broadcast(None, &moved);
+        }
+        for m in self.members.by_session.values() {
+            m.outbox.request_close(CloseReason::Moved);
+        }
+        self.closed = true;
+        info!(to = to.unwrap_or("-"), "room moved out");
     }
 
     /// When [`RoomCore::handle_timeout`] next has work.
@@ -195,6 +346,9 @@ impl<G: Game> RoomCore<G> {
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.clock.next || self.closed {
             return;
+        }
+        if std::mem::take(&mut self.claims_owed) {
+            self.claim_restored();
         }
         let plan = catch_up(
             now.duration_since(self.clock.next),
@@ -499,6 +653,7 @@ impl<G: Game> RoomCore<G> {
 
     fn add_player(&mut self, j: Join) {
         let pid = self.game.add_player();
+        self.members_changed = true;
         let member = Self::member(&j, Some(pid));
         let claim = j
             .claim
@@ -637,7 +792,7 @@ impl<G: Game> RoomCore<G> {
     /// The player's session is gone or replaced: keep it for the grace period, or remove
     /// it at once when there is none.
     fn set_away(&mut self, pid: PlayerId, now: Instant) {
-        let grace = Duration::from_secs_f32(self.assets.engine.resume_grace_s.max(0.0));
+        let grace = self.grace();
         if grace.is_zero() {
             self.remove_player(pid);
             return;
@@ -649,6 +804,11 @@ impl<G: Game> RoomCore<G> {
         p.away_until = Some(now + grace);
         self.game.set_away(pid, true);
         debug!(player = pid.0, "player away, awaiting resume");
+    }
+
+    /// How long a dropped player is kept for resume.
+    fn grace(&self) -> Duration {
+        Duration::from_secs_f32(self.assets.engine.resume_grace_s.max(0.0))
     }
 
     fn process_departures(&mut self, now: Instant) {
@@ -691,6 +851,7 @@ impl<G: Game> RoomCore<G> {
         let Some(p) = self.players.remove(&pid) else {
             return;
         };
+        self.members_changed = true;
         if let Some(a) = self.accounts.get_mut(&p.sub) {
             a.player = None;
         }
@@ -765,6 +926,33 @@ impl<G: Game> RoomCore<G> {
     /// The room's name.
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+}
+
+/// A room's checkpoint, read and checked, its game restored: what
+/// [`RoomCore::restore`] reopens a room from. Reading it first lets the caller open a
+/// fresh room instead when the bytes cannot be used.
+pub struct RoomCheckpoint<G: Game> {
+    game: G,
+    saved: SavedRoom,
+}
+
+impl<G: Game> std::fmt::Debug for RoomCheckpoint<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomCheckpoint")
+            .field("game", &G::NAME)
+            .field("tick", &self.game.tick())
+            .field("players", &self.saved.players.len())
+            .finish()
+    }
+}
+
+impl<G: Game> RoomCheckpoint<G> {
+    /// Reads a [`RoomCore::checkpoint`] of game `G` and restores its game over `assets`.
+    pub fn read(bytes: &[u8], assets: &Assets<G::Assets>) -> Result<Self, RestoreError> {
+        let mut saved = SavedRoom::decode(bytes, G::NAME)?;
+        let game = G::restore(&assets.game, &std::mem::take(&mut saved.state))?;
+        Ok(RoomCheckpoint { game, saved })
     }
 }
 

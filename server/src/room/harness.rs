@@ -19,7 +19,7 @@ use rallypoint_protocol::message::{ClientMessage, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding, Subprotocol};
 use tokio::sync::{mpsc, watch};
 
-use super::core::RoomCore;
+use super::core::{Parts, RoomCheckpoint, RoomCore};
 use super::directory::{Directory, RoomHandle, Seat};
 use super::outbox::{CloseRequest, Gone, Outbox};
 use super::task::{build, feed};
@@ -29,7 +29,7 @@ use crate::arena::assets::ArenaAssets;
 use crate::assets::Assets;
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::Game;
+use crate::game::{Game, RestoreError};
 use crate::metrics::{Metrics, RoomMetrics};
 
 /// See the module docs. Generic over the game; the arena's is the default.
@@ -74,11 +74,12 @@ pub enum Delivered {
 
 impl TestClient {
     /// Takes everything pending: the close request (with its detail), then the raw
-    /// messages, then the snapshot framed as the session frames it.
+    /// messages, then the snapshot framed as the session frames it (none when the room
+    /// asked for a close: the session does not send it).
     pub fn take_raw(&self) -> (Option<CloseRequest>, Vec<Bytes>) {
         let batch = self.outbox.take();
         let mut out: Vec<Bytes> = batch.messages.into_iter().collect();
-        if let Some(s) = batch.snapshot {
+        if let Some(s) = batch.snapshot.filter(|_| batch.close.is_none()) {
             let mut frame = bytes::BytesMut::new();
             s.write_to(&mut frame);
             out.push(frame.freeze());
@@ -136,6 +137,29 @@ impl RoomHarness<Arena> {
 impl<G: Game> RoomHarness<G> {
     /// A room of game `G` named `harness` over `assets`, with a fixed seed.
     pub fn with_game(assets: Assets<G::Assets>, limits: Limits, seed: u64) -> RoomHarness<G> {
+        RoomHarness::open(assets, limits, |parts, assets, now| {
+            RoomCore::new(parts, assets, seed, now)
+        })
+    }
+
+    /// A room of game `G` named `harness` reopened from `checkpoint` (a
+    /// [`RoomHarness::checkpoint`]), with its own clock and directory, as on another node.
+    pub fn restore(
+        assets: Assets<G::Assets>,
+        limits: Limits,
+        checkpoint: &[u8],
+    ) -> Result<RoomHarness<G>, RestoreError> {
+        let saved = RoomCheckpoint::read(checkpoint, &assets)?;
+        Ok(RoomHarness::open(assets, limits, |parts, assets, now| {
+            RoomCore::restore(parts, assets, saved, now)
+        }))
+    }
+
+    fn open(
+        assets: Assets<G::Assets>,
+        limits: Limits,
+        core: impl FnOnce(Parts, Arc<Assets<G::Assets>>, Instant) -> RoomCore<G>,
+    ) -> RoomHarness<G> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = RoomContext {
             limits: limits.clone(),
@@ -144,7 +168,7 @@ impl<G: Game> RoomHarness<G> {
         };
         let directory = Directory::new(
             limits.max_rooms,
-            Box::new(|_, _| unreachable!("the harness opens its one room itself")),
+            Box::new(|_, _, _| unreachable!("the harness opens its one room itself")),
         );
         let now = Instant::now();
         let (handle, rx, core) = build::<G>(
@@ -152,8 +176,8 @@ impl<G: Game> RoomHarness<G> {
             &ctx,
             Arc::new(assets),
             &directory,
-            seed,
             now,
+            core,
         );
         RoomHarness {
             core,
@@ -299,5 +323,21 @@ impl<G: Game> RoomHarness<G> {
     /// Whether the room closed itself (idle).
     pub fn is_closed(&self) -> bool {
         self.core.is_closed()
+    }
+
+    /// The room's checkpoint now (see [`RoomCore::checkpoint`]).
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.core.checkpoint()
+    }
+
+    /// The room's accounts with a player, if they changed (see
+    /// [`RoomCore::poll_members`]).
+    pub fn poll_members(&mut self) -> Option<Vec<String>> {
+        self.core.poll_members()
+    }
+
+    /// The room moves to `to` (see [`RoomCore::move_out`]).
+    pub fn move_out(&mut self, to: Option<&str>) {
+        self.core.move_out(to);
     }
 }

@@ -166,7 +166,8 @@ struct State {
 /// What the session takes in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// A close request, to act on before anything else.
+    /// A close request, acted on once `messages` (all queued before it) are written;
+    /// the snapshot is dropped.
     pub close: Option<CloseRequest>,
     /// Ordered messages.
     pub messages: VecDeque<Bytes>,
