@@ -11,56 +11,17 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { Client, DEFAULT_PROTOCOLS, V1_MSGPACK, V2_MSGPACK, rowObject, vendoredMsgpack } from "../src/index.js";
+import { scriptedSocket } from "../test-support/socket.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const vectors = JSON.parse(readFileSync(path.join(HERE, "vectors/v2.json"), "utf8"));
 const msgpack = await vendoredMsgpack();
 const fromHex = (s) => Uint8Array.from(s.match(/../g) ?? [], (h) => parseInt(h, 16));
 
-/** A binary WebSocket whose every move the test makes. */
-class BinarySocket {
-  static made = [];
-
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 0;
-    this.protocol = "";
-    this.bufferedAmount = 0;
-    this.binaryType = "blob";
-    this.sent = [];
-    this.onopen = this.onmessage = this.onclose = this.onerror = null;
-    BinarySocket.made.push(this);
-  }
-
-  send(data) {
-    this.sent.push(msgpack.decode(data));
-  }
-
-  close(code = 1005, reason = "") {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-
-  accept(protocol) {
-    this.readyState = 1;
-    this.protocol = protocol;
-    this.onopen?.({});
-  }
-
-  /** Delivers bytes as a browser does: an ArrayBuffer. */
-  bytes(b) {
-    this.onmessage?.({ data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
-  }
-
-  deliver(msg) {
-    this.bytes(msgpack.encode(msg));
-  }
-
-  resyncs() {
-    return this.sent.filter((m) => m.t === "resync").length;
-  }
-}
+/** A WebSocket whose every move the test makes, speaking MessagePack. */
+const BinarySocket = scriptedSocket(msgpack, V2_MSGPACK);
+/** The `resync` requests a socket carried. */
+const resyncs = (ws) => ws.sent.filter((m) => m.t === "resync").length;
 
 /** A client welcomed on v2 with the vectors' schema; `clock.t` is its time (ms). */
 async function v2client(t, opts = {}) {
@@ -140,13 +101,13 @@ test("a delta the client cannot apply: state dropped, one resync, deltas ignored
   assert.equal(c.v2?.tick, null, "the state is dropped");
   assert.equal(desyncs.length, 1);
   assert.equal(desyncs[0].kind, "baseline_mismatch");
-  assert.equal(ws.resyncs(), 1);
+  assert.equal(resyncs(ws), 1);
   for (const step of steps.slice(3, 6)) ws.bytes(fromHex(step.frame));
-  assert.equal(ws.resyncs(), 1, "one resync while the deltas in flight arrive");
+  assert.equal(resyncs(ws), 1, "one resync while the deltas in flight arrive");
   assert.equal(c.stats.ignored, 3);
   clock.t += 1500;
   ws.bytes(fromHex(steps[6].frame));
-  assert.equal(ws.resyncs(), 2, "asked again after resyncRetryMs without a keyframe");
+  assert.equal(resyncs(ws), 2, "asked again after resyncRetryMs without a keyframe");
   assert.deepEqual(snaps, [steps[0].tick], "nothing from a broken state reached the application");
   // The keyframe heals it.
   const stream = vectors.streams[2].steps;
@@ -175,7 +136,7 @@ test("hostile frames: counted, resynced, never thrown at the application", async
   }
   // Frames the MessagePack decoder refuses are undecodable frames, not desyncs.
   assert.equal(c.stats.desyncs + c.decodeErrors, expectDesyncs);
-  assert.equal(ws.resyncs(), c.stats.desyncs);
+  assert.equal(resyncs(ws), c.stats.desyncs);
   for (const junk of [[], [0xc1], [0x81, 0xa1, 0x74, 0xa1, 0x73], [0x85, 0xa1, 0x74, 0xa1, 0x73, 0xa1, 0x6e, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]) {
     try {
       ws.bytes(Uint8Array.from(junk));
