@@ -243,45 +243,12 @@ impl KindBytes {
 /// v2 snapshot frames, as the bots' sessions counted them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct V2Report {
-    /// Keyframes applied.
-    pub keyframes: u64,
-    /// Deltas applied.
-    pub deltas: u64,
-    /// Frames whose state hash was checked and matched.
-    pub hashes_checked: u64,
-    /// Frames refused, after which the bot dropped its state and asked for a keyframe
-    /// (must be 0): the sum of the three below.
-    pub desyncs: u64,
-    /// State hash mismatches.
-    pub hash_mismatches: u64,
-    /// Deltas against a tick the bot did not hold.
-    pub baseline_mismatches: u64,
-    /// Frames that could not be read or applied.
-    pub undecodable: u64,
-    /// Deltas ignored while waiting for a keyframe.
-    pub ignored: u64,
-    /// `resync` requests sent.
-    pub resyncs: u64,
+    /// The sessions' counters, summed; `desyncs` must be 0.
+    #[serde(flatten)]
+    pub counts: V2Stats,
     /// Why a frame was refused, in the first session that refused one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_desync: Option<String>,
-}
-
-impl V2Report {
-    fn of(s: &V2Stats, first_desync: Option<String>) -> V2Report {
-        V2Report {
-            keyframes: s.keyframes,
-            deltas: s.deltas,
-            hashes_checked: s.hashes_checked,
-            desyncs: s.desyncs,
-            hash_mismatches: s.hash_mismatches,
-            baseline_mismatches: s.baseline_mismatches,
-            undecodable: s.undecodable,
-            ignored: s.ignored,
-            resyncs: s.resyncs,
-            first_desync,
-        }
-    }
 }
 
 /// What the bots sent.
@@ -666,10 +633,10 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
         unexpected_closes: sum(|g| g.unexpected_closes),
         decode_errors: sum(|g| g.c.decode_errors),
         ack_regressions: sum(|g| g.c.ack_regressions),
-        v2: V2Report::of(
-            &counters.v2,
-            wb.first_desync.clone().or_else(|| ab.first_desync.clone()),
-        ),
+        v2: V2Report {
+            counts: counters.v2,
+            first_desync: wb.first_desync.clone().or_else(|| ab.first_desync.clone()),
+        },
         churn: Churn {
             pct_per_s: facts.config.churn_pct_per_s,
             drops: sum(|g| g.churn_drops),
@@ -817,7 +784,7 @@ impl Report {
             bytes(k.delta),
             bytes(k.other)
         );
-        let v = &self.v2;
+        let v = &self.v2.counts;
         if v.keyframes + v.deltas + v.desyncs > 0 {
             let _ = writeln!(
                 s,
@@ -832,7 +799,7 @@ impl Report {
                 v.ignored,
                 v.resyncs
             );
-            if let Some(first) = &v.first_desync {
+            if let Some(first) = &self.v2.first_desync {
                 let _ = writeln!(s, "               first desync: {first}");
             }
         }
@@ -1151,8 +1118,8 @@ mod tests {
             !r.render_text().contains("v2 frames"),
             "v1 runs show no v2 line"
         );
-        r.v2.deltas = 40;
-        r.v2.desyncs = 1;
+        r.v2.counts.deltas = 40;
+        r.v2.counts.desyncs = 1;
         r.v2.first_desync = Some("state hash differs".into());
         let text = r.render_text();
         assert!(text.contains("desyncs 1 (hash 0"), "{text}");

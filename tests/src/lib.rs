@@ -348,6 +348,21 @@ impl TestServer {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether a log line matching `line` shows up within [`STEP_TIMEOUT`] (lines reach
+    /// the test through a reader thread, a moment after the server writes them).
+    pub async fn logged(&self, line: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            if self.logs.lock().unwrap().iter().any(|l| line(l)) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -636,7 +651,17 @@ impl Client {
 
     /// Reads until the server closes; returns the close code and the last `error` code.
     pub async fn closed(&mut self) -> Closed {
-        let close = tokio::time::timeout(STEP_TIMEOUT, async {
+        let close = self.close().await;
+        Closed {
+            code: close.code,
+            error: close.error.map(|e| e.code),
+        }
+    }
+
+    /// Reads until the session ends and returns everything about its end: the close
+    /// frame and the `error` message before it, text included.
+    pub async fn close(&mut self) -> rallypoint_client::Close {
+        tokio::time::timeout(STEP_TIMEOUT, async {
             loop {
                 match self.session.recv().await {
                     Ok(Received::Message(_)) => {}
@@ -647,11 +672,7 @@ impl Client {
             }
         })
         .await
-        .expect("close in time");
-        Closed {
-            code: close.code,
-            error: close.error.map(|e| e.code),
-        }
+        .expect("close in time")
     }
 }
 

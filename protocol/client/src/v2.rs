@@ -50,7 +50,7 @@ pub struct FrameResult {
 }
 
 /// Snapshot frames of one session, counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct V2Stats {
     /// Keyframes applied.
     pub keyframes: u64,

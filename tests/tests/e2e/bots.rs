@@ -14,7 +14,7 @@ use rallypoint_tests::{TempDir, TestCert, TestServer};
 use crate::server;
 
 /// Per-IP limits apply on 127.0.0.1 outside dev mode; the bots all come from there.
-const LOAD_LIMITS: [&str; 6] = [
+pub(crate) const LOAD_LIMITS: [&str; 6] = [
     "--max-connections-per-ip",
     "1000",
     "--handshake-rate",
@@ -208,7 +208,7 @@ async fn tokens_from_a_file() {
     assert_healthy(&r, 5);
     assert_eq!(r.config.auth, "tokens");
     assert_eq!(r.config.protocol, "rallypoint.v1.json");
-    assert!(s.logs().iter().any(|l| l.contains("filed-4")));
+    assert!(s.logged(|l| l.contains("filed-4")).await);
 }
 
 #[tokio::test]
