@@ -21,6 +21,7 @@ pub fn input(c: Control) -> Input {
         my: c.my,
         aim: c.aim,
         fire: c.fire,
+        view: None,
     }
 }
 

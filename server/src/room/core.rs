@@ -32,7 +32,7 @@ use super::{Claim, Command, Join, Seat, SessionId};
 use crate::assets::Assets;
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::{Game, GameAssets, PlayerId};
+use crate::game::{Game, GameAssets, InputContext, PlayerId};
 use crate::metrics::{RoomMetrics, Traffic};
 
 /// A player entity and who controls it.
@@ -44,6 +44,8 @@ struct PlayerSlot {
     session: Option<SessionId>,
     /// Last input `seq` applied; `seq` counts per session.
     last_seq: u32,
+    /// Tick of the last snapshot handed to the connected session; `None` before its first.
+    sent_tick: Option<u32>,
     away_until: Option<Instant>,
     _seat: Seat,
     _claim: Option<Claim>,
@@ -273,7 +275,10 @@ impl<G: Game> RoomCore<G> {
             return;
         }
         p.last_seq = seq;
-        self.game.apply_input(pid, &fields);
+        let context = InputContext {
+            latest_sent: p.sent_tick,
+        };
+        self.game.apply_input(pid, &fields, context);
         self.metrics.inputs_applied.inc();
     }
 
@@ -366,6 +371,9 @@ impl<G: Game> RoomCore<G> {
             &mut self.departed,
             &self.metrics,
         );
+        for p in self.players.values_mut().filter(|p| p.session.is_some()) {
+            p.sent_tick = Some(tick);
+        }
         for (traffic, (messages, bytes)) in self.traffic.iter().zip(written) {
             if messages > 0 {
                 traffic.messages_out.inc_by(messages);
@@ -432,6 +440,7 @@ impl<G: Game> RoomCore<G> {
                 name: j.name.clone(),
                 session: Some(j.session),
                 last_seq: 0,
+                sent_tick: None,
                 away_until: None,
                 _seat: j.seat,
                 _claim: Some(claim),
@@ -456,8 +465,10 @@ impl<G: Game> RoomCore<G> {
         };
         p.session = Some(j.session);
         p.away_until = None;
-        // `seq` is per session: the new connection counts from scratch.
+        // `seq` is per session: the new connection counts from scratch, and has been
+        // sent nothing yet.
         p.last_seq = 0;
+        p.sent_tick = None;
         p.name = j.name.clone();
         if let Some(claim) = j.claim {
             p._claim = Some(claim);

@@ -31,6 +31,7 @@ fn input(seq: u32, mx: f32, my: f32) -> Input {
         my,
         aim: 0.0,
         fire: false,
+        view: None,
     }
 }
 
