@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rallypoint_client::{ConnectError, Endpoint, Incoming, Kind, Received, Request, TokenIn};
+use rallypoint_client::{
+    ConnectError, Endpoint, FrameOutcome, Incoming, Kind, Received, Request, TokenIn,
+};
 use rallypoint_protocol::entity::Entity;
 use rallypoint_protocol::message::{Event, ServerMessage, Welcome};
 use rallypoint_protocol::{Encoding, Subprotocol};
@@ -265,6 +267,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
         // A failed resume is counted above; a new player has nothing to compare.
         session.expect = left.take().filter(|_| welcome.resumed);
         let end = session.drive(&mut ws, &mut local, &mut rng).await;
+        let first_desync = count_v2(&ws, &mut local);
         if matches!(end, SessionEnd::Churned) {
             ws.abort();
         } else {
@@ -280,6 +283,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
             }
             if matches!(end, SessionEnd::Churned) && session.left.is_none() {
                 g.handoffs.unsettled += 1;
+            }
+            if g.first_desync.is_none() {
+                g.first_desync = first_desync;
             }
         });
         left = session.left.take();
@@ -366,7 +372,12 @@ struct Session<'a> {
     shared: &'a Shared,
     role: Role,
     encoding: Encoding,
+    /// Snapshots are v2 frames, applied by the session to its reconstructed state.
+    v2: bool,
     behavior: Behavior,
+    /// Whether the behaviour reads entities. Otherwise a snapshot is read only for its
+    /// `tick` and `ack` (v2 frames are still applied and hash-checked by the session:
+    /// the rows are just never materialised).
     want_ents: bool,
     you: u32,
     tick_rate: u32,
@@ -417,6 +428,7 @@ impl<'a> Session<'a> {
             shared,
             role: plan.role,
             encoding: shared.protocol.encoding(),
+            v2: shared.protocol.is_v2(),
             behavior: shared.behavior,
             // Churn checks the player's state across resumes, which takes entities.
             want_ents: shared.behavior == Behavior::Fight || shared.churn_per_s > 0.0,
@@ -642,17 +654,16 @@ impl<'a> Session<'a> {
                 }
             }
             Kind::Unknown | Kind::Unreadable => local.c.decode_errors += 1,
-            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error => {}
+            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error | Kind::Moved => {}
         }
     }
 
     fn on_snapshot(&mut self, m: &Incoming<'_>, now: Instant, local: &mut Local) {
-        let head = if self.want_ents {
-            m.snapshot_into(&mut self.ents).ok()
-        } else {
-            m.snap_header()
-        };
-        let Some(head) = head else {
+        if !self.v2 {
+            // A v1 snapshot is the full state.
+            local.c.keyframe_bytes += m.bytes().len() as u64;
+        }
+        let Some(head) = m.snap_header() else {
             local.c.decode_errors += 1;
             return;
         };
@@ -673,16 +684,31 @@ impl<'a> Session<'a> {
                 local.ack(now - sent);
             }
         }
-        if self.want_ents {
-            let ents = std::mem::take(&mut self.ents);
-            if self.behavior == Behavior::Fight {
-                self.fight = behavior::fight(self.you, &ents);
-            }
-            self.check_resume(&ents);
-            if self.leaving.is_some() {
-                self.settle(&ents);
+        // v2: a frame that was not applied leaves no state to read (the session counted
+        // it and asked for a keyframe); the behaviour keeps its last decision.
+        if self.want_ents
+            && !matches!(
+                m.frame(),
+                Some(FrameOutcome::Ignored | FrameOutcome::Refused)
+            )
+        {
+            let mut ents = std::mem::take(&mut self.ents);
+            match m.snapshot_into(&mut ents) {
+                Ok(_) => self.look(&ents),
+                Err(_) => local.c.decode_errors += 1,
             }
             self.ents = ents;
+        }
+    }
+
+    /// What the behaviour, the churn check and the hand-off make of the entities.
+    fn look(&mut self, ents: &[Entity]) {
+        if self.behavior == Behavior::Fight {
+            self.fight = behavior::fight(self.you, ents);
+        }
+        self.check_resume(ents);
+        if self.leaving.is_some() {
+            self.settle(ents);
         }
     }
 
@@ -746,6 +772,20 @@ impl<'a> Session<'a> {
         self.acked = acked;
         res.ok().map(|()| ended(ws))
     }
+}
+
+/// Adds a v2 session's frame counts (its bytes by kind too) to the bot's counters;
+/// returns why its last refused frame was refused, if one was.
+fn count_v2(ws: &Ws, local: &mut Local) -> Option<String> {
+    let v2 = ws.v2()?;
+    let s = v2.stats();
+    local.c.keyframe_bytes += s.keyframe_bytes;
+    local.c.delta_bytes += s.delta_bytes;
+    local.c.v2.add(&s);
+    (s.desyncs > 0).then(|| {
+        v2.last_error()
+            .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+    })
 }
 
 /// How a session that ended on the server's side (or lost its connection) ended: its

@@ -45,7 +45,8 @@ pub struct Args {
     /// What well-behaved bots do: idle, wander or fight.
     #[arg(long, default_value = "wander")]
     pub behavior: Behavior,
-    /// Subprotocol: msgpack, json, or a full name (rallypoint.v1.msgpack).
+    /// Subprotocol: msgpack (v1, the default), json (v1), v2 (rallypoint.v2.msgpack), or
+    /// a full name.
     #[arg(long, default_value = "msgpack", value_parser = parse_protocol)]
     pub protocol: Subprotocol,
     /// Put every bot in this room.

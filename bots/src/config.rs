@@ -27,7 +27,8 @@ pub struct Config {
     pub duration: Duration,
     /// What well-behaved bots do.
     pub behavior: Behavior,
-    /// The subprotocol every bot offers.
+    /// The subprotocol every bot offers. v1 MessagePack by default until v2 is proven
+    /// in production; v2 bots reconstruct the state and check every state hash.
     pub protocol: Subprotocol,
     /// Which room each bot asks for.
     pub rooms: Rooms,
@@ -408,16 +409,19 @@ pub struct AbuseSpec {
     pub fraction: f64,
 }
 
-/// Parses `rallypoint.v1.msgpack`, `rallypoint.v1.json`, `msgpack` or `json`.
+/// Parses a full subprotocol name, `msgpack` or `json` (v1), or `v2`
+/// (`rallypoint.v2.msgpack`).
 pub fn parse_protocol(s: &str) -> Result<Subprotocol, String> {
-    Subprotocol::from_name(s)
-        .or_else(|| Subprotocol::from_name(&format!("rallypoint.v1.{s}")))
-        .ok_or_else(|| {
-            format!(
-                "`{s}` is not a supported subprotocol (msgpack, json, {})",
-                Subprotocol::supported_names().join(", ")
-            )
-        })
+    let short = match s {
+        "v2" => Some(Subprotocol::V2MsgPack),
+        _ => Subprotocol::from_name(&format!("rallypoint.v1.{s}")),
+    };
+    Subprotocol::from_name(s).or(short).ok_or_else(|| {
+        format!(
+            "`{s}` is not a supported subprotocol (msgpack, json, v2, {})",
+            Subprotocol::supported_names().join(", ")
+        )
+    })
 }
 
 /// A duration flag (`30s`, `500ms`, `2m`, …): the shared parser, bounded to a week so a
@@ -444,7 +448,13 @@ mod tests {
             parse_protocol("rallypoint.v1.msgpack"),
             Ok(Subprotocol::V1MsgPack)
         );
-        assert!(parse_protocol("rallypoint.v2.msgpack").is_err());
+        assert_eq!(parse_protocol("v2"), Ok(Subprotocol::V2MsgPack));
+        assert_eq!(
+            parse_protocol("rallypoint.v2.msgpack"),
+            Ok(Subprotocol::V2MsgPack)
+        );
+        assert!(parse_protocol("rallypoint.v2.json").is_err());
+        assert!(parse_protocol("v3").is_err());
     }
 
     #[test]

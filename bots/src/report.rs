@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AbuseMode;
 use crate::server_stats::ServerReport;
-use crate::stats::{GroupAgg, Inputs as InputTotals, ModeAgg};
+use crate::stats::{Counters, GroupAgg, Inputs as InputTotals, ModeAgg};
+use rallypoint_client::V2Stats;
 
 /// Version of the JSON shape; bumped on incompatible changes.
 pub const REPORT_VERSION: u32 = 1;
@@ -60,6 +61,9 @@ pub struct Report {
     pub decode_errors: u64,
     /// Snapshots whose `ack` went backwards within a session (must be 0).
     pub ack_regressions: u64,
+    /// v2 snapshot frames: keyframes, deltas, hash checks, desyncs (all zero for v1).
+    #[serde(default)]
+    pub v2: V2Report,
     /// Deliberate disconnects and resumes.
     pub churn: Churn,
     /// The bots' own cost.
@@ -199,6 +203,46 @@ pub struct Received {
     pub bytes: u64,
     /// Payload bytes per second.
     pub bytes_per_s: f64,
+    /// Payload bytes per connected bot-second, by kind.
+    #[serde(default)]
+    pub bytes_per_bot_s: KindBytes,
+}
+
+/// Bytes received per connected bot-second, by what they carried.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KindBytes {
+    /// Full states: v2 keyframes, and every v1 snapshot.
+    pub keyframe: f64,
+    /// v2 deltas.
+    pub delta: f64,
+    /// Everything else: events, chat, pongs, `welcome` (and v2 frames whose header did
+    /// not read).
+    pub other: f64,
+    /// All of it.
+    pub total: f64,
+}
+
+impl KindBytes {
+    fn of(c: &Counters, bot_seconds: f64) -> KindBytes {
+        let other = c.bytes_in.saturating_sub(c.keyframe_bytes + c.delta_bytes);
+        KindBytes {
+            keyframe: per_s(c.keyframe_bytes, bot_seconds),
+            delta: per_s(c.delta_bytes, bot_seconds),
+            other: per_s(other, bot_seconds),
+            total: per_s(c.bytes_in, bot_seconds),
+        }
+    }
+}
+
+/// v2 snapshot frames, as the bots' sessions counted them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct V2Report {
+    /// The sessions' counters, summed; `desyncs` must be 0.
+    #[serde(flatten)]
+    pub counts: V2Stats,
+    /// Why a frame was refused, in the first session that refused one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_desync: Option<String>,
 }
 
 /// What the bots sent.
@@ -322,6 +366,24 @@ pub struct GroupReport {
     pub snapshots_per_bot_per_s: f64,
     /// Input reconciliation.
     pub inputs: Inputs,
+    /// v2 keyframes applied.
+    #[serde(default)]
+    pub keyframes: u64,
+    /// v2 deltas applied.
+    #[serde(default)]
+    pub deltas: u64,
+    /// v2 state hashes checked.
+    #[serde(default)]
+    pub hashes_checked: u64,
+    /// v2 frames refused (hash or baseline mismatch, undecodable): must be 0.
+    #[serde(default)]
+    pub desyncs: u64,
+    /// v2 `resync` requests sent.
+    #[serde(default)]
+    pub resyncs: u64,
+    /// Bytes received per connected bot-second, by kind.
+    #[serde(default)]
+    pub bytes_per_bot_s: KindBytes,
 }
 
 /// Abusive bots: the group figures plus how each mode fared.
@@ -391,6 +453,7 @@ fn per_s(n: u64, secs: f64) -> f64 {
 }
 
 fn group_report(g: &GroupAgg, connected_at_end: u64) -> GroupReport {
+    let bot_seconds = g.connected_time.as_secs_f64();
     GroupReport {
         bots: g.bots,
         ever_connected: g.ever_connected,
@@ -404,8 +467,14 @@ fn group_report(g: &GroupAgg, connected_at_end: u64) -> GroupReport {
         rtt: Latency::from_micros(&g.rtt),
         ack: Latency::from_micros(&g.ack),
         jitter: Latency::from_micros(&g.jitter),
-        snapshots_per_bot_per_s: per_s(g.c.snapshots, g.connected_time.as_secs_f64()),
+        snapshots_per_bot_per_s: per_s(g.c.snapshots, bot_seconds),
         inputs: Inputs::from_totals(g.inputs),
+        keyframes: g.c.v2.keyframes,
+        deltas: g.c.v2.deltas,
+        hashes_checked: g.c.v2.hashes_checked,
+        desyncs: g.c.v2.desyncs,
+        resyncs: g.c.v2.resyncs,
+        bytes_per_bot_s: KindBytes::of(&g.c, bot_seconds),
     }
 }
 
@@ -457,6 +526,8 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
     let bot_seconds = (wb.connected_time + ab.connected_time).as_secs_f64();
     let cpu_s = (facts.cpu.user + facts.cpu.sys).as_secs_f64();
     let failures = merge(|g| g.failures.clone());
+    let mut counters = wb.c;
+    counters.add(&ab.c);
     let snapshots = sum(|g| g.c.snapshots);
     let bytes_in = sum(|g| g.c.bytes_in);
     let messages_out = sum(|g| g.c.messages_out);
@@ -501,6 +572,7 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             messages: sum(|g| g.c.messages_in),
             bytes: bytes_in,
             bytes_per_s: per_s(bytes_in, elapsed),
+            bytes_per_bot_s: KindBytes::of(&counters, bot_seconds),
         },
         sent: Sent {
             messages: messages_out,
@@ -516,6 +588,10 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
         unexpected_closes: sum(|g| g.unexpected_closes),
         decode_errors: sum(|g| g.c.decode_errors),
         ack_regressions: sum(|g| g.c.ack_regressions),
+        v2: V2Report {
+            counts: counters.v2,
+            first_desync: wb.first_desync.clone().or_else(|| ab.first_desync.clone()),
+        },
         churn: Churn {
             pct_per_s: facts.config.churn_pct_per_s,
             drops: sum(|g| g.churn_drops),
@@ -638,6 +714,34 @@ impl Report {
             r.messages,
             bytes(r.bytes as f64)
         );
+        let k = &r.bytes_per_bot_s;
+        let _ = writeln!(
+            s,
+            "  per bot-s   {} received: keyframes {}, deltas {}, events and other {}",
+            bytes(k.total),
+            bytes(k.keyframe),
+            bytes(k.delta),
+            bytes(k.other)
+        );
+        let v = &self.v2.counts;
+        if v.keyframes + v.deltas + v.desyncs > 0 {
+            let _ = writeln!(
+                s,
+                "  v2 frames   {} keyframes, {} deltas, {} hashes checked; desyncs {} (hash {}, baseline {}, undecodable {}), {} ignored, {} resyncs",
+                v.keyframes,
+                v.deltas,
+                v.hashes_checked,
+                v.desyncs,
+                v.hash_mismatches,
+                v.baseline_mismatches,
+                v.undecodable,
+                v.ignored,
+                v.resyncs
+            );
+            if let Some(first) = &self.v2.first_desync {
+                let _ = writeln!(s, "               first desync: {first}");
+            }
+        }
         let t = &self.sent;
         let _ = writeln!(
             s,
@@ -782,6 +886,20 @@ fn group_text(s: &mut String, name: &str, g: &GroupReport) {
         "               inputs sent {} = acked {} + lost at churn {} + lost at close {} + unexplained {}",
         i.sent, i.acked, i.lost_at_churn, i.lost_at_close, i.unexplained
     );
+    if g.keyframes + g.deltas + g.desyncs > 0 {
+        let _ = writeln!(
+            s,
+            "               v2: {} keyframes, {} deltas, {} hashes checked, desyncs {}, resyncs {}; {}/bot-s (keyframes {}, deltas {})",
+            g.keyframes,
+            g.deltas,
+            g.hashes_checked,
+            g.desyncs,
+            g.resyncs,
+            bytes(g.bytes_per_bot_s.total),
+            bytes(g.bytes_per_bot_s.keyframe),
+            bytes(g.bytes_per_bot_s.delta)
+        );
+    }
 }
 
 fn latency_text(l: &Latency) -> String {
@@ -875,6 +993,10 @@ mod tests {
             "abusive.by_mode.slow_reader.cut_off",
             "cpu.per_bot_second_ms",
             "interrupted",
+            "well_behaved.desyncs",
+            "well_behaved.bytes_per_bot_s.delta",
+            "v2.hash_mismatches",
+            "received.bytes_per_bot_s.keyframe",
         ] {
             assert!(names.iter().any(|n| n == expected), "{expected}");
         }
@@ -888,6 +1010,32 @@ mod tests {
         let back: Report = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back, r);
         assert!(r.render_text().contains("1000×3"));
+    }
+
+    #[test]
+    fn bytes_split_by_kind_and_v2_frames_render() {
+        let c = Counters {
+            bytes_in: 1_000,
+            keyframe_bytes: 300,
+            delta_bytes: 500,
+            ..Counters::default()
+        };
+        let k = KindBytes::of(&c, 2.0);
+        assert_eq!(
+            (k.keyframe, k.delta, k.other, k.total),
+            (150.0, 250.0, 100.0, 500.0)
+        );
+        let mut r = Report::template();
+        assert!(
+            !r.render_text().contains("v2 frames"),
+            "v1 runs show no v2 line"
+        );
+        r.v2.counts.deltas = 40;
+        r.v2.counts.desyncs = 1;
+        r.v2.first_desync = Some("state hash differs".into());
+        let text = r.render_text();
+        assert!(text.contains("desyncs 1 (hash 0"), "{text}");
+        assert!(text.contains("first desync: state hash differs"), "{text}");
     }
 
     #[test]

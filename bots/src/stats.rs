@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use rallypoint_client::V2Stats;
 
 use crate::config::AbuseMode;
 
@@ -70,10 +71,17 @@ pub struct Counters {
     /// Inputs whose send time was forgotten before their ack arrived (the per-bot
     /// pending window is bounded); their latency is not in the histogram.
     pub ack_samples_dropped: u64,
+    /// Snapshot bytes that carried a full state: v2 keyframes, and every v1 snapshot.
+    pub keyframe_bytes: u64,
+    /// Snapshot bytes of v2 deltas.
+    pub delta_bytes: u64,
+    /// v2 snapshot frames of finished sessions (the session's own counts).
+    pub v2: V2Stats,
 }
 
 impl Counters {
-    fn add(&mut self, o: &Counters) {
+    /// Adds another set of counters.
+    pub(crate) fn add(&mut self, o: &Counters) {
         self.snapshots += o.snapshots;
         self.messages_in += o.messages_in;
         self.bytes_in += o.bytes_in;
@@ -85,6 +93,9 @@ impl Counters {
         self.decode_errors += o.decode_errors;
         self.ack_regressions += o.ack_regressions;
         self.ack_samples_dropped += o.ack_samples_dropped;
+        self.keyframe_bytes += o.keyframe_bytes;
+        self.delta_bytes += o.delta_bytes;
+        self.v2.add(&o.v2);
     }
 }
 
@@ -224,6 +235,8 @@ pub struct GroupAgg {
     pub connected_time: Duration,
     /// Abusive bots by mode.
     pub modes: BTreeMap<AbuseMode, ModeAgg>,
+    /// Why a refused v2 frame was refused, in the first session that had one.
+    pub first_desync: Option<String>,
 }
 
 impl Default for GroupAgg {
@@ -252,6 +265,7 @@ impl Default for GroupAgg {
             inputs: Inputs::default(),
             connected_time: Duration::ZERO,
             modes: BTreeMap::new(),
+            first_desync: None,
         }
     }
 }

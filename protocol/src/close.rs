@@ -33,6 +33,10 @@ pub enum CloseReason {
     MessageTooLarge,
     /// 1011: the server hit an internal error.
     Internal,
+    /// 1012: the room moved to another node (the node is draining, or another node took
+    /// the room over); a `moved` message before the close says where, else find the
+    /// room again through `/match`.
+    Moved,
     /// 4001: the token expired during the session; reconnect with a fresh one.
     TokenExpired,
     /// 4002: kicked by an operator.
@@ -43,7 +47,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for documentation and exhaustive tests.
-    pub const ALL: [CloseReason; 14] = [
+    pub const ALL: [CloseReason; 15] = [
         CloseReason::Normal,
         CloseReason::ShuttingDown,
         CloseReason::ProtocolViolation,
@@ -55,6 +59,7 @@ impl CloseReason {
         CloseReason::HeartbeatTimeout,
         CloseReason::MessageTooLarge,
         CloseReason::Internal,
+        CloseReason::Moved,
         CloseReason::TokenExpired,
         CloseReason::Kicked,
         CloseReason::Replaced,
@@ -74,6 +79,7 @@ impl CloseReason {
             | CloseReason::HeartbeatTimeout => 1008,
             CloseReason::MessageTooLarge => 1009,
             CloseReason::Internal => 1011,
+            CloseReason::Moved => 1012,
             CloseReason::TokenExpired => 4001,
             CloseReason::Kicked => 4002,
             CloseReason::Replaced => 4004,
@@ -94,6 +100,7 @@ impl CloseReason {
             CloseReason::HeartbeatTimeout => "heartbeat_timeout",
             CloseReason::MessageTooLarge => "message_too_large",
             CloseReason::Internal => "internal_error",
+            CloseReason::Moved => "room_moved",
             CloseReason::TokenExpired => "token_expired",
             CloseReason::Kicked => "kicked",
             CloseReason::Replaced => "replaced",
@@ -114,6 +121,9 @@ impl CloseReason {
             CloseReason::HeartbeatTimeout => "no traffic within the heartbeat timeout",
             CloseReason::MessageTooLarge => "message larger than the limit",
             CloseReason::Internal => "internal server error",
+            CloseReason::Moved => {
+                "the room moved to another node: reconnect where `moved` says, else through /match"
+            }
             CloseReason::TokenExpired => "token expired",
             CloseReason::Kicked => "kicked by an operator",
             CloseReason::Replaced => "replaced by a newer connection of the same account",
@@ -164,6 +174,7 @@ mod tests {
             (CloseReason::SpectatorInput, 1008),
             (CloseReason::MessageTooLarge, 1009),
             (CloseReason::Internal, 1011),
+            (CloseReason::Moved, 1012),
             (CloseReason::TokenExpired, 4001),
             (CloseReason::Kicked, 4002),
             (CloseReason::Replaced, 4004),

@@ -401,11 +401,12 @@ pub(crate) fn walk_msgpack(
     Ok(pos)
 }
 
-/// The open-container counts of [`msgpack_value_len`]: inline up to a depth far beyond
-/// the protocol's limits, so measuring a message allocates nothing, on the heap past it.
+/// The open-container counts of [`msgpack_value_len`]: inline up to the protocol's depth
+/// limit (16, plus the outermost value), so measuring a message allocates nothing; on the
+/// heap past it.
 #[derive(Default)]
 struct Levels {
-    inline: [u64; 32],
+    inline: [u64; 17],
     len: usize,
     spill: Vec<u64>,
 }

@@ -26,6 +26,12 @@ use crate::message::{ChatSend, ClientMessage, Input, InvalidMessage, MessageKind
 pub trait InputFields: DeserializeOwned {
     /// Checks what serde cannot (finite numbers, ranges). The error names the field.
     fn validate(&self) -> Result<(), InvalidMessage>;
+
+    /// A value standing for fields that are not decoded at all (a reader of the envelope
+    /// only); `None`, the default, decodes them.
+    fn skipped() -> Option<Self> {
+        None
+    }
 }
 
 impl InputFields for Input {
@@ -44,6 +50,10 @@ impl InputFields for Input {
 impl InputFields for de::IgnoredAny {
     fn validate(&self) -> Result<(), InvalidMessage> {
         Ok(())
+    }
+
+    fn skipped() -> Option<Self> {
+        Some(de::IgnoredAny)
     }
 }
 
@@ -111,11 +121,24 @@ pub fn decode_inbound<I: InputFields>(
     limits: &DecodeLimits,
 ) -> Result<Inbound<I>, DecodeError> {
     precheck(encoding, bytes, limits)?;
-    let Envelope { t } = part(encoding, bytes, limits, "")?;
+    let fast = match encoding {
+        Encoding::MsgPack => msgpack_envelope(bytes),
+        Encoding::Json => None,
+    };
+    let (t, seq) = match fast {
+        Some(envelope) => envelope,
+        None => (part::<Envelope>(encoding, bytes, limits, "")?.t, None),
+    };
     match t {
         TypeName::Input => {
-            let SeqOnly { seq } = part(encoding, bytes, limits, "input")?;
-            let fields: I = part(encoding, bytes, limits, "input")?;
+            let seq = match seq {
+                Some(seq) => seq,
+                None => part::<SeqOnly>(encoding, bytes, limits, "input")?.seq,
+            };
+            let fields = match I::skipped() {
+                Some(skipped) => skipped,
+                None => part(encoding, bytes, limits, "input")?,
+            };
             fields.validate()?;
             Ok(Inbound::Input { seq, fields })
         }
@@ -282,6 +305,52 @@ enum TypeName {
     Unknown(String),
 }
 
+impl TypeName {
+    fn of(name: &str) -> TypeName {
+        match name {
+            "input" => TypeName::Input,
+            "ping" => TypeName::Ping,
+            "chat" => TypeName::Chat,
+            "resync" => TypeName::Resync,
+            other => TypeName::Unknown(excerpt(other, 32)),
+        }
+    }
+}
+
+/// `t` and `seq` of a plain, well-formed MessagePack message, read straight off the bytes
+/// (the structure walk already checked them): the common case, without serde's passes.
+/// `None` for anything unusual — a key that is not a string, a repeated or mistyped `t` or
+/// `seq` — which the serde path then decodes and, if wrong, explains.
+fn msgpack_envelope(bytes: &[u8]) -> Option<(TypeName, Option<u32>)> {
+    let mut rd = bytes;
+    let entries = rmp::decode::read_map_len(&mut rd).ok()?;
+    let (mut t, mut seq) = (None, None);
+    for _ in 0..entries {
+        match crate::codec::read_str(&mut rd)? {
+            "t" if t.is_none() => t = Some(TypeName::of(crate::codec::read_str(&mut rd)?)),
+            "seq" if seq.is_none() => seq = Some(rmp::decode::read_int::<u32, _>(&mut rd).ok()?),
+            "t" | "seq" => return None,
+            _ => rd = rd.get(value_len(rd)?..)?,
+        }
+    }
+    Some((t?, seq))
+}
+
+/// Length of the MessagePack value at the start of `rd`: scalars by their marker (an
+/// input's values), anything else by the structure walk.
+fn value_len(rd: &[u8]) -> Option<usize> {
+    let len = match *rd.first()? {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => 1,
+        0xcc | 0xd0 => 2,
+        0xcd | 0xd1 => 3,
+        0xca | 0xce | 0xd2 => 5,
+        0xcb | 0xcf | 0xd3 => 9,
+        m @ 0xa0..=0xbf => 1 + usize::from(m & 0x1f),
+        _ => return crate::codec::msgpack_value_len(rd, usize::MAX).ok(),
+    };
+    (len <= rd.len()).then_some(len)
+}
+
 impl<'de> Deserialize<'de> for TypeName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_str(TypeNameVisitor)
@@ -298,13 +367,7 @@ impl Visitor<'_> for TypeNameVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<TypeName, E> {
-        Ok(match v {
-            "input" => TypeName::Input,
-            "ping" => TypeName::Ping,
-            "chat" => TypeName::Chat,
-            "resync" => TypeName::Resync,
-            other => TypeName::Unknown(excerpt(other, 32)),
-        })
+        Ok(TypeName::of(v))
     }
 }
 
@@ -349,4 +412,52 @@ pub(crate) fn sanitise(message: &str) -> String {
         out.push(visible(c));
     }
     excerpt(&out, 240)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::encode_client;
+    use crate::message::Ping;
+    use crate::rng::SplitMix64;
+
+    /// Wherever the fast envelope reader answers, the serde path answers the same.
+    #[test]
+    fn the_fast_envelope_agrees_with_serde() {
+        let limits = DecodeLimits::default();
+        let seeds: Vec<Vec<u8>> = [
+            ClientMessage::Input(crate::examples::input()),
+            ClientMessage::Ping(Ping { id: 7 }),
+            ClientMessage::Resync,
+        ]
+        .iter()
+        .map(|m| encode_client(Encoding::MsgPack, m).to_vec())
+        .collect();
+        let mut rng = SplitMix64::new(11);
+        let mut answered = 0;
+        for i in 0..50_000 {
+            let mut bytes = seeds[i % seeds.len()].clone();
+            for _ in 0..rng.below(3) {
+                let at = rng.below(bytes.len());
+                bytes[at] = rng.next_u64() as u8;
+            }
+            if precheck(Encoding::MsgPack, &bytes, &limits).is_err() {
+                continue;
+            }
+            let Some((t, seq)) = msgpack_envelope(&bytes) else {
+                continue;
+            };
+            answered += 1;
+            let slow = part::<Envelope>(Encoding::MsgPack, &bytes, &limits, "").map(|e| e.t);
+            assert_eq!(
+                Ok(std::mem::discriminant(&t)),
+                slow.map(|s| std::mem::discriminant(&s))
+            );
+            if let (TypeName::Input, Some(seq)) = (t, seq) {
+                let slow = part::<SeqOnly>(Encoding::MsgPack, &bytes, &limits, "input");
+                assert_eq!(slow.map(|s| s.seq), Ok(seq), "{bytes:02x?}");
+            }
+        }
+        assert!(answered > 10_000, "{answered}");
+    }
 }

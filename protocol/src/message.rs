@@ -147,6 +147,9 @@ pub enum ServerMessage {
     Event(Event),
     /// Sent right before a close that has a reason.
     Error(ErrorMessage),
+    /// Cluster only: the room now lives on another node; reconnect there (the session
+    /// then closes with 1012).
+    Moved(Moved),
 }
 
 /// `{"t":"welcome",...}`: the engine's keys, then the game's own (flattened into the same
@@ -235,6 +238,14 @@ pub struct ErrorMessage {
     pub code: String,
     /// Human-readable explanation.
     pub message: String,
+}
+
+/// `{"t":"moved","url":str}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved {
+    /// Where the room lives now: `ws[s]://HOST:PORT/play?room=NAME`. Reconnect there with
+    /// the same account to resume.
+    pub url: String,
 }
 
 /// `{"t":"event","e":...}`: the game's discrete happenings, in order.

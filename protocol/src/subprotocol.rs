@@ -20,17 +20,25 @@ pub enum Subprotocol {
     V1MsgPack,
     /// `rallypoint.v1.json`: text frames, the same messages as JSON.
     V1Json,
+    /// `rallypoint.v2.msgpack`: v1's MessagePack messages, except snapshots, which are
+    /// quantized, delta-encoded and interest-managed (see [`crate::v2`]).
+    V2MsgPack,
 }
 
 impl Subprotocol {
     /// Every supported subprotocol, in the server's order of preference for docs and errors.
-    pub const ALL: [Subprotocol; 2] = [Subprotocol::V1MsgPack, Subprotocol::V1Json];
+    pub const ALL: [Subprotocol; 3] = [
+        Subprotocol::V1MsgPack,
+        Subprotocol::V1Json,
+        Subprotocol::V2MsgPack,
+    ];
 
     /// The exact token used in `Sec-WebSocket-Protocol`.
     pub const fn name(self) -> &'static str {
         match self {
             Subprotocol::V1MsgPack => "rallypoint.v1.msgpack",
             Subprotocol::V1Json => "rallypoint.v1.json",
+            Subprotocol::V2MsgPack => crate::v2::SUBPROTOCOL,
         }
     }
 
@@ -44,7 +52,13 @@ impl Subprotocol {
         match self {
             Subprotocol::V1MsgPack => crate::Encoding::MsgPack,
             Subprotocol::V1Json => crate::Encoding::Json,
+            Subprotocol::V2MsgPack => crate::Encoding::MsgPack,
         }
+    }
+
+    /// Whether snapshots are v2's (the rest of the messages are the same).
+    pub const fn is_v2(self) -> bool {
+        matches!(self, Subprotocol::V2MsgPack)
     }
 
     /// The names of every supported subprotocol, for the `unsupported_subprotocol` error.

@@ -71,6 +71,9 @@ fn server_samples() -> Vec<ServerMessage> {
             code: "rate_limited".into(),
             message: "slow down".into(),
         }),
+        ServerMessage::Moved(Moved {
+            url: "wss://eu2.example:443/play?room=arena-1".into(),
+        }),
         ServerMessage::Event(Event::Player {
             id: 1,
             name: "ana".into(),

@@ -21,6 +21,10 @@
 //! - `POST /admin/reload`: reload assets now.
 //! - `GET /admin/maps/<name>.svg`: a loaded map, drawn to scale.
 //! - `POST /admin/kick?sub=<id>`: close that account's session with 4002.
+//! - `GET /admin/cluster` (cluster mode): this node, the claims it holds, and the whole
+//!   directory (live nodes with their leases, rooms with owner, members, checkpoint).
+//! - `POST /admin/drain` (cluster mode): hand every room to other nodes, as SIGTERM
+//!   does, but keep the process running (drained, taking nothing).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -34,6 +38,7 @@ use tracing::{debug, warn};
 
 use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
 use crate::metrics::Metrics;
+use crate::node::ClusterNode;
 use crate::reload::{AssetControl, ReloadOutcome};
 use crate::room::{Command, Directory};
 
@@ -74,6 +79,10 @@ pub struct AdminContext {
     pub ready: Arc<AtomicBool>,
     /// Access checks.
     pub auth: AdminAuth,
+    /// This node in its cluster, in cluster mode.
+    pub cluster: Option<Arc<ClusterNode>>,
+    /// How long a drain may take.
+    pub drain_timeout: Duration,
 }
 
 /// Serves the admin port until `stop`.
@@ -245,6 +254,25 @@ async fn route(method: &str, path: &str, sub: Option<String>, ctx: &AdminContext
             Some(sub) => kick(ctx, &sub).await,
             None => Response::error(400, "bad_request", "name the account with ?sub="),
         },
+        ("GET", "/admin/cluster") => match &ctx.cluster {
+            Some(node) => match node.describe().await {
+                Ok(view) => Response::json(200, &view),
+                Err(e) => Response::error(503, e.code(), &e.to_string()).header("Retry-After", "2"),
+            },
+            None => not_clustered(),
+        },
+        ("POST", "/admin/drain") => match &ctx.cluster {
+            Some(node) => {
+                let d = node
+                    .drain(&ctx.directory, &ctx.ready, ctx.drain_timeout)
+                    .await;
+                Response::json(
+                    200,
+                    &serde_json::json!({ "draining": true, "rooms": d.rooms, "remaining": d.remaining }),
+                )
+            }
+            None => not_clustered(),
+        },
         ("GET", p) if p.starts_with("/admin/maps/") && p.ends_with(".svg") => {
             let name = &p["/admin/maps/".len()..p.len() - ".svg".len()];
             match ctx.assets.render_map(name) {
@@ -254,14 +282,24 @@ async fn route(method: &str, path: &str, sub: Option<String>, ctx: &AdminContext
                 None => Response::error(404, "not_found", "no such map"),
             }
         }
-        (_, "/healthz" | "/readyz" | "/metrics" | "/admin/rooms" | "/admin/assets") => {
-            Response::error(405, "method_not_allowed", "use GET").header("Allow", "GET")
-        }
-        (_, "/admin/reload" | "/admin/kick") => {
+        (
+            _,
+            "/healthz" | "/readyz" | "/metrics" | "/admin/rooms" | "/admin/assets"
+            | "/admin/cluster",
+        ) => Response::error(405, "method_not_allowed", "use GET").header("Allow", "GET"),
+        (_, "/admin/reload" | "/admin/kick" | "/admin/drain") => {
             Response::error(405, "method_not_allowed", "use POST").header("Allow", "POST")
         }
         _ => Response::error(404, "not_found", "no such admin endpoint"),
     }
+}
+
+fn not_clustered() -> Response {
+    Response::error(
+        409,
+        "not_clustered",
+        "cluster mode is off (no --redis-url); a single node drains on SIGTERM",
+    )
 }
 
 async fn rooms(ctx: &AdminContext) -> serde_json::Value {

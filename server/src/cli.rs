@@ -141,6 +141,11 @@ struct ServeArgs {
     /// plus --listen, when that is a loopback address].
     #[arg(long, env = "RALLYPOINT_PUBLIC_URL", requires = "redis_url")]
     public_url: Option<String>,
+    /// How long a node cut off from Redis keeps serving rooms whose claim it cannot renew
+    /// before it gives them up (players are then closed with 1012 and find the room again
+    /// through /match).
+    #[arg(long, env = "RALLYPOINT_CLUSTER_LAPSE_GRACE", requires = "redis_url", default_value = "30s", value_parser = parse_duration)]
+    cluster_lapse_grace: Duration,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -395,11 +400,22 @@ impl ServeArgs {
                 self.listen
             ),
         };
+        let timing = ClusterTiming {
+            lapse_grace: self.cluster_lapse_grace,
+            ..ClusterTiming::default()
+        };
+        // A room's epoch must outlive any claim that can still come back (see `cluster`).
+        if timing.lease + timing.lapse_grace >= timing.retention {
+            bail!(
+                "--cluster-lapse-grace must be shorter than {:?}",
+                timing.retention - timing.lease
+            );
+        }
         Ok(Some(ClusterConfig {
             redis_url: redis_url.clone(),
             node_id,
             public_url,
-            timing: ClusterTiming::default(),
+            timing,
         }))
     }
 }
@@ -476,7 +492,9 @@ fn serve<G: Game>(args: ServeArgs) -> anyhow::Result<()> {
         let setup = server::Setup {
             config,
             assets: store,
-            rooms: Box::new(move |ctx| crate::room::task::opener::<G>(ctx, rooms)),
+            rooms: Box::new(move |ctx, cluster| {
+                crate::room::task::clustered_opener::<G>(ctx, rooms, cluster)
+            }),
             verifier,
             dev_secret,
             tls,
@@ -649,6 +667,7 @@ mod tests {
             "--node-id needs --redis-url"
         );
         assert!(serve(&["--public-url", "ws://x:1"]).is_err());
+        assert!(serve(&["--cluster-lapse-grace", "5s"]).is_err());
     }
 
     #[test]
@@ -690,6 +709,7 @@ mod tests {
             &["--redis-url", "http://x"][..],
             &["--redis-url", "redis://x:1", "--node-id", "a:b"],
             &["--redis-url", "redis://x:1", "--public-url", "http://x:1"],
+            &["--redis-url", "redis://x:1", "--cluster-lapse-grace", "1h"],
         ] {
             assert!(serve(bad).unwrap().is_err(), "{bad:?}");
         }

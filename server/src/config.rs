@@ -300,6 +300,10 @@ pub struct ClusterTiming {
     /// dead node's room can be reopened and its players resume. 10 minutes; must exceed
     /// `lease + lapse_grace` (a paused owner must find its epoch superseded, not gone).
     pub retention: Duration,
+    /// How often a room writes its checkpoint. 500 ms: twice within the "at least once a
+    /// second" promise, so a room reopened after its node died has lost at most half a
+    /// second of play; a checkpoint is a few KiB.
+    pub checkpoint_interval: Duration,
     /// Largest checkpoint accepted, bytes. 256 KiB: a room's game state is a few KiB;
     /// this stops a runaway state from loading Redis with a write every second.
     pub max_checkpoint_bytes: usize,
@@ -318,6 +322,7 @@ impl Default for ClusterTiming {
             lapse_grace: Duration::from_secs(30),
             reservation: Duration::from_secs(10),
             retention: Duration::from_secs(600),
+            checkpoint_interval: Duration::from_millis(500),
             max_checkpoint_bytes: 256 * 1024,
             key_prefix: "rp".into(),
         }

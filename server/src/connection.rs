@@ -1,8 +1,10 @@
 //! One game-port connection, phase by phase:
 //!
 //! accept-time cap → TLS → request head → admission → route, then for `/play`:
-//! token (upgrade checks, `Origin`, subprotocol, JWT) → placement (a seat) → upgrade (the
-//! `101`) → session.
+//! token (upgrade checks, `Origin`, subprotocol, JWT) → placement (a seat; in cluster mode
+//! under this node's claim on the room, or a 421 naming the node that serves it) →
+//! upgrade (the `101`) → session. `/match` ([`crate::matching`]) shares the token phase
+//! and the error mapping.
 //!
 //! Each phase is a function with its own error type; [`Rejection`] gathers them and is
 //! the one place where a failure becomes its HTTP response, its metric label and its log
@@ -28,10 +30,12 @@ use tracing::{Instrument, debug, info, info_span};
 
 use crate::admission::{Busy, ConnectionSlot, Refusal};
 use crate::auth::{self, Identity, MintClaims, Role};
+use crate::cluster::DirectoryError;
 use crate::fragments::FragmentCap;
 use crate::handshake::{self, RETRY_FULL_SECS, RequestError, TokenError};
 use crate::http::{HeadError, Request, Response, read_head, respond_and_close};
 use crate::metrics::Metrics;
+use crate::node::ClusterError;
 use crate::room::{PlaceError, Reservation};
 use crate::server::{State, client_ip};
 use crate::session::{self, Session};
@@ -69,6 +73,18 @@ pub enum Rejection {
     /// No seat.
     #[error(transparent)]
     Placement(#[from] PlaceError),
+    /// Cluster mode: another live node serves the room; `url` is its `/play` URL there.
+    #[error("the room is served by another node")]
+    WrongNode {
+        /// The room's `/play` URL on its node.
+        url: String,
+    },
+    /// Cluster mode: the directory is needed and did not answer (or refused).
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// Cluster mode: no node can take another room.
+    #[error("no node can take another room")]
+    NoCapacity,
     /// The `101` could not be written in time.
     #[error("the 101 could not be written")]
     Upgrade,
@@ -88,6 +104,17 @@ pub enum TlsError {
 impl From<Refusal> for Rejection {
     fn from(r: Refusal) -> Rejection {
         Rejection::Admission(r)
+    }
+}
+
+impl From<ClusterError> for Rejection {
+    fn from(e: ClusterError) -> Rejection {
+        match e {
+            ClusterError::WrongNode { url } => Rejection::WrongNode { url },
+            ClusterError::Directory(e) => Rejection::Directory(e),
+            ClusterError::Place(e) => Rejection::Placement(e),
+            ClusterError::NoCapacity => Rejection::NoCapacity,
+        }
     }
 }
 
@@ -131,6 +158,20 @@ impl Rejection {
                 "server_full",
                 "no room has space and no new room can be opened",
             ),
+            Rejection::Placement(PlaceError::Closing) => {
+                Response::error(503, "room_closing", "the room is closing; try again")
+                    .header("Retry-After", "1")
+            }
+            Rejection::WrongNode { url } => Response::json(
+                421,
+                &serde_json::json!({
+                    "error": "wrong_node",
+                    "message": "another node serves this room: connect to `url`",
+                    "url": url,
+                }),
+            ),
+            Rejection::Directory(e) => directory_response(e),
+            Rejection::NoCapacity => full("no_capacity", "no node can take another room"),
         })
     }
 
@@ -173,6 +214,18 @@ fn admission_response(refusal: Refusal) -> Response {
     }
 }
 
+fn directory_response(e: &DirectoryError) -> Response {
+    match e {
+        DirectoryError::Invalid { .. } => Response::error(400, "bad_request", &e.to_string()),
+        _ => Response::error(
+            503,
+            e.code(),
+            "the cluster directory is unavailable; try again",
+        )
+        .header("Retry-After", RETRY_DIRECTORY_SECS.to_string()),
+    }
+}
+
 fn request_response(e: &RequestError) -> Response {
     let message = e.to_string();
     match e {
@@ -209,6 +262,10 @@ fn token_response(e: &TokenError) -> Response {
     );
     Response::error(401, code, &message).header("WWW-Authenticate", challenge)
 }
+
+/// Seconds suggested in `Retry-After` when the cluster directory is unavailable: Redis
+/// restarts and failovers take seconds, and the node re-registers within one heartbeat.
+const RETRY_DIRECTORY_SECS: u64 = 2;
 
 /// Counts a handshake in progress in the `handshakes_pending` gauge while it lives.
 struct PendingGauge<'a>(&'a Metrics);
@@ -257,6 +314,10 @@ pub(crate) async fn handle(tcp: TcpStream, peer: SocketAddr, state: &State) {
     };
     match req.path.as_str() {
         "/play" => {}
+        "/match" => {
+            let r = crate::matching::respond(state, &req).await;
+            return respond_and_close(&mut stream, &r).await;
+        }
         "/dev/token" => {
             let r = dev_token(state, client, &req);
             debug!(%peer, status = r.status, "dev token request");
@@ -346,7 +407,8 @@ fn admit(
     req: &Request,
 ) -> Result<(IpAddr, ConnectionSlot), Refusal> {
     let client = client_ip(peer, req, &state.config.trusted_proxies);
-    let handshake = matches!(req.path.as_str(), "/play" | "/dev/token");
+    // A `/match` costs a directory call: it counts like a handshake.
+    let handshake = matches!(req.path.as_str(), "/play" | "/match" | "/dev/token");
     Ok((client, state.admission.admit(client, handshake)?))
 }
 
@@ -363,9 +425,16 @@ async fn accept(
     let upgrade = handshake::check_request(req, &state.config.allowed_origins)?;
     let identity = handshake::authenticate(req, &upgrade, &state.verifier)?;
     let placement = handshake::placement(req, &identity)?;
-    let reservation = state
-        .directory
-        .reserve(&identity.sub, identity.role, &placement)?;
+    let reservation = match &state.cluster {
+        None => state
+            .directory
+            .reserve(&identity.sub, identity.role, &placement)?,
+        Some(node) => {
+            let until = deadline.into_std();
+            node.place(&state.directory, &identity, &placement, until)
+                .await?
+        }
+    };
     let response = handshake::switching_protocols(&upgrade).to_bytes();
     let written = tokio::time::timeout_at(deadline, async {
         stream.write_all(&response).await?;
@@ -505,6 +574,12 @@ mod tests {
             }),
             Rejection::Placement(PlaceError::RoomFull),
             Rejection::Placement(PlaceError::NoRoom),
+            Rejection::Placement(PlaceError::Closing),
+            Rejection::WrongNode {
+                url: "ws://n2:7777/play?room=r".into(),
+            },
+            Rejection::Directory(DirectoryError::Unavailable("down".into())),
+            Rejection::NoCapacity,
         ];
         for r in rejections {
             let response = r.response().expect("answered");
@@ -531,6 +606,31 @@ mod tests {
             Rejection::Busy(Busy::Server).response().map(|r| r.status),
             Some(503)
         );
+    }
+
+    #[test]
+    fn the_cluster_answers_421_with_the_owners_url_and_503_with_a_retry() {
+        let r = Rejection::WrongNode {
+            url: "ws://n2:7777/play?room=r".into(),
+        }
+        .response()
+        .unwrap();
+        assert_eq!(r.status, 421);
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["url"], "ws://n2:7777/play?room=r");
+        for (rejection, code) in [
+            (
+                Rejection::Directory(DirectoryError::Unavailable("down".into())),
+                "directory_unavailable",
+            ),
+            (Rejection::NoCapacity, "no_capacity"),
+        ] {
+            let r = rejection.response().unwrap();
+            assert_eq!((r.status, r.error_code().as_deref()), (503, Some(code)));
+            assert!(r.headers.iter().any(|(n, _)| *n == "Retry-After"));
+        }
+        let from: Rejection = ClusterError::Place(PlaceError::RoomFull).into();
+        assert_eq!(from.outcome(), "room_full");
     }
 
     #[test]

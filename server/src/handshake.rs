@@ -43,7 +43,7 @@ pub struct Upgrade {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// Not `GET`: 405.
-    #[error("/play only accepts GET")]
+    #[error("only GET is accepted here")]
     Method,
     /// HTTP/1.0: 400.
     #[error("WebSocket needs HTTP/1.1")]
@@ -124,8 +124,22 @@ pub fn authenticate(
     upgrade: &Upgrade,
     verifier: &Verifier,
 ) -> Result<Identity, TokenError> {
+    verify(req, upgrade.bearer.clone(), verifier)
+}
+
+/// The token of a plain HTTP request (`/match`): the `Authorization` header, else
+/// `access_token`, verified as [`authenticate`] does.
+pub fn authenticate_request(req: &Request, verifier: &Verifier) -> Result<Identity, TokenError> {
+    verify(req, None, verifier)
+}
+
+fn verify(
+    req: &Request,
+    subprotocol_bearer: Option<String>,
+    verifier: &Verifier,
+) -> Result<Identity, TokenError> {
     let token = bearer_header(req)
-        .or_else(|| upgrade.bearer.clone())
+        .or(subprotocol_bearer)
         .or_else(|| req.query_param("access_token"))
         .filter(|t| !t.is_empty())
         .ok_or(TokenError::Missing)?;

@@ -24,7 +24,8 @@
 //!   positions, serde, the validation pass, reports) and the engine's own settings;
 //!   [`reload`]: hot reload.
 //! - [`cluster`]: the shared directory in Redis (`--redis-url`): nodes, room claims,
-//!   seats, checkpoints, matchmaking.
+//!   seats, checkpoints, matchmaking; [`node`]: this process as a node of the cluster
+//!   (its agent, placement under claims, 421, the drain); [`matching`]: `GET /match`.
 //! - [`admin`]: health, readiness, metrics, admin JSON, and who may use them;
 //!   [`metrics`]: the registry.
 //! - [`web`]: the browser client's static files; [`logging`]: tracing setup; [`text`]:
@@ -44,7 +45,9 @@ pub mod game;
 pub mod handshake;
 pub mod http;
 pub mod logging;
+pub mod matching;
 pub mod metrics;
+pub mod node;
 pub mod reload;
 pub mod room;
 pub mod server;

@@ -7,6 +7,7 @@
 //! Must not contain logic beyond counting and exposition.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -109,6 +110,15 @@ pub struct LeaseLossLabels {
     pub reason: String,
 }
 
+/// Label: how a room left this node.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MoveLabels {
+    /// `handoff` or `lease_lost`.
+    pub how: String,
+    /// `moved` (players told where) or `no_destination`.
+    pub outcome: String,
+}
+
 /// Upper bounds of the directory-call buckets, seconds: 100 µs to ~1.6 s, doubling. A
 /// healthy Redis answers in the first few; the call timeout sits in the last ones.
 pub fn directory_buckets() -> impl Iterator<Item = f64> {
@@ -188,6 +198,16 @@ pub struct Metrics {
     pub room_slow_consumer_drops: Family<RoomLabels, Counter>,
     /// Clients disconnected for not keeping up.
     pub room_slow_consumer_disconnects: Family<RoomLabels, Counter>,
+    /// Seconds the v2 encoder spent building frames (begin_tick and every recipient's encode).
+    pub room_v2_encode_seconds: Family<RoomLabels, Counter<f64, AtomicU64>>,
+    /// v2 keyframes sent (join, resume, resync, or smaller than the delta).
+    pub room_v2_keyframes: Family<RoomLabels, Counter>,
+    /// v2 deltas sent.
+    pub room_v2_deltas: Family<RoomLabels, Counter>,
+    /// v2 snapshot bytes sent, per recipient (headers and bodies).
+    pub room_v2_bytes: Family<RoomLabels, Counter>,
+    /// v2 clients that asked for a keyframe (a desync they detected).
+    pub room_v2_resyncs: Family<RoomLabels, Counter>,
     /// Asset version in force (value 1).
     pub assets_version: Family<VersionLabels, Gauge>,
     /// Asset reloads by outcome (`applied`, `rejected`).
@@ -204,6 +224,15 @@ pub struct Metrics {
     pub leases_renewed: Family<LeaseLabels, Counter>,
     /// Leases given up, by reason.
     pub leases_lost: Family<LeaseLossLabels, Counter>,
+    /// Rooms opened under a claim that found a checkpoint, by outcome (`restored`, or
+    /// `unreadable`: opened afresh).
+    pub rooms_reopened: Family<OutcomeLabels, Counter>,
+    /// Rooms that left this node for another one, by how (`handoff` on a drain,
+    /// `lease_lost`) and whether their players were told where (`moved`) or not
+    /// (`no_destination`: they find the room through `/match`).
+    pub rooms_moved_out: Family<MoveLabels, Counter>,
+    /// `/match` answers by outcome: `assigned`, `resumed`, or the error code.
+    pub matches: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -236,6 +265,11 @@ impl Metrics {
             room_snapshot_bytes: Family::default(),
             room_slow_consumer_drops: Family::default(),
             room_slow_consumer_disconnects: Family::default(),
+            room_v2_encode_seconds: Family::default(),
+            room_v2_keyframes: Family::default(),
+            room_v2_deltas: Family::default(),
+            room_v2_bytes: Family::default(),
+            room_v2_resyncs: Family::default(),
             assets_version: Family::default(),
             assets_reloads: Family::default(),
             panics: Counter::default(),
@@ -244,6 +278,9 @@ impl Metrics {
             directory_errors: Family::default(),
             leases_renewed: Family::default(),
             leases_lost: Family::default(),
+            rooms_reopened: Family::default(),
+            rooms_moved_out: Family::default(),
+            matches: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -339,6 +376,27 @@ impl Metrics {
             m.room_slow_consumer_disconnects.clone(),
         );
         r.register(
+            "room_v2_encode_seconds",
+            "Seconds the v2 encoder spent building frames (begin_tick and every recipient's encode)",
+            m.room_v2_encode_seconds.clone(),
+        );
+        r.register(
+            "room_v2_keyframes",
+            "v2 keyframes sent (join, resume, resync, or smaller than the delta)",
+            m.room_v2_keyframes.clone(),
+        );
+        r.register("room_v2_deltas", "v2 deltas sent", m.room_v2_deltas.clone());
+        r.register(
+            "room_v2_bytes",
+            "v2 snapshot bytes sent, per recipient (headers and bodies)",
+            m.room_v2_bytes.clone(),
+        );
+        r.register(
+            "room_v2_resyncs",
+            "v2 clients that asked for a keyframe (a desync they detected)",
+            m.room_v2_resyncs.clone(),
+        );
+        r.register(
             "assets_version",
             "Asset version in force (value is 1)",
             m.assets_version.clone(),
@@ -377,6 +435,21 @@ impl Metrics {
             "leases_lost",
             "Cluster leases given up: superseded by another node or lapsed past the grace",
             m.leases_lost.clone(),
+        );
+        r.register(
+            "rooms_reopened",
+            "Rooms opened from a cluster checkpoint, by outcome (restored, unreadable)",
+            m.rooms_reopened.clone(),
+        );
+        r.register(
+            "rooms_moved_out",
+            "Rooms that left this node (handoff, lease_lost), players told where or not",
+            m.rooms_moved_out.clone(),
+        );
+        r.register(
+            "matches",
+            "/match answers by outcome: assigned, resumed, or the error code",
+            m.matches.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -462,6 +535,40 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a room opened from a checkpoint (`restored`) or opened afresh because its
+    /// checkpoint could not be used (`unreadable`).
+    pub fn room_reopened(&self, outcome: &str) {
+        self.rooms_reopened
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a room that left this node.
+    pub fn room_moved_out(&self, how: &str, told_where: bool) {
+        let outcome = if told_where {
+            "moved"
+        } else {
+            "no_destination"
+        };
+        self.rooms_moved_out
+            .get_or_create(&MoveLabels {
+                how: how.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one `/match` answer.
+    pub fn match_outcome(&self, outcome: &str) {
+        self.matches
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
     /// Handles for one session's traffic counters.
     pub fn traffic(&self, encoding: Encoding) -> Traffic {
         let l = ProtocolLabels {
@@ -490,6 +597,11 @@ impl Metrics {
             snapshot_bytes: self.room_snapshot_bytes.get_or_create_owned(&l),
             slow_drops: self.room_slow_consumer_drops.get_or_create_owned(&l),
             slow_disconnects: self.room_slow_consumer_disconnects.get_or_create_owned(&l),
+            v2_encode_seconds: self.room_v2_encode_seconds.get_or_create_owned(&l),
+            v2_keyframes: self.room_v2_keyframes.get_or_create_owned(&l),
+            v2_deltas: self.room_v2_deltas.get_or_create_owned(&l),
+            v2_bytes: self.room_v2_bytes.get_or_create_owned(&l),
+            v2_resyncs: self.room_v2_resyncs.get_or_create_owned(&l),
             labels: l,
             parent: Arc::clone(self),
         }
@@ -530,6 +642,16 @@ pub struct RoomMetrics {
     pub slow_drops: Counter,
     /// Slow-consumer disconnects.
     pub slow_disconnects: Counter,
+    /// CPU seconds in the v2 encoder.
+    pub v2_encode_seconds: Counter<f64, AtomicU64>,
+    /// v2 keyframes sent.
+    pub v2_keyframes: Counter,
+    /// v2 deltas sent.
+    pub v2_deltas: Counter,
+    /// v2 snapshot bytes sent.
+    pub v2_bytes: Counter,
+    /// v2 resync requests.
+    pub v2_resyncs: Counter,
     labels: RoomLabels,
     parent: Arc<Metrics>,
 }
@@ -547,6 +669,11 @@ impl Drop for RoomMetrics {
         p.room_snapshot_bytes.remove(l);
         p.room_slow_consumer_drops.remove(l);
         p.room_slow_consumer_disconnects.remove(l);
+        p.room_v2_encode_seconds.remove(l);
+        p.room_v2_keyframes.remove(l);
+        p.room_v2_deltas.remove(l);
+        p.room_v2_bytes.remove(l);
+        p.room_v2_resyncs.remove(l);
     }
 }
 

@@ -7,7 +7,9 @@
 //!
 //! Shutdown: readiness drops, new handshakes get 503 `draining`, every session closes
 //! with 1001, and [`serve`] returns once all connections are gone or the drain deadline
-//! passes.
+//! passes. In cluster mode the node first drains ([`ClusterNode::drain`]: every room is
+//! handed to another node and its players are told where with `moved`), and leaves the
+//! directory last, once its rooms have stopped.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -25,7 +27,9 @@ use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::Request;
 use crate::metrics::Metrics;
+use crate::node::ClusterNode;
 use crate::reload::AssetControl;
+use crate::room::cluster::RoomCluster;
 use crate::room::{Directory, RoomContext, RoomOpener};
 use crate::shutdown::Tracker;
 
@@ -51,6 +55,11 @@ pub struct State {
     pub ready: Arc<AtomicBool>,
     /// True once shutdown has begun.
     pub shutdown: watch::Receiver<bool>,
+    /// This node in its cluster (`--redis-url`); `None` on a single node.
+    pub cluster: Option<Arc<ClusterNode>>,
+    /// The base URL clients reach this node at (`ws[s]://HOST:PORT`): `--public-url`, else
+    /// the bound game address.
+    pub public_url: String,
     /// The next session id (and a counter for generated dev-token accounts).
     pub(crate) next_session: AtomicU64,
 }
@@ -104,9 +113,10 @@ pub struct Setup {
     pub config: Config,
     /// Assets in force.
     pub assets: Arc<dyn AssetControl>,
-    /// How rooms of the game are opened (see [`crate::room::task::opener`]): the game's
-    /// type stops here, so the edge is the same for every game.
-    pub rooms: Box<dyn FnOnce(RoomContext) -> RoomOpener + Send>,
+    /// How rooms of the game are opened (see [`crate::room::task::clustered_opener`]),
+    /// with their cluster side in cluster mode: the game's type stops here, so the edge is
+    /// the same for every game.
+    pub rooms: Box<dyn FnOnce(RoomContext, Option<RoomCluster>) -> RoomOpener + Send>,
     /// Token checks.
     pub verifier: Verifier,
     /// Dev-mode secret, if in dev mode.
@@ -146,14 +156,18 @@ pub async fn serve(
     } = setup;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let directory = Directory::new(
-        config.limits.max_rooms,
-        rooms(RoomContext {
-            limits: config.limits.clone(),
-            metrics: Arc::clone(&metrics),
-            shutdown: shutdown_rx.clone(),
-        }),
-    );
+    let game_addr = listeners.game.local_addr()?;
+    let tls_on = tls.is_some();
+    let ctx = RoomContext {
+        limits: config.limits.clone(),
+        metrics: Arc::clone(&metrics),
+        shutdown: shutdown_rx.clone(),
+    };
+    let (public_url, cluster, directory) =
+        this_node(&config, game_addr, tls_on, assets.as_ref(), ctx, rooms)?;
+    // The node registers at once (the agent's first beat) and leaves the directory last.
+    let (agent_stop, agent_stopped) = watch::channel(false);
+    let agent = cluster.as_ref().map(|node| node.run_agent(agent_stopped));
     let admission = Admission::new(&config.limits, config.dev_mode(), &config.trusted_proxies);
     let ready = Arc::new(AtomicBool::new(true));
     let admin = AdminContext {
@@ -162,6 +176,8 @@ pub async fn serve(
         directory: Arc::clone(&directory),
         ready: Arc::clone(&ready),
         auth: admin,
+        cluster: cluster.clone(),
+        drain_timeout: config.limits.drain_timeout,
     };
     let state = Arc::new(State {
         tls: tls.map(tokio_rustls::TlsAcceptor::from),
@@ -173,6 +189,8 @@ pub async fn serve(
         assets: Arc::clone(&assets),
         ready,
         shutdown: shutdown_rx.clone(),
+        cluster,
+        public_url,
         next_session: AtomicU64::new(1),
         config,
     });
@@ -187,7 +205,6 @@ pub async fn serve(
     } else {
         None
     };
-    let game_addr = listeners.game.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     info!(
         game = %game_addr,
@@ -213,14 +230,35 @@ pub async fn serve(
     let maintenance = tokio::spawn(maintenance(Arc::clone(&state), shutdown_rx));
 
     shutdown_signal.await;
+    drain(&state, &shutdown_tx, &connections).await;
+    let _ = stop_tx.send(true);
+    let _ = game.await;
+    let _ = admin.await;
+    maintenance.abort();
+    if let (Some(node), Some(agent)) = (&state.cluster, agent) {
+        leave_cluster(node, &state.directory, agent_stop, agent).await;
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// The shutdown sequence until the listeners stop: in cluster mode the node's rooms are
+/// handed over first; then readiness drops, sessions close with 1001, and this waits for
+/// the last connection (or the drain deadline).
+async fn drain(state: &State, shutdown: &watch::Sender<bool>, connections: &Tracker) {
+    let limits = &state.config.limits;
+    if let Some(node) = &state.cluster {
+        node.drain(&state.directory, &state.ready, limits.drain_timeout)
+            .await;
+    }
     info!(
         open = state.metrics.connections_open.get(),
         "shutting down: draining connections"
     );
     state.ready.store(false, Ordering::Release);
     state.directory.start_draining();
-    let _ = shutdown_tx.send(true);
-    let drained = tokio::time::timeout(state.config.limits.drain_timeout, connections.wait_idle())
+    let _ = shutdown.send(true);
+    let drained = tokio::time::timeout(limits.drain_timeout, connections.wait_idle())
         .await
         .is_ok();
     if !drained {
@@ -229,12 +267,56 @@ pub async fn serve(
             "drain deadline passed; exiting with connections open"
         );
     }
-    let _ = stop_tx.send(true);
-    let _ = game.await;
-    let _ = admin.await;
-    maintenance.abort();
-    info!("stopped");
-    Ok(())
+}
+
+/// Once the rooms have stopped (each writes its last checkpoint), the agent leaves the
+/// directory, handing over whatever claim is still held. Bounded: a node whose Redis is
+/// gone exits anyway, and its leases lapse.
+async fn leave_cluster(
+    node: &ClusterNode,
+    directory: &Directory,
+    stop: watch::Sender<bool>,
+    agent: tokio::task::JoinHandle<()>,
+) {
+    let bound = node.call_timeout() * 4;
+    let rooms_done = async {
+        while !directory.is_idle() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(bound, rooms_done).await;
+    let _ = stop.send(true);
+    if tokio::time::timeout(bound, agent).await.is_err() {
+        warn!("cluster: leaving the directory took too long; this node's leases lapse instead");
+    }
+}
+
+/// This node's public base URL, its side of the cluster (cluster mode) and its room
+/// directory, rooms opened with `rooms`.
+fn this_node(
+    config: &Config,
+    game_addr: SocketAddr,
+    tls: bool,
+    assets: &dyn AssetControl,
+    ctx: RoomContext,
+    rooms: Box<dyn FnOnce(RoomContext, Option<RoomCluster>) -> RoomOpener + Send>,
+) -> anyhow::Result<(String, Option<Arc<ClusterNode>>, Arc<Directory>)> {
+    let max_rooms = config.limits.max_rooms;
+    let Some(cluster) = &config.cluster else {
+        let url = crate::config::default_public_url(game_addr, tls);
+        return Ok((url, None, Directory::new(max_rooms, rooms(ctx, None))));
+    };
+    let url = cluster.public_url_for(game_addr, tls);
+    let capacity = assets.engine().room_capacity;
+    let node = ClusterNode::new(
+        cluster,
+        url.clone(),
+        Arc::clone(&ctx.metrics),
+        max_rooms,
+        capacity,
+    )?;
+    let directory = Directory::clustered(max_rooms, rooms(ctx, Some(node.room_cluster())));
+    Ok((url, Some(node), directory))
 }
 
 async fn maintenance(state: Arc<State>, mut shutdown: watch::Receiver<bool>) {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota as GovernorQuota};
-use rallypoint_protocol::codec::{encode_server, write_snap};
+use rallypoint_protocol::codec::encode_server;
 use rallypoint_protocol::inbound::{Inbound, decode_inbound};
 use rallypoint_protocol::message::{ErrorMessage, MessageKind, Pong, ServerMessage};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
@@ -135,6 +135,8 @@ struct Conn<'a> {
     limiters: Limiters,
     /// Reused for every snapshot frame: its allocation comes back once the frame is sent.
     frame_buf: BytesMut,
+    /// Whether the session speaks v2 (snapshot frames, `resync`).
+    v2: bool,
     /// Whether `welcome` has been written. Until then nothing else may reach the client:
     /// no heartbeat is sent, and `pong`s wait in `early_pongs`.
     welcomed: bool,
@@ -190,8 +192,7 @@ pub async fn run(
         sub: Arc::from(session.identity.sub.as_str()),
         name: session.identity.name.clone(),
         role: session.identity.role,
-        encoding,
-        protocol: session.subprotocol.name(),
+        subprotocol: session.subprotocol,
         outbox: Arc::clone(&outbox),
         seat: session.reservation.seat,
         claim: session.reservation.claim,
@@ -214,6 +215,7 @@ pub async fn run(
         frame_buf: BytesMut::new(),
         welcomed: false,
         early_pongs: Vec::new(),
+        v2: session.subprotocol.is_v2(),
     };
     metrics.connections_open.inc();
     let started = Instant::now();
@@ -367,10 +369,14 @@ impl Conn<'_> {
         let session = self.session;
         match msg {
             // Only v2 has keyframes to ask for.
-            Inbound::Resync => Err(End::Refuse(
+            Inbound::Resync if !self.v2 => Err(End::Refuse(
                 CloseReason::InvalidMessage,
                 "resync: only rallypoint.v2 sends keyframes".into(),
             )),
+            Inbound::Resync => {
+                let _ = self.room.tx.try_send(Command::Resync { session });
+                Ok(())
+            }
             Inbound::Input { seq, .. } => {
                 let cmd = Command::Input {
                     session,
@@ -425,8 +431,9 @@ impl Conn<'_> {
         Ok(false)
     }
 
-    /// Sends what the room left: a close request first, then ordered messages, then the
-    /// newest snapshot framed with this player's header.
+    /// Sends what the room left: ordered messages, then the newest snapshot framed with
+    /// this player's header; or, when the room asked for a close, the messages queued
+    /// before it and then the close.
     async fn flush_outbox(&mut self) -> Result<(), End> {
         let batch = self.outbox.take();
         if batch.messages.is_empty() && batch.snapshot.is_none() && self.outbox.has_remainder() {
@@ -437,18 +444,18 @@ impl Conn<'_> {
                 Err(_) => Err(End::Close(CloseReason::SlowConsumer)),
             };
         }
-        if let Some(close) = batch.close {
-            return Err(match close.detail {
-                Some(detail) => End::Refuse(close.reason, detail),
-                None => End::Close(close.reason),
-            });
-        }
-        let snapshot = batch.snapshot.map(|s| {
-            write_snap(self.encoding, s.tick, s.ack, &s.ents, &mut self.frame_buf);
+        // The messages queued before a close request still go out first (a `moved`
+        // says where to reconnect); a snapshot does not.
+        let close = batch.close.map(|close| match close.detail {
+            Some(detail) => End::Refuse(close.reason, detail),
+            None => End::Close(close.reason),
+        });
+        let snapshot = batch.snapshot.filter(|_| close.is_none()).map(|s| {
+            s.write_to(&mut self.frame_buf);
             self.frame_buf.split().freeze()
         });
         if batch.messages.is_empty() && snapshot.is_none() {
-            return Ok(());
+            return close.map_or(Ok(()), Err);
         }
         let encoding = self.encoding;
         // The room's first message to a session is always its `welcome`; pongs owed from
@@ -469,7 +476,8 @@ impl Conn<'_> {
                 .chain(snapshot)
                 .map(|m| data_message(encoding, m)),
         )
-        .await
+        .await?;
+        close.map_or(Ok(()), Err)
     }
 
     /// Writes messages and flushes, within the send timeout.

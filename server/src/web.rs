@@ -282,7 +282,7 @@ mod tests {
     /// The SDK's close-code table (`protocol/js/src/closecodes.js`, one row per line) has
     /// exactly the server's reasons: every `CloseReason` as a row with its code and
     /// `error.code`, and no row with an `error.code` the server does not send. Rows
-    /// without one (the transport's 1005, 1006, 1015; 1012) must use codes the server
+    /// without one (the transport's 1005, 1006, 1015) must use codes the server
     /// does not send with a reason. Either side changing alone fails here.
     #[test]
     fn sdk_close_codes_match_the_close_reasons() {

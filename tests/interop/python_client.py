@@ -76,7 +76,7 @@ async def rejected(url, token):
         assert e.response.status_code == 400, e.response.status_code
         body = json.loads(e.response.body)
         assert body["error"] == "unsupported_subprotocol", body
-        assert body["supported"] == [MSGPACK, JSON], body
+        assert body["supported"] == [MSGPACK, JSON, "rallypoint.v2.msgpack"], body
     try:
         async with connect(url, subprotocols=[JSON]):
             raise AssertionError("a connection without a token was accepted")

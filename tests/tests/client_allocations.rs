@@ -1,7 +1,9 @@
 //! The client library's steady state allocates nothing: against the real server, a
 //! session that sends an input every tick and a ping every second, reads every
 //! snapshot's header and decodes its entities into a reused vector, makes no heap
-//! allocation once its buffers have grown (counted on the thread that runs it).
+//! allocation once its buffers have grown (counted on the thread that runs it). Over v2
+//! the session also applies every frame to its reconstructed state and checks every
+//! state hash, and the player's own row is read on its own.
 
 use std::time::Duration;
 
@@ -17,10 +19,13 @@ struct Seen {
     snapshots: u64,
     rows: usize,
     pongs: u64,
+    /// v2: snapshots whose reconstructed state held the player's own row.
+    own_rows: u64,
 }
 
 /// Plays for `ticks` ticks of `ticker`: one input per tick, one ping per 30.
 async fn play(
+    you: u32,
     session: &mut Session,
     ticker: &mut tokio::time::Interval,
     ents: &mut Vec<Entity>,
@@ -33,9 +38,11 @@ async fn play(
             received = session.recv() => match received.expect("session open") {
                 Received::Message(m) => match m.kind() {
                     Kind::Snap => {
-                        m.snapshot_into(ents).expect("snapshot decodes");
+                        let head = m.snapshot_into(ents).expect("snapshot decodes");
                         seen.snapshots += 1;
                         seen.rows = ents.len();
+                        let own = m.state().and_then(|s| s.with_row_at(you, head.tick, Entity::from_row));
+                        seen.own_rows += u64::from(own.is_some_and(|e| e.id() == you));
                     }
                     Kind::Pong => seen.pongs += u64::from(m.rtt().is_some()),
                     _ => {}
@@ -73,15 +80,18 @@ fn steady_state_allocations(protocol: Subprotocol) {
             .with_timeout(STEP_TIMEOUT);
         e.join(&request).await.expect("join")
     });
+    let you = session.welcome().expect("joined").you;
     let mut ents = Vec::new();
     // The ticker is the test's own timer (tokio boxes its sleep): made before counting.
     let mut ticker = rt.block_on(async { tokio::time::interval(Duration::from_millis(33)) });
-    // Warm-up: the intro events, the first snapshots, buffers growing to the traffic.
-    let warm = rt.block_on(play(&mut session, &mut ticker, &mut ents, 45));
+    // Warm-up: the intro events, the first snapshots, buffers growing to the traffic — and
+    // the player's projectiles reaching their steady number (the first ones live for
+    // seconds), so no entity id beyond the ones already seen turns up while counting.
+    let warm = rt.block_on(play(you, &mut session, &mut ticker, &mut ents, 120));
     assert!(warm.snapshots > 10, "{warm:?}");
     let mut seen = Seen::default();
     let counted = allocation_counter::measure(|| {
-        seen = rt.block_on(play(&mut session, &mut ticker, &mut ents, 90));
+        seen = rt.block_on(play(you, &mut session, &mut ticker, &mut ents, 90));
     });
     assert!(seen.snapshots >= 60, "{protocol}: {seen:?}");
     assert!(seen.rows >= 1, "{protocol}: the player's own row at least");
@@ -90,6 +100,13 @@ fn steady_state_allocations(protocol: Subprotocol) {
         session.acked() > 45,
         "inputs of the counted stretch were acknowledged"
     );
+    if let Some(v2) = session.v2() {
+        let s = v2.stats();
+        assert_eq!(s.desyncs, 0, "{s:?}");
+        assert!(s.keyframes >= 1 && s.deltas >= 60, "{s:?}");
+        assert!(s.hashes_checked >= 3, "about one a second: {s:?}");
+        assert_eq!(seen.own_rows, seen.snapshots, "{seen:?}");
+    }
     assert_eq!(
         counted.count_total, 0,
         "{protocol}: {} allocations ({} bytes) in {} snapshots",
@@ -105,4 +122,9 @@ fn msgpack_sessions_allocate_nothing_per_message() {
 #[test]
 fn json_sessions_allocate_nothing_per_message() {
     steady_state_allocations(Subprotocol::V1Json);
+}
+
+#[test]
+fn v2_sessions_allocate_nothing_per_message() {
+    steady_state_allocations(Subprotocol::V2MsgPack);
 }

@@ -8,10 +8,14 @@
 //! (filler player rows), behind a per-connection header carrying `ack` = the last input
 //! `seq` read. Inputs are decoded (for their `seq`) and dropped; pings get a pong.
 //!
-//! Its shape is the real server's minus the game: one task per connection owning its
-//! socket (same tungstenite settings, `TCP_NODELAY`, 64 KiB send buffer), one ticker
-//! task per room that publishes `(tick, body)` through a `watch` channel, the body
-//! encoded once and shared as `Bytes`. No authentication, rooms, simulation, rate
+//! Its shape is the real server's minus the game, and it sends the way the server does:
+//! one ticker task per room writes each tick's snapshot straight to every member's socket
+//! in one non-blocking vectored write (frame header and per-connection `snap` header,
+//! then the body encoded once and shared as `Bytes`); a connection whose socket would not
+//! take it misses that snapshot (the server keeps the newest for its session instead).
+//! One task per connection reads its socket through tungstenite (same settings,
+//! `TCP_NODELAY`, 64 KiB send buffer) and writes its pongs through the same lock the
+//! ticker writes under, so frames never interleave. No authentication, simulation, rate
 //! limits, outboxes, heartbeats, metrics or logs.
 //!
 //! Runs as `rallypoint-bench floor` (hidden), started and pinned by [`crate::rooms`].
@@ -24,17 +28,21 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt as _, StreamExt as _};
-use rallypoint_protocol::codec::{decode_client, encode_ents, encode_server, write_snap};
+use rallypoint::handshake;
+use rallypoint::http::{Response, read_head};
+use rallypoint::room::outbox::{Gone, Outbox, PendingSnapshot, Pushed};
+use rallypoint::socket::SessionStream;
+use rallypoint::stream::ClientStream;
+use rallypoint_protocol::codec::{decode_client, encode_ents, encode_server};
 use rallypoint_protocol::entity::Entity;
 use rallypoint_protocol::message::{ClientMessage, Pong, ServerMessage, Welcome};
 use rallypoint_protocol::{DecodeLimits, Encoding, Subprotocol};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 /// How the floor runs.
 #[derive(Debug, Clone, clap::Args)]
@@ -155,99 +163,102 @@ pub fn filler(target: usize) -> Vec<Entity> {
     ents
 }
 
-/// Shared state: one `watch` per room name.
+/// One connection as its room's ticker sees it: its outbox (the server's, so the same
+/// direct writes and fallback) and the last input `seq` read.
+struct Member {
+    outbox: Arc<Outbox>,
+    ack: Arc<AtomicU32>,
+}
+
+/// Shared state: each room's members and its tick, its ticker started on first join.
 struct Floor {
-    rooms: Mutex<HashMap<String, watch::Receiver<(u32, Bytes)>>>,
+    rooms: Mutex<HashMap<String, Arc<Room>>>,
     body: Bytes,
     tick_rate: u16,
     next_id: AtomicU32,
 }
 
+#[derive(Default)]
+struct Room {
+    members: Mutex<Vec<Member>>,
+    tick: AtomicU32,
+}
+
 impl Floor {
-    /// The room's channel, starting its ticker on first use.
-    fn join(&self, room: &str) -> watch::Receiver<(u32, Bytes)> {
+    /// The room, starting its ticker on first use.
+    fn join(&self, name: &str) -> Arc<Room> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rx) = rooms.get(room) {
-            return rx.clone();
+        if let Some(room) = rooms.get(name) {
+            return Arc::clone(room);
         }
-        let (tx, rx) = watch::channel((0, self.body.clone()));
-        rooms.insert(room.to_owned(), rx.clone());
+        let room = Arc::new(Room::default());
+        rooms.insert(name.to_owned(), Arc::clone(&room));
         let (body, rate) = (self.body.clone(), self.tick_rate);
+        let ticking = Arc::clone(&room);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
             ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-            let mut tick = 0u32;
             loop {
                 ticker.tick().await;
-                tick = tick.wrapping_add(1);
-                tx.send_replace((tick, body.clone()));
+                let tick = ticking.tick.fetch_add(1, Ordering::Relaxed) + 1;
+                let mut members = ticking.members.lock().unwrap_or_else(|p| p.into_inner());
+                members.retain(|m| {
+                    let ack = m.ack.load(Ordering::Relaxed);
+                    let snap = PendingSnapshot::v1(Encoding::MsgPack, tick, ack, body.clone());
+                    !matches!(m.outbox.push_snapshot(snap), Pushed::Gone(_))
+                });
             }
         });
-        rx
+        room
     }
 }
 
 /// The server's session settings (`server::session::websocket_config` with its defaults).
 fn websocket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
-        .max_message_size(Some(4096))
-        .max_frame_size(Some(4096))
+    rallypoint::session::websocket_config(&rallypoint::config::Limits::default())
 }
 
-// The `Err` type is tungstenite's callback contract, not ours to box.
-#[allow(clippy::result_large_err)]
 async fn connection(tcp: TcpStream, floor: Arc<Floor>) {
     let _ = tcp.set_nodelay(true);
-    let mut room = String::from("floor");
-    let protocol = Subprotocol::V1MsgPack.name();
-    let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        let reject = |status: StatusCode| {
-            let mut r = ErrorResponse::new(None);
-            *r.status_mut() = status;
-            Err(r)
-        };
-        if req.uri().path() != "/play" {
-            return reject(StatusCode::NOT_FOUND);
-        }
-        let offered = req
-            .headers()
-            .get_all("sec-websocket-protocol")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim() == protocol);
-        if !offered {
-            return reject(StatusCode::BAD_REQUEST);
-        }
-        if let Some(name) = req
-            .uri()
-            .query()
-            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("room=")))
-        {
-            room = name.to_owned();
-        }
-        resp.headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
-        Ok(resp)
-    };
-    let Ok(mut ws) =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(websocket_config()))
-            .await
+    let mut stream = ClientStream::Plain(tcp);
+    let Ok(Ok((req, leftover))) =
+        tokio::time::timeout(Duration::from_secs(5), read_head(&mut stream)).await
     else {
         return;
     };
-    let mut snaps = floor.join(&room);
+    let upgrade = match handshake::check_request(&req, &[]) {
+        Ok(u) if req.path == "/play" && u.subprotocol == Subprotocol::V1MsgPack => u,
+        _ => {
+            let r = Response::error(400, "bad_request", "the floor speaks v1 msgpack on /play");
+            let _ = stream.write_all(&r.to_bytes()).await;
+            return;
+        }
+    };
+    if stream
+        .write_all(&handshake::switching_protocols(&upgrade).to_bytes())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let name = req.query_param("room").unwrap_or_else(|| "floor".into());
+    let (stream, outbox) = SessionStream::upgrade(stream, 256, Encoding::MsgPack);
+    let mut ws = WebSocketStream::from_partially_read(
+        stream,
+        leftover,
+        Role::Server,
+        Some(websocket_config()),
+    )
+    .await;
+    let room = floor.join(&name);
     let tick_rate = floor.tick_rate;
     let welcome = ServerMessage::Welcome(Welcome {
         you: floor.next_id.fetch_add(1, Ordering::Relaxed),
-        room,
-        tick: snaps.borrow().0,
+        room: name,
+        tick: room.tick.load(Ordering::Relaxed),
         tick_rate,
         map: "floor".into(),
-        protocol: protocol.into(),
+        protocol: upgrade.subprotocol.name().into(),
         snap_rate: tick_rate,
         role: "player".into(),
         resumed: false,
@@ -265,27 +276,51 @@ async fn connection(tcp: TcpStream, floor: Arc<Floor>) {
     {
         return;
     }
+    let ack = Arc::new(AtomicU32::new(0));
+    room.members
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Member {
+            outbox: Arc::clone(&outbox),
+            ack: Arc::clone(&ack),
+        });
+    session(&mut ws, &outbox, &room, &ack).await;
+    outbox.mark_gone(Gone::Left);
+}
+
+/// The connection's session: inputs and pings in, and what the ticker could not write
+/// directly out.
+async fn session(
+    ws: &mut WebSocketStream<SessionStream>,
+    outbox: &Outbox,
+    room: &Room,
+    ack: &AtomicU32,
+) {
     let limits = DecodeLimits::default();
-    let mut ack = 0u32;
     let mut frame = BytesMut::new();
     loop {
         tokio::select! {
             biased;
-            changed = snaps.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let (tick, body) = snaps.borrow_and_update().clone();
-                write_snap(Encoding::MsgPack, tick, ack, &body, &mut frame);
-                if ws.send(Message::Binary(frame.split().freeze())).await.is_err() {
+            () = outbox.ready() => {
+                let batch = outbox.take();
+                let sent = match batch.snapshot {
+                    Some(snap) => {
+                        snap.write_to(&mut frame);
+                        ws.send(Message::Binary(frame.split().freeze())).await
+                    }
+                    None => ws.flush().await,
+                };
+                if sent.is_err() {
                     return;
                 }
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Binary(b))) => match decode_client(Encoding::MsgPack, &b, &limits) {
-                    Ok(ClientMessage::Input(input)) => ack = ack.max(input.seq),
+                    Ok(ClientMessage::Input(input)) => {
+                        ack.fetch_max(input.seq, Ordering::Relaxed);
+                    }
                     Ok(ClientMessage::Ping(ping)) => {
-                        let tick = snaps.borrow().0;
+                        let tick = room.tick.load(Ordering::Relaxed);
                         let pong = encode_server(
                             Encoding::MsgPack,
                             &ServerMessage::Pong(Pong { id: ping.id, tick }),

@@ -10,8 +10,11 @@
 //! on the server costs speed, never correctness.
 //!
 //! The decoder is chosen by the negotiated subprotocol. v1 snapshots are self-contained;
-//! a delta-encoded protocol adds a variant here that keeps the reconstructed state, which
-//! is why `inspect` sees every message and takes `&mut self`.
+//! v2's are deltas, so a v2 decoder keeps the reconstructed state ([`Reconstruction`],
+//! started from the `welcome`'s schema by [`Decoder::start`]) and `inspect`, which sees
+//! every message in order, applies each snapshot frame to it. Its [`Peek`] says what
+//! became of the frame and whether the caller must send `resync`; the entities are read
+//! from the state on demand, never materialised unasked.
 //!
 //! Must not do IO or read a clock.
 
@@ -19,16 +22,19 @@ use rallypoint_protocol::codec::{
     DecodeLimits, SnapHeader, decode_server, msgpack_value_len, peek_snap_header, peek_type,
 };
 use rallypoint_protocol::entity::Entity;
-use rallypoint_protocol::message::{Pong, ServerMessage};
+use rallypoint_protocol::message::{Pong, ServerMessage, Welcome};
+use rallypoint_protocol::v2::SNAPSHOT_TYPE;
 use rallypoint_protocol::{DecodeError, Encoding, Subprotocol};
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+
+use crate::v2::{FrameOutcome, Reconstruction};
 
 /// What kind of server message a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `welcome`.
     Welcome,
-    /// `snap`.
+    /// A snapshot: `snap` (v1) or a snapshot frame, `s` (v2).
     Snap,
     /// `pong`.
     Pong,
@@ -38,6 +44,8 @@ pub enum Kind {
     Event,
     /// `error` (a close with a reason follows).
     Error,
+    /// `moved`: the room lives on another node now (close 1012 follows).
+    Moved,
     /// A well-formed message whose `t` this library does not know (a newer server).
     Unknown,
     /// Not a message at all: [`Decoder::decode`] says why.
@@ -53,6 +61,7 @@ impl Kind {
             "chat" => Kind::Chat,
             "event" => Kind::Event,
             "error" => Kind::Error,
+            "moved" => Kind::Moved,
             _ => Kind::Unknown,
         }
     }
@@ -65,6 +74,7 @@ impl Kind {
             ServerMessage::Chat(_) => Kind::Chat,
             ServerMessage::Event(_) => Kind::Event,
             ServerMessage::Error(_) => Kind::Error,
+            ServerMessage::Moved(_) => Kind::Moved,
         }
     }
 }
@@ -74,16 +84,34 @@ impl Kind {
 pub struct Peek {
     /// The message type.
     pub kind: Kind,
-    /// `tick` and `ack`, for a snapshot.
+    /// `tick` and `ack`, for a snapshot (for a v2 frame, whenever its header reads).
     pub snap: Option<SnapHeader>,
     /// The pong, for a pong.
     pub pong: Option<Pong>,
+    /// v2: what became of the snapshot frame.
+    pub frame: Option<FrameOutcome>,
+    /// v2: the state was dropped and the caller must send `{"t":"resync"}` now.
+    pub resync: bool,
+}
+
+impl Peek {
+    fn of(kind: Kind) -> Peek {
+        Peek {
+            kind,
+            snap: None,
+            pong: None,
+            frame: None,
+            resync: false,
+        }
+    }
 }
 
 /// Reads server messages of one subprotocol.
 #[derive(Debug, Clone)]
 pub struct Decoder {
     encoding: Encoding,
+    /// v2 only: the reconstructed state.
+    v2: Option<Reconstruction>,
 }
 
 impl Decoder {
@@ -91,12 +119,26 @@ impl Decoder {
     pub fn new(protocol: Subprotocol) -> Decoder {
         Decoder {
             encoding: protocol.encoding(),
+            v2: protocol.is_v2().then(Reconstruction::new),
         }
     }
 
     /// The encoding of the messages.
     pub fn encoding(&self) -> Encoding {
         self.encoding
+    }
+
+    /// Takes what the `welcome` says about snapshots (v2: the schema and tick rate the
+    /// state is reconstructed with). Call it once, before the first snapshot.
+    pub fn start(&mut self, welcome: &Welcome) {
+        if let Some(r) = self.v2.as_mut() {
+            r.start(welcome);
+        }
+    }
+
+    /// v2: the reconstructed state and its counters; `None` for v1.
+    pub fn v2(&self) -> Option<&Reconstruction> {
+        self.v2.as_ref()
     }
 
     /// Called for every message, in order. Allocates nothing unless the bytes are not in
@@ -106,6 +148,11 @@ impl Decoder {
             Encoding::MsgPack => peek_type(payload),
             Encoding::Json => json_type(payload),
         };
+        if fast == Some(SNAPSHOT_TYPE)
+            && let Some(peek) = self.apply_frame(payload)
+        {
+            return peek;
+        }
         let kind = fast.map(Kind::from_type);
         let snap = match (kind, self.encoding) {
             (Some(Kind::Snap), Encoding::MsgPack) => peek_snap_header(payload),
@@ -122,37 +169,48 @@ impl Decoder {
         match kind {
             Some(Kind::Snap) if snap.is_none() => self.inspect_slowly(payload),
             Some(Kind::Pong) if pong.is_none() => self.inspect_slowly(payload),
-            Some(kind) => Peek { kind, snap, pong },
+            Some(kind) => Peek {
+                snap,
+                pong,
+                ..Peek::of(kind)
+            },
             None => self.inspect_slowly(payload),
         }
     }
 
-    fn inspect_slowly(&self, payload: &[u8]) -> Peek {
+    /// v2: applies a snapshot frame (`None` for v1, whose `s` is an unknown type).
+    fn apply_frame(&mut self, payload: &[u8]) -> Option<Peek> {
+        let f = self.v2.as_mut()?.apply(payload);
+        Some(Peek {
+            snap: f.head,
+            frame: Some(f.outcome),
+            resync: f.resync,
+            ..Peek::of(Kind::Snap)
+        })
+    }
+
+    fn inspect_slowly(&mut self, payload: &[u8]) -> Peek {
         match self.decode(payload) {
-            Ok(msg) => Peek {
-                kind: Kind::of(&msg),
-                snap: match &msg {
-                    ServerMessage::Snap(s) => Some(SnapHeader {
-                        tick: s.tick,
-                        ack: s.ack,
-                    }),
-                    _ => None,
-                },
-                pong: match msg {
-                    ServerMessage::Pong(p) => Some(p),
-                    _ => None,
-                },
-            },
-            Err(DecodeError::UnknownType(_)) => Peek {
-                kind: Kind::Unknown,
-                snap: None,
-                pong: None,
-            },
-            Err(_) => Peek {
-                kind: Kind::Unreadable,
-                snap: None,
-                pong: None,
-            },
+            Ok(msg) => {
+                let mut peek = Peek::of(Kind::of(&msg));
+                match msg {
+                    ServerMessage::Snap(s) => {
+                        peek.snap = Some(SnapHeader {
+                            tick: s.tick,
+                            ack: s.ack,
+                        })
+                    }
+                    ServerMessage::Pong(p) => peek.pong = Some(p),
+                    _ => {}
+                }
+                peek
+            }
+            // A v2 frame whose `t` is not its first key.
+            Err(DecodeError::UnknownType(t)) if t == SNAPSHOT_TYPE => {
+                self.apply_frame(payload).unwrap_or(Peek::of(Kind::Unknown))
+            }
+            Err(DecodeError::UnknownType(_)) => Peek::of(Kind::Unknown),
+            Err(_) => Peek::of(Kind::Unreadable),
         }
     }
 
@@ -171,13 +229,17 @@ impl Decoder {
 
     /// A snapshot's header, with its entities appended to `ents` (cleared first). Reuses
     /// `ents`' memory: a caller that keeps one vector allocates only when a snapshot has
-    /// more entities than any before it.
+    /// more entities than any before it. v2: the rows of the reconstructed state at the
+    /// frame's tick, which must be the frame [`Decoder::inspect`] applied last.
     pub fn snapshot_into(
         &self,
         payload: &[u8],
         ents: &mut Vec<Entity>,
     ) -> Result<SnapHeader, DecodeError> {
         ents.clear();
+        if let Some(r) = &self.v2 {
+            return v2_entities(r, payload, ents);
+        }
         let fast = match self.encoding {
             Encoding::MsgPack => msgpack_snapshot_into(payload, ents),
             Encoding::Json => json_snapshot_into(payload, ents),
@@ -197,6 +259,26 @@ impl Decoder {
             _ => Err(DecodeError::Schema("not a snapshot".into())),
         }
     }
+}
+
+/// The arena's typed rows of the state a v2 frame left, at its tick.
+fn v2_entities(
+    r: &Reconstruction,
+    payload: &[u8],
+    ents: &mut Vec<Entity>,
+) -> Result<SnapHeader, DecodeError> {
+    let not_held =
+        || DecodeError::Schema("the v2 frame was not applied: no state at its tick".into());
+    let head = rallypoint_protocol::v2::decode::header(payload).map_err(|_| not_held())?;
+    let state = r
+        .state()
+        .filter(|s| s.tick() == Some(head.tick))
+        .ok_or_else(not_held)?;
+    state.for_each_row_at(head.tick, |row| ents.push(Entity::from_row(row)));
+    Ok(SnapHeader {
+        tick: head.tick,
+        ack: head.ack,
+    })
 }
 
 /// Pushes every row of a sequence onto a vector.

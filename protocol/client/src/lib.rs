@@ -19,7 +19,10 @@
 //!   sequence numbers, the highest `ack`, pings with round-trip times, chat, close,
 //!   resume checks.
 //! - [`decode`]: server messages read as far as needed (type, snapshot header, pong)
-//!   without allocating, full decoding on demand; the seam for another snapshot encoding.
+//!   without allocating, full decoding on demand; v1 and v2 snapshots behind one
+//!   [`Decoder`].
+//! - [`v2`]: a `rallypoint.v2.msgpack` session's reconstructed state: every snapshot
+//!   frame applied, every state hash checked, `resync` asked for on a desync, counters.
 //! - [`frame`]: WebSocket framing (pure).
 //! - [`http`]: a small HTTP/1.1 client and response parser.
 //! - [`stream`]: plain TCP or TLS as one stream type, shared with the server.
@@ -36,6 +39,7 @@ pub mod session;
 pub mod stream;
 pub mod tls;
 pub mod upgrade;
+pub mod v2;
 
 pub use decode::{Decoder, Kind};
 pub use endpoint::{Endpoint, EndpointError, Url};
@@ -46,6 +50,7 @@ pub use session::{
 pub use stream::{ClientStream, MaybeTls};
 pub use tls::{TlsError, Trust};
 pub use upgrade::{ConnectError, Rejection, Request, TokenIn};
+pub use v2::{FrameOutcome, Reconstruction, V2Stats};
 
 pub use rallypoint_protocol as protocol;
 

@@ -10,7 +10,7 @@
 //! The session keeps the protocol's bookkeeping: input `seq` numbers, the highest `ack`
 //! seen, ping ids and their round-trip times, the `welcome`, the last `error` before a
 //! close, and traffic counters. It answers the server's WebSocket pings and close frame
-//! itself. [`Session::recv`] is cancel-safe (use it in `select!`): partial reads and
+//! itself, and on v2 sends `resync` when its decoder dropped the reconstructed state. [`Session::recv`] is cancel-safe (use it in `select!`): partial reads and
 //! writes stay in the buffers.
 //!
 //! Must not spawn tasks or keep timers: time limits are the caller's (`tokio::time`),
@@ -27,6 +27,7 @@ use rallypoint_protocol::entity::Entity;
 use rallypoint_protocol::message::{
     ChatSend, ClientMessage, ErrorMessage, Input, Ping, Pong, ServerMessage, Welcome,
 };
+use rallypoint_protocol::v2::ClientState;
 use rallypoint_protocol::{DecodeError, DecodeLimits, Encoding, Subprotocol};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
@@ -35,6 +36,7 @@ use crate::decode::{Decoder, Kind, Peek};
 use crate::frame::{self, FrameError, MaskPool, Opcode};
 use crate::stream::ClientStream;
 use crate::upgrade::{self, ConnectError, Request};
+use crate::v2::{FrameOutcome, Reconstruction};
 
 /// Pings remembered for round-trip times: a ping whose pong has not come back after
 /// this many newer pings no longer counts.
@@ -180,18 +182,42 @@ impl<'a> Incoming<'a> {
         self.decoder.decode(self.payload)
     }
 
-    /// A snapshot's entities, into `ents` (cleared first; its memory is reused).
+    /// A snapshot's entities, into `ents` (cleared first; its memory is reused). v2: the
+    /// reconstructed state's rows at this frame's tick, typed as the arena's (an error
+    /// when the frame was not applied).
     pub fn snapshot_into(&self, ents: &mut Vec<Entity>) -> Result<SnapHeader, DecodeError> {
         self.decoder.snapshot_into(self.payload, ents)
+    }
+
+    /// v2: what became of this snapshot frame (`None` for v1 and other messages).
+    pub fn frame(&self) -> Option<FrameOutcome> {
+        self.peek.frame
+    }
+
+    /// v2: the reconstructed state after this message: rows at any tick
+    /// (`rows_at`, `for_each_row_at`), one entity (`with_row_at`), the hash. Its `tick()`
+    /// is `None` while it waits for a keyframe. `None` for v1.
+    pub fn state(&self) -> Option<&'a ClientState> {
+        self.decoder.v2().and_then(Reconstruction::state)
     }
 }
 
 /// Where the message [`Session::recv`] is about to hand out lies.
+#[derive(Clone, Copy)]
 enum Found {
     /// A whole frame in the read buffer.
     Buffer { at: usize, len: usize },
     /// The assembled fragments.
     Fragments,
+}
+
+impl Found {
+    fn slice<'b>(self, rbuf: &'b [u8], frag: &'b [u8]) -> &'b [u8] {
+        match self {
+            Found::Buffer { at, len } => &rbuf[at..at + len],
+            Found::Fragments => frag,
+        }
+    }
 }
 
 /// What the read buffer gave.
@@ -315,6 +341,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         self.traffic
     }
 
+    /// v2: the reconstructed state, its counters ([`Reconstruction::stats`]: keyframes,
+    /// deltas, bytes of each, desyncs, resyncs) and the last refusal. `None` for v1.
+    pub fn v2(&self) -> Option<&Reconstruction> {
+        self.decoder.v2()
+    }
+
     /// The stream.
     pub fn stream(&self) -> &S {
         &self.stream
@@ -376,10 +408,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 Err(e) => return Err(self.fail(e).await),
             }
         };
-        let payload = match found {
-            Found::Buffer { at, len } => &self.rbuf[at..at + len],
-            Found::Fragments => &self.frag[..],
-        };
+        let payload = found.slice(&self.rbuf, &self.frag);
         self.traffic.messages_in += 1;
         self.traffic.bytes_in += payload.len() as u64;
         let peek = self.decoder.inspect(payload);
@@ -403,6 +432,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             Kind::Welcome if self.welcome.is_none() => {
                 if let Ok(ServerMessage::Welcome(w)) = self.decoder.decode(payload) {
+                    self.decoder.start(&w);
                     self.welcome = Some(w);
                 }
             }
@@ -413,12 +443,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             _ => {}
         }
+        if peek.resync {
+            self.ask_for_keyframe();
+        }
         Ok(Received::Message(Incoming {
-            payload,
+            payload: found.slice(&self.rbuf, &self.frag),
             peek,
             decoder: &self.decoder,
             rtt,
         }))
+    }
+
+    /// v2: the state was dropped; `resync` leaves without blocking the read (like the
+    /// answers to control frames).
+    fn ask_for_keyframe(&mut self) {
+        if self.queue(&ClientMessage::Resync).is_ok() && self.try_flush().is_err() {
+            self.lose();
+        }
     }
 
     fn release_previous(&mut self) {

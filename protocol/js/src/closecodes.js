@@ -40,7 +40,7 @@ export const CLOSE_CODES = Object.freeze([
   { code: 1008, error: "heartbeat_timeout", retry: "yes", clientBug: false, text: "The server heard nothing from this client for too long." },
   { code: 1009, error: "message_too_large", retry: "no", clientBug: true, text: "A message was too large for the server." },
   { code: 1011, error: "internal_error", retry: "yes", clientBug: false, text: "The server hit an internal error." },
-  { code: 1012, error: null, retry: "yes", clientBug: false, text: "The server is restarting or the room moved." },
+  { code: 1012, error: "room_moved", retry: "yes", clientBug: false, text: "The room moved to another server." },
   { code: 1015, error: null, retry: "no", clientBug: false, text: "The secure connection (TLS) failed." },
   { code: 4001, error: "token_expired", retry: "fresh_token", clientBug: false, text: "The session token expired." },
   { code: 4002, error: "kicked", retry: "no", clientBug: false, text: "You were kicked by an operator." },

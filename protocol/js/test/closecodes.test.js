@@ -32,6 +32,7 @@ test("closes on the network's or the server's side are retried", () => {
     [1005, null],
     [1006, null],
     [1011, "internal_error"],
+    [1012, "room_moved"],
     [1012, null],
     [1008, "slow_consumer"],
     [1008, "heartbeat_timeout"],

@@ -4,20 +4,23 @@
 //! held tick as its baseline), applies removals, full rows and deltas, and compares the
 //! result with the frame's state hash when it carries one. Any failure is a typed
 //! [`V2Error`]; the state is then dropped, so deltas are refused until the keyframe the
-//! client asks for with `resync` arrives. Never panics, and allocates only for entities a
-//! frame actually carries (counts are checked against the bytes left, ids are below
-//! [`super::ID_LIMIT`], fields per entity are the schema's). Used by the bots, the Rust
-//! client library, the tests and the fuzz target.
-
-use std::collections::BTreeMap;
+//! client asks for with `resync` arrives. Never panics (counts are checked against the
+//! bytes left, ids are below [`super::ID_LIMIT`], fields per entity are the schema's).
+//!
+//! Records live in a vector indexed by id, and a record keeps its memory when its entity
+//! goes, so a new entity under a reused id (the engine hands out the smallest free one)
+//! fills it again: once the vector has grown to the highest id seen, applying frames and
+//! reading rows ([`ClientState::for_each_row_at`], [`ClientState::with_row_at`]) allocate
+//! nothing. Used by the bots, the Rust client library, the tests and the fuzz target.
 
 use crate::codec::{msgpack_value_len, read_str};
 use crate::message::Welcome;
-use crate::rows::{RowHead, RowSchema, Rows};
+use crate::rows::{Row, RowHead, RowSchema, Rows};
 
+use super::bits::IdSet;
 use super::encode::FrameKind;
 use super::quant::{
-    Fnv1a, Layout, Motion, Record, dequantize, in_range, is_signed, position_in_range,
+    Fnv1a, Layout, MAX_FIELDS, Motion, Record, dequantize, in_range, is_signed, position_in_range,
 };
 use super::state::{AGE, MOTION, PLAIN_SHIFT};
 use super::wire::Reader;
@@ -44,15 +47,29 @@ pub struct Applied {
     pub deltas: usize,
 }
 
-/// A snapshot frame's header.
+/// A snapshot frame's header ([`header`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Header<'a> {
-    tick: u32,
-    /// `None` for a keyframe.
-    baseline: Option<u32>,
-    ack: u32,
-    hash: Option<u32>,
-    body: &'a [u8],
+pub struct Header<'a> {
+    /// The snapshot's tick (`n`).
+    pub tick: u32,
+    /// The tick the frame applies to (`n - b`); `None` for a keyframe.
+    pub baseline: Option<u32>,
+    /// The last input `seq` of this player the simulation applied (`a`).
+    pub ack: u32,
+    /// The state hash after the frame (`h`), when it carries one.
+    pub hash: Option<u32>,
+    /// The body (`d`).
+    pub body: &'a [u8],
+}
+
+impl Header<'_> {
+    /// Keyframe or delta.
+    pub fn kind(&self) -> FrameKind {
+        match self.baseline {
+            None => FrameKind::Keyframe,
+            Some(_) => FrameKind::Delta,
+        }
+    }
 }
 
 /// Everything a v2 client holds: one record per entity in its view, at one tick.
@@ -60,7 +77,9 @@ struct Header<'a> {
 pub struct ClientState {
     layout: Layout,
     tick: Option<u32>,
-    records: BTreeMap<u32, Record>,
+    /// Indexed by id; only the ids in `held` are records of the state.
+    records: Vec<Record>,
+    held: IdSet,
 }
 
 impl ClientState {
@@ -69,7 +88,8 @@ impl ClientState {
         Ok(ClientState {
             layout: Layout::new(schema, tick_rate).map_err(V2Error::Schema)?,
             tick: None,
-            records: BTreeMap::new(),
+            records: Vec::new(),
+            held: IdSet::default(),
         })
     }
 
@@ -89,23 +109,23 @@ impl ClientState {
 
     /// Entities held.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.held.len()
     }
 
     /// Whether no entity is held.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.held.iter().next().is_none()
     }
 
     /// Whether entity `id` is held.
     pub fn contains(&self, id: u32) -> bool {
-        self.records.contains_key(&id)
+        self.held.contains(id)
     }
 
     /// Drops the state: deltas are refused until a keyframe.
     pub fn reset(&mut self) {
         self.tick = None;
-        self.records.clear();
+        self.held.clear();
     }
 
     /// Applies one snapshot frame (the whole MessagePack message with `"t":"s"`). On an
@@ -121,42 +141,63 @@ impl ClientState {
     /// FNV-1a of the records held, ascending by id (PROTOCOL.md, "State hash").
     pub fn hash(&self) -> u32 {
         let mut h = Fnv1a::new();
-        for (&id, rec) in &self.records {
-            self.layout.hash_record(&mut h, id, rec);
+        for id in self.held.iter() {
+            self.layout
+                .hash_record(&mut h, id, &self.records[id as usize]);
         }
         h.finish()
     }
 
     /// The rows at `tick`, ascending by id: positions dead-reckoned to `tick` with the
-    /// documented formula, every field dequantized.
+    /// documented formula, every field dequantized. `out` is cleared first.
     pub fn rows_at(&self, tick: u32, out: &mut Rows) {
         out.clear();
-        let mut fields = Vec::new();
-        for (&id, rec) in &self.records {
-            let k = self.layout.kind(rec.kind);
-            let pos = self
-                .layout
-                .predict(rec.kind, &rec.motion(k), i64::from(tick));
-            let ps = self.layout.position_scale;
-            fields.clear();
-            fields.extend(
-                k.types
-                    .iter()
-                    .zip(&rec.fields)
-                    .map(|(&ty, &q)| dequantize(ty, q)),
-            );
-            let head = RowHead {
+        self.for_each_row_at(tick, |row| out.push(row.head, row.fields));
+    }
+
+    /// Calls `f` with every row at `tick` (as [`ClientState::rows_at`] gives them),
+    /// ascending by id, without copying them anywhere.
+    pub fn for_each_row_at(&self, tick: u32, mut f: impl FnMut(Row<'_>)) {
+        let mut values = [0.0; MAX_FIELDS];
+        for id in self.held.iter() {
+            f(self.row_at(id, tick, &mut values));
+        }
+    }
+
+    /// `f` of entity `id`'s row at `tick`, if it is held: one row without reading the
+    /// others.
+    pub fn with_row_at<R>(&self, id: u32, tick: u32, f: impl FnOnce(Row<'_>) -> R) -> Option<R> {
+        let mut values = [0.0; MAX_FIELDS];
+        self.held
+            .contains(id)
+            .then(|| f(self.row_at(id, tick, &mut values)))
+    }
+
+    /// The row of held entity `id` at `tick`, its fields dequantized into `values`.
+    fn row_at<'v>(&self, id: u32, tick: u32, values: &'v mut [f64; MAX_FIELDS]) -> Row<'v> {
+        let rec = &self.records[id as usize];
+        let k = self.layout.kind(rec.kind);
+        let pos = self
+            .layout
+            .predict(rec.kind, &rec.motion(k), i64::from(tick));
+        let ps = self.layout.position_scale;
+        let n = rec.fields.len();
+        for ((v, &ty), &q) in values.iter_mut().zip(&k.types).zip(&rec.fields) {
+            *v = dequantize(ty, q);
+        }
+        Row {
+            head: RowHead {
                 id,
                 kind: rec.kind,
                 x: (pos[0] as f64 / ps) as f32,
                 y: (pos[1] as f64 / ps) as f32,
-            };
-            out.push(head, &fields);
+            },
+            fields: &values[..n],
         }
     }
 
     fn apply_frame(&mut self, frame: &[u8]) -> Result<Applied, V2Error> {
-        let h = parse_header(frame)?;
+        let h = header(frame)?;
         let kind = match (h.baseline, self.tick) {
             (None, _) => FrameKind::Keyframe,
             (Some(_), None) => return Err(V2Error::AwaitingKeyframe),
@@ -166,7 +207,7 @@ impl ClientState {
             (Some(_), Some(_)) => FrameKind::Delta,
         };
         if kind == FrameKind::Keyframe {
-            self.records.clear();
+            self.held.clear();
         }
         let mut applied = Applied {
             tick: h.tick,
@@ -205,7 +246,10 @@ impl ClientState {
         let mut last = None;
         for _ in 0..removals {
             let id = read_id(&mut r, &mut last)?;
-            self.records.remove(&id).ok_or(V2Error::UnknownEntity(id))?;
+            if !self.held.contains(id) {
+                return Err(V2Error::UnknownEntity(id));
+            }
+            self.held.remove(id);
         }
         applied.removed = removals;
         let pieces = r.count("pieces")?;
@@ -214,14 +258,14 @@ impl ClientState {
             let id = read_id(&mut r, &mut last)?;
             let mask = r.uvar()?;
             if mask & 1 == 1 {
-                let rec = self.read_full(&mut r, id, mask, tick)?;
-                self.records.insert(id, rec);
+                self.read_full(&mut r, id, mask, tick)?;
+                self.held.insert(id);
                 applied.full += 1;
             } else {
-                let rec = self
-                    .records
-                    .get_mut(&id)
-                    .ok_or(V2Error::UnknownEntity(id))?;
+                if !self.held.contains(id) {
+                    return Err(V2Error::UnknownEntity(id));
+                }
+                let rec = &mut self.records[id as usize];
                 apply_delta(&self.layout, &mut r, id, mask, tick, rec)?;
                 applied.deltas += 1;
             }
@@ -232,13 +276,15 @@ impl ClientState {
         }
     }
 
+    /// Reads a full row into the record of `id` (reusing its memory). On an error the
+    /// record is left half written: the caller drops the whole state.
     fn read_full(
-        &self,
+        &mut self,
         r: &mut Reader<'_>,
         id: u32,
         mask: u64,
         tick: u32,
-    ) -> Result<Record, V2Error> {
+    ) -> Result<(), V2Error> {
         let kind = u8::try_from(mask >> 1).map_err(|_| V2Error::BadMask { id, kind: 0, mask })?;
         let k = self.layout.kind(kind);
         let ref_tick = match k.velocity {
@@ -258,20 +304,32 @@ impl ClientState {
                 return Err(out_of_range(id, name));
             }
         }
-        let mut fields = Vec::with_capacity(k.types.len());
+        let i = id as usize;
+        if i >= self.records.len() {
+            // Grown as a `Vec` grows (doubling, within the id limit) and every new record
+            // ready for the widest kind: a new id seldom allocates.
+            let len = (i + 1).max(self.records.len() * 2).min(ID_LIMIT as usize);
+            let width = self.layout.widest();
+            self.records.resize_with(len, || Record {
+                kind: 0,
+                ref_tick: 0,
+                pos: [0; 2],
+                fields: Vec::with_capacity(width),
+            });
+        }
+        let rec = &mut self.records[i];
+        rec.kind = kind;
+        rec.ref_tick = ref_tick;
+        rec.pos = pos;
+        rec.fields.clear();
         for (i, &ty) in k.types.iter().enumerate() {
             let q = read_value(r, is_signed(ty))?;
             if !in_range(ty, q) {
                 return Err(out_of_range(id, &k.names[i]));
             }
-            fields.push(q);
+            rec.fields.push(q);
         }
-        Ok(Record {
-            kind,
-            ref_tick,
-            pos,
-            fields,
-        })
+        Ok(())
     }
 }
 
@@ -377,9 +435,11 @@ fn read_id(r: &mut Reader<'_>, last: &mut Option<u32>) -> Result<u32, V2Error> {
     Ok(id)
 }
 
-/// Reads `{"t":"s","n":..,"b":..,"a":..,["h":..,]"d":bin}` in any key order, skipping
-/// unknown keys. `b` counts ticks back from `n` to the baseline; 0 is a keyframe.
-fn parse_header(frame: &[u8]) -> Result<Header<'_>, V2Error> {
+/// Reads a snapshot frame's header, `{"t":"s","n":..,"b":..,"a":..,["h":..,]"d":bin}`, in
+/// any key order, skipping unknown keys, without applying it: what a client that cannot
+/// apply a frame still learns from it (its tick and `ack`). `b` counts ticks back from
+/// `n` to the baseline; 0 is a keyframe.
+pub fn header(frame: &[u8]) -> Result<Header<'_>, V2Error> {
     let mut rd = frame;
     let len = rmp::decode::read_map_len(&mut rd).map_err(|_| V2Error::Malformed("not a map"))?;
     let (mut t, mut tick, mut since, mut ack, mut hash, mut body) =

@@ -111,6 +111,16 @@ impl Layout {
         self.index[usize::from(kind)].map_or(&self.undeclared, |i| &self.kinds[usize::from(i)])
     }
 
+    /// The most fields any kind's rows carry.
+    pub(crate) fn widest(&self) -> usize {
+        self.kinds
+            .iter()
+            .chain([&self.undeclared])
+            .map(|k| k.types.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A position in steps.
     pub(crate) fn quantize_position(&self, v: f32) -> i64 {
         clamp_i32(f64::from(v) * self.position_scale)

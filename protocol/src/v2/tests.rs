@@ -126,6 +126,50 @@ fn a_keyframe_round_trips_every_kind() {
 }
 
 #[test]
+fn one_row_reads_as_the_whole_state_reads_it_and_headers_read_alone() {
+    let schema = test_schema();
+    let mut world = World::new(WorldConfig::default(), 5);
+    let mut enc = Encoder::new(&schema, EncoderConfig::new(TICK_RATE)).unwrap();
+    let mut member = Member::new();
+    let mut client = ClientState::new(&schema, TICK_RATE).unwrap();
+    let mut rows = Rows::new();
+    for tick in 1..=40 {
+        enc.begin_tick(tick, &world.rows()).unwrap();
+        let taken = (tick > 1).then(|| tick - 1);
+        let frame = enc.encode_for(&mut member, taken, View::Everything, tick * 2);
+        let bytes = frame.to_bytes();
+        let head = decode::header(&bytes).unwrap();
+        assert_eq!(
+            (head.tick, head.ack, head.kind()),
+            (tick, tick * 2, frame.kind)
+        );
+        assert_eq!((head.baseline, head.hash), (frame.baseline, frame.hash));
+        assert_eq!(head.body, &frame.body[..]);
+        client.apply(&bytes).unwrap();
+        // Rows a tick ahead are dead-reckoned the same way one at a time.
+        client.rows_at(tick + 1, &mut rows);
+        assert_eq!(rows.len(), client.len());
+        let mut visited = 0;
+        client.for_each_row_at(tick + 1, |row| {
+            assert_eq!(Some(row), rows.get(visited));
+            visited += 1;
+        });
+        assert_eq!(visited, rows.len());
+        for row in rows.iter() {
+            let one = client.with_row_at(row.head.id, tick + 1, |r| (r.head, r.fields.to_vec()));
+            assert_eq!(one, Some((row.head, row.fields.to_vec())));
+        }
+        let absent = (0..).find(|id| !client.contains(*id)).unwrap();
+        assert_eq!(client.with_row_at(absent, tick, |_| ()), None);
+        world.step(1.0 / 30.0);
+    }
+    client.reset();
+    assert!(client.is_empty());
+    client.rows_at(1, &mut rows);
+    assert!(rows.is_empty());
+}
+
+#[test]
 fn steady_motion_costs_nothing_and_a_turn_costs_one_delta() {
     let schema = arena_schema();
     let mut enc = Encoder::new(&schema, EncoderConfig::new(20)).unwrap();

@@ -475,8 +475,10 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// A name for a room `/match` opens: `m-` and 12 hex digits.
-fn new_room_name() -> String {
+/// A name for a room nobody named (opened by `/match`, or by `/play` without a room in
+/// cluster mode): `m-` and 12 random hex digits, unique across the cluster in practice
+/// (and a claim settles the rare collision).
+pub fn new_room_name() -> String {
     format!("m-{:012x}", random_u64() & 0xffff_ffff_ffff)
 }
 

@@ -9,6 +9,13 @@
 //! tick catches up at most `max_catchup_steps` steps back to back and skips the rest
 //! (counted as overruns), so one slow tick never snowballs.
 //!
+//! For the cluster, the core also produces what its driver writes to the directory and
+//! accepts what it learns there: [`RoomCore::checkpoint`] is the whole room as bytes (the
+//! game's checkpoint and every player, see [`super::saved`]) and [`RoomCore::restore`]
+//! reopens a room from them, every player away and resumable; [`RoomCore::poll_members`]
+//! says which accounts have a player here whenever that changes; [`RoomCore::move_out`]
+//! sends every member where the room lives now (`moved`, then close 1012) and ends it.
+//!
 //! Must not read a clock, touch tokio or a socket, or block: the async driver
 //! ([`super::task`]) and the test harness both feed it time and commands.
 
@@ -20,19 +27,20 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rallypoint_protocol::codec::{encode_event, encode_rows, encode_server};
 use rallypoint_protocol::inbound::decode_checked_fields;
-use rallypoint_protocol::message::{ChatRelay, Event, ServerMessage, Welcome};
+use rallypoint_protocol::message::{ChatRelay, Event, Moved, ServerMessage, Welcome};
 use rallypoint_protocol::rows::{RowSchema, Rows};
-use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding};
-use tracing::{debug, info};
+use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol, v2};
+use tracing::{debug, info, warn};
 
 use super::directory::{Directory, RoomShared};
 use super::fanout::{ENCODINGS, Member, Members, slot};
 use super::outbox::Gone;
+use super::saved::{SavedPlayer, SavedRoom};
 use super::{Claim, Command, Join, Seat, SessionId};
-use crate::assets::Assets;
+use crate::assets::{Assets, EngineSettings};
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::{Game, GameAssets, InputContext, PlayerId};
+use crate::game::{Game, GameAssets, InputContext, PlayerId, RestoreError};
 use crate::metrics::{RoomMetrics, Traffic};
 
 /// A player entity and who controls it.
@@ -82,6 +90,12 @@ pub struct RoomCore<G: Game> {
     assets: Arc<Assets<G::Assets>>,
     game: G,
     schema: RowSchema,
+    /// The v2 encoder, `None` if the game's schema cannot be encoded (v2 sessions are then
+    /// refused at join).
+    encoder: Option<v2::Encoder>,
+    /// Reads the wall clock for the encode-time metric only: nothing the room decides
+    /// depends on it.
+    stopwatch: fn() -> Instant,
     tick_rate: u16,
     dt: f32,
     clock: Clock,
@@ -91,6 +105,11 @@ pub struct RoomCore<G: Game> {
     accounts: HashMap<Arc<str>, Account>,
     empty_since: Option<Instant>,
     closed: bool,
+    /// The accounts with a player here changed since [`RoomCore::poll_members`] last
+    /// said so.
+    members_changed: bool,
+    /// Restored players still to be entered in the directory.
+    claims_owed: bool,
     // Scratch buffers reused every tick.
     rows: Rows,
     events: Vec<G::Event>,
@@ -122,24 +141,58 @@ pub struct Parts {
     pub metrics: RoomMetrics,
     /// Traffic counters per encoding, in [`super::fanout::slot`] order.
     pub traffic: [Traffic; 2],
+    /// The clock the encode-time metric is read from.
+    pub stopwatch: fn() -> Instant,
 }
 
 impl<G: Game> RoomCore<G> {
     /// A room playing the first map of the rotation, its first tick due one period after
     /// `now`.
     pub fn new(parts: Parts, assets: Arc<Assets<G::Assets>>, seed: u64, now: Instant) -> Self {
+        let dt = 1.0 / f32::from(assets.engine.tick_rate.max(1));
+        let game = G::new(&assets.game, &first_map(&assets), seed, dt);
+        let tick_rate = assets.engine.tick_rate;
+        info!(seed, tick_rate, game = G::NAME, map = %game.map_name(), "room opened");
+        RoomCore::with_game(parts, assets, game, now)
+    }
+
+    /// A room reopened from a [`RoomCore::checkpoint`] (taken here or on another node),
+    /// read with [`RoomCheckpoint::read`]: the game continues where it was, and every
+    /// player is away, as after a dropped connection, resumable by its account for the
+    /// grace period from `now` with the same wire id and everything the game kept.
+    pub fn restore(
+        parts: Parts,
+        assets: Arc<Assets<G::Assets>>,
+        checkpoint: RoomCheckpoint<G>,
+        now: Instant,
+    ) -> Self {
+        let RoomCheckpoint { game, saved } = checkpoint;
+        let mut room = RoomCore::with_game(parts, assets, game, now);
+        let maps = room.assets.engine.maps.len().max(1);
+        room.rotation = saved.rotation as usize % maps;
+        let players = saved.players.len();
+        for p in saved.players {
+            room.restore_player(p, now);
+        }
+        room.members_changed = true;
+        info!(game = G::NAME, map = %room.game.map_name(), tick = room.game.tick(), players,
+            "room reopened from a checkpoint");
+        room
+    }
+
+    fn with_game(parts: Parts, assets: Arc<Assets<G::Assets>>, game: G, now: Instant) -> Self {
         let engine = &assets.engine;
         let tick_rate = engine.tick_rate.max(1);
         let dt = 1.0 / f32::from(tick_rate);
-        let map = first_map(&assets);
-        let game = G::new(&assets.game, &map, seed, dt);
         let snap_every = u32::from(tick_rate / engine.snapshot_rate.clamp(1, tick_rate)).max(1);
         let period = Duration::from_secs_f64(1.0 / f64::from(tick_rate));
         let decode = DecodeLimits {
             max_message_bytes: parts.limits.max_message_bytes,
             ..DecodeLimits::default()
         };
-        info!(seed, tick_rate, game = G::NAME, map = %game.map_name(), "room opened");
+        parts.shared.tick.store(game.tick(), Ordering::Release);
+        let schema = G::schema();
+        let encoder = v2_encoder(&schema, engine);
         RoomCore {
             name: parts.name,
             shared: parts.shared,
@@ -148,7 +201,9 @@ impl<G: Game> RoomCore<G> {
             decode,
             metrics: parts.metrics,
             traffic: parts.traffic,
-            schema: G::schema(),
+            stopwatch: parts.stopwatch,
+            encoder,
+            schema,
             tick_rate,
             dt,
             clock: Clock {
@@ -163,12 +218,121 @@ impl<G: Game> RoomCore<G> {
             accounts: HashMap::new(),
             empty_since: None,
             closed: false,
+            members_changed: false,
+            claims_owed: false,
             rows: Rows::new(),
             events: Vec::new(),
             departed: Vec::new(),
             game,
             assets,
         }
+    }
+
+    /// A player of a checkpoint, away from `now` on: its seat and its account's place in
+    /// the directory are taken again, as its first join took them.
+    fn restore_player(&mut self, p: SavedPlayer, now: Instant) {
+        let pid = PlayerId(p.id);
+        let grace = self.grace();
+        if grace.is_zero() {
+            // Nobody can come back to it: gone at once, as after any drop.
+            self.game.remove_player(pid);
+            return;
+        }
+        if p.connected {
+            self.game.set_away(pid, true);
+        }
+        let sub: Arc<str> = Arc::from(p.sub.as_str());
+        // The account's place in the directory is taken on the first tick: a room is
+        // restored while the directory opens it, under the directory's lock.
+        self.claims_owed = true;
+        self.players.insert(
+            pid,
+            PlayerSlot {
+                sub: Arc::clone(&sub),
+                name: p.name,
+                session: None,
+                last_seq: p.last_seq,
+                sent_tick: None,
+                away_until: Some(now + grace),
+                _seat: Seat::force(&self.shared, false),
+                _claim: None,
+            },
+        );
+        self.accounts.insert(
+            sub,
+            Account {
+                player: Some(pid),
+                session: None,
+            },
+        );
+    }
+
+    /// Enters every restored player that has no entry yet (none resumed meanwhile) in
+    /// the directory, as its first join did.
+    fn claim_restored(&mut self) {
+        for p in self.players.values_mut().filter(|p| p._claim.is_none()) {
+            p._claim = Some(self.directory.claim(&p.sub, &self.name, true));
+        }
+    }
+
+    /// The whole room as bytes, for [`RoomCore::restore`] here or on another node: the
+    /// game's checkpoint and every player. Spectators and sessions are not in it: they
+    /// connect again.
+    pub fn checkpoint(&self) -> Vec<u8> {
+        let players = self
+            .players
+            .iter()
+            .map(|(id, p)| SavedPlayer {
+                id: id.0,
+                sub: p.sub.to_string(),
+                name: p.name.clone(),
+                last_seq: p.last_seq,
+                connected: p.session.is_some(),
+            })
+            .collect();
+        SavedRoom::new(G::NAME, self.rotation, players, self.game.checkpoint()).encode()
+    }
+
+    /// The accounts with a player entity here (resume grace included), when they changed
+    /// since the last call; `None` when they did not.
+    pub fn poll_members(&mut self) -> Option<Vec<String>> {
+        if !std::mem::take(&mut self.members_changed) {
+            return None;
+        }
+        Some(self.players.values().map(|p| p.sub.to_string()).collect())
+    }
+
+    /// Every account with a player entity here.
+    pub fn member_accounts(&self) -> Vec<String> {
+        self.players.values().map(|p| p.sub.to_string()).collect()
+    }
+
+    /// Player entities here, away ones included.
+    pub fn player_count(&self) -> usize {
+        self.players.len()
+    }
+
+    /// Sessions here, players' and spectators'.
+    pub fn session_count(&self) -> usize {
+        self.members.by_session.len()
+    }
+
+    /// The room lives elsewhere now (its lease went to another node, or it was handed
+    /// over): every member is told where (`moved`, when `to` is known) and closed with
+    /// 1012, and the room ends. Without `to`, clients find the room again through
+    /// `/match`.
+    pub fn move_out(&mut self, to: Option<&str>) {
+        if let Some(url) = to {
+            let moved = ServerMessage::Moved(Moved {
+                url: url.to_owned(),
+            });
+            self.broadcast(None, &moved);
+        }
+        for m in self.members.by_session.values() {
+            m.outbox.request_close(CloseReason::Moved);
+        }
+        self.closed = true;
+        info!(to = to.unwrap_or("-"), "room moved out");
     }
 
     /// When [`RoomCore::handle_timeout`] next has work.
@@ -185,6 +349,9 @@ impl<G: Game> RoomCore<G> {
     pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.clock.next || self.closed {
             return;
+        }
+        if std::mem::take(&mut self.claims_owed) {
+            self.claim_restored();
         }
         let plan = catch_up(
             now.duration_since(self.clock.next),
@@ -217,6 +384,15 @@ impl<G: Game> RoomCore<G> {
             let next = &engine.maps[(self.rotation + 1) % engine.maps.len()];
             self.game.queue_map(&assets.game, next);
         }
+        if engine.view_radius != self.assets.engine.view_radius {
+            // A new view means new baselines: every v2 client gets a keyframe.
+            self.encoder = v2_encoder(&self.schema, engine);
+            for m in self.members.by_session.values_mut() {
+                if let Some(v2) = m.v2.as_deref_mut() {
+                    v2.request_keyframe();
+                }
+            }
+        }
         debug!(version = %assets.version, "assets applied");
         self.assets = assets;
     }
@@ -247,6 +423,16 @@ impl<G: Game> RoomCore<G> {
             }
             Command::Replace { sub } => {
                 self.close_account_session(&sub, CloseReason::Replaced);
+            }
+            Command::Resync { session } => {
+                if let Some(v2) = self
+                    .members
+                    .get_mut(session)
+                    .and_then(|m| m.v2.as_deref_mut())
+                {
+                    v2.request_keyframe();
+                    self.metrics.v2_resyncs.inc();
+                }
             }
             Command::Describe(reply) => {
                 let _ = reply.send(self.describe());
@@ -353,24 +539,24 @@ impl<G: Game> RoomCore<G> {
         self.game.write_rows(&mut self.rows);
         let mut bodies: [Option<Bytes>; 2] = [None, None];
         for enc in ENCODINGS {
-            if self.members.in_use[slot(enc)] > 0 {
+            if self.members.v1_uses(enc) {
                 let body = encode_rows(enc, &self.schema, &self.rows);
                 self.metrics.snapshot_bytes.inc_by(body.len() as u64);
                 bodies[slot(enc)] = Some(body);
             }
         }
         let players = &self.players;
-        let written = self.members.snapshot(
-            tick,
-            &bodies,
-            |m| {
-                m.player
-                    .and_then(|p| players.get(&p))
-                    .map_or(0, |p| p.last_seq)
-            },
-            &mut self.departed,
-            &self.metrics,
-        );
+        let ack_of = |m: &Member| {
+            m.player
+                .and_then(|p| players.get(&p))
+                .map_or(0, |p| p.last_seq)
+        };
+        let mut written =
+            self.members
+                .snapshot(tick, &bodies, ack_of, &mut self.departed, &self.metrics);
+        let (frames, bytes) = self.snapshot_v2(tick);
+        written[slot(Encoding::MsgPack)].0 += frames;
+        written[slot(Encoding::MsgPack)].1 += bytes;
         for p in self.players.values_mut().filter(|p| p.session.is_some()) {
             p.sent_tick = Some(tick);
         }
@@ -380,6 +566,43 @@ impl<G: Game> RoomCore<G> {
                 traffic.bytes_out.inc_by(bytes);
             }
         }
+    }
+
+    /// Every v2 member's frame for this tick (rows already written); frames and bytes
+    /// written straight to sockets.
+    fn snapshot_v2(&mut self, tick: u32) -> (u64, u64) {
+        let Some(encoder) = self.encoder.as_mut().filter(|_| self.members.v2 > 0) else {
+            return (0, 0);
+        };
+        let started = (self.stopwatch)();
+        if let Err(e) = encoder.begin_tick(tick, &self.rows) {
+            warn!(error = %e, "v2 encoder refused this tick's rows; no v2 frames this tick");
+            return (0, 0);
+        }
+        let before = encoder.stats();
+        let players = &self.players;
+        let view_of = |m: &Member| match m.player {
+            Some(pid) => (
+                v2::View::Around(pid.0),
+                players.get(&pid).map_or(0, |p| p.last_seq),
+            ),
+            None => (v2::View::Everything, 0),
+        };
+        let written = self
+            .members
+            .snapshot_v2(encoder, view_of, &mut self.departed, &self.metrics);
+        let after = encoder.stats();
+        self.metrics
+            .v2_encode_seconds
+            .inc_by(((self.stopwatch)() - started).as_secs_f64());
+        self.metrics
+            .v2_keyframes
+            .inc_by(after.keyframes - before.keyframes);
+        self.metrics.v2_deltas.inc_by(after.deltas - before.deltas);
+        self.metrics
+            .v2_bytes
+            .inc_by(after.bytes.total() - before.bytes.total());
+        written
     }
 
     fn broadcast(&mut self, skip: Option<SessionId>, msg: &ServerMessage) {
@@ -394,6 +617,16 @@ impl<G: Game> RoomCore<G> {
     fn join(&mut self, j: Join, now: Instant) {
         if j.outbox.gone().is_some() {
             // The session ended before it got here: its seat and claim go with `j`.
+            return;
+        }
+        if j.subprotocol.is_v2() && self.encoder.is_none() {
+            j.outbox.request_close_because(
+                CloseReason::Internal,
+                Some(format!(
+                    "this game's rows cannot be sent as {}",
+                    j.subprotocol
+                )),
+            );
             return;
         }
         let account = self.accounts.get(&j.sub).copied().unwrap_or_default();
@@ -429,6 +662,7 @@ impl<G: Game> RoomCore<G> {
 
     fn add_player(&mut self, j: Join) {
         let pid = self.game.add_player();
+        self.members_changed = true;
         let member = Self::member(&j, Some(pid));
         let claim = j
             .claim
@@ -447,7 +681,7 @@ impl<G: Game> RoomCore<G> {
             },
         );
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Player, false);
+        self.introduce(j.session, j.subprotocol, Role::Player, false);
         // The newcomer's roster already names it.
         self.broadcast(
             Some(j.session),
@@ -477,7 +711,7 @@ impl<G: Game> RoomCore<G> {
         // The entity already holds a seat; the one reserved for this connection goes.
         drop(j.seat);
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Player, true);
+        self.introduce(j.session, j.subprotocol, Role::Player, true);
         self.broadcast(
             Some(j.session),
             &ServerMessage::Event(Event::Player {
@@ -492,19 +726,20 @@ impl<G: Game> RoomCore<G> {
         member._seat = Some(j.seat);
         member._claim = j.claim;
         self.admit(j.session, member);
-        self.introduce(j.session, j.encoding, j.protocol, Role::Spectator, false);
+        self.introduce(j.session, j.subprotocol, Role::Spectator, false);
     }
 
     /// A member for `j`'s session.
     fn member(j: &Join, player: Option<PlayerId>) -> Member {
         Member {
             outbox: Arc::clone(&j.outbox),
-            encoding: j.encoding,
+            encoding: j.subprotocol.encoding(),
             player,
             name: j.name.clone(),
             sub: Arc::clone(&j.sub),
             _seat: None,
             _claim: None,
+            v2: j.subprotocol.is_v2().then(Box::default),
         }
     }
 
@@ -522,11 +757,11 @@ impl<G: Game> RoomCore<G> {
     fn introduce(
         &mut self,
         session: SessionId,
-        encoding: Encoding,
-        protocol: &str,
+        subprotocol: Subprotocol,
         role: Role,
         resumed: bool,
     ) {
+        let encoding = subprotocol.encoding();
         let Some(m) = self.members.get(session) else {
             return;
         };
@@ -536,12 +771,12 @@ impl<G: Game> RoomCore<G> {
             tick: self.game.tick(),
             tick_rate: self.tick_rate,
             map: self.game.map_name().to_owned(),
-            protocol: protocol.to_owned(),
+            protocol: subprotocol.name().to_owned(),
             snap_rate: self.assets.engine.snapshot_rate,
             role: role.as_str().to_owned(),
             resumed,
             game: G::NAME.to_owned(),
-            schema: None,
+            schema: subprotocol.is_v2().then(|| self.schema.clone()),
             info: self.game.welcome_info(),
         });
         let mut intro = Vec::new();
@@ -569,7 +804,7 @@ impl<G: Game> RoomCore<G> {
     /// The player's session is gone or replaced: keep it for the grace period, or remove
     /// it at once when there is none.
     fn set_away(&mut self, pid: PlayerId, now: Instant) {
-        let grace = Duration::from_secs_f32(self.assets.engine.resume_grace_s.max(0.0));
+        let grace = self.grace();
         if grace.is_zero() {
             self.remove_player(pid);
             return;
@@ -581,6 +816,11 @@ impl<G: Game> RoomCore<G> {
         p.away_until = Some(now + grace);
         self.game.set_away(pid, true);
         debug!(player = pid.0, "player away, awaiting resume");
+    }
+
+    /// How long a dropped player is kept for resume.
+    fn grace(&self) -> Duration {
+        Duration::from_secs_f32(self.assets.engine.resume_grace_s.max(0.0))
     }
 
     fn process_departures(&mut self, now: Instant) {
@@ -623,6 +863,7 @@ impl<G: Game> RoomCore<G> {
         let Some(p) = self.players.remove(&pid) else {
             return;
         };
+        self.members_changed = true;
         if let Some(a) = self.accounts.get_mut(&p.sub) {
             a.player = None;
         }
@@ -700,6 +941,33 @@ impl<G: Game> RoomCore<G> {
     }
 }
 
+/// A room's checkpoint, read and checked, its game restored: what
+/// [`RoomCore::restore`] reopens a room from. Reading it first lets the caller open a
+/// fresh room instead when the bytes cannot be used.
+pub struct RoomCheckpoint<G: Game> {
+    game: G,
+    saved: SavedRoom,
+}
+
+impl<G: Game> std::fmt::Debug for RoomCheckpoint<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomCheckpoint")
+            .field("game", &G::NAME)
+            .field("tick", &self.game.tick())
+            .field("players", &self.saved.players.len())
+            .finish()
+    }
+}
+
+impl<G: Game> RoomCheckpoint<G> {
+    /// Reads a [`RoomCore::checkpoint`] of game `G` and restores its game over `assets`.
+    pub fn read(bytes: &[u8], assets: &Assets<G::Assets>) -> Result<Self, RestoreError> {
+        let mut saved = SavedRoom::decode(bytes, G::NAME)?;
+        let game = G::restore(&assets.game, &std::mem::take(&mut saved.state))?;
+        Ok(RoomCheckpoint { game, saved })
+    }
+}
+
 /// What a tick that woke `late` after its deadline should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct CatchUp {
@@ -721,6 +989,29 @@ pub(super) fn catch_up(late: Duration, period: Duration, max_steps: u32) -> Catc
         skipped: due - steps,
     }
 }
+
+/// The v2 encoder for a game's schema and the engine's view settings; `None` (logged) if
+/// the schema cannot be encoded.
+fn v2_encoder(schema: &RowSchema, engine: &EngineSettings) -> Option<v2::Encoder> {
+    let radius = engine.view_radius;
+    let config = v2::EncoderConfig {
+        interest: v2::Interest {
+            radius,
+            // Entities stay in view a little past the radius, so one walking along the
+            // border does not flicker.
+            margin: (radius * VIEW_MARGIN).max(MIN_VIEW_MARGIN),
+        },
+        ..v2::EncoderConfig::new(engine.tick_rate.max(1))
+    };
+    v2::Encoder::new(schema, config)
+        .inspect_err(|e| warn!(error = %e, "the game's rows cannot be encoded as v2"))
+        .ok()
+}
+
+/// How far past the view radius a known entity stays in view, as a share of the radius.
+const VIEW_MARGIN: f32 = 0.1;
+/// ...and at least this many units.
+const MIN_VIEW_MARGIN: f32 = 2.0;
 
 /// The rotation's first map, or any map of the game when the rotation names none it has.
 fn first_map<A: GameAssets>(assets: &Assets<A>) -> String {

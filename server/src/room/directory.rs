@@ -13,10 +13,17 @@
 //! and its join reach the room. One live session per account: a new session of an
 //! account replaces the old one (4004), whatever either's role.
 //!
+//! In cluster mode ([`Directory::clustered`]) a room opens here only once this node has
+//! claimed it in the cluster directory: the edge asks [`Directory::reserve_here`] for a
+//! seat in a room already open, and when there is none claims the room and then calls
+//! [`Directory::reserve_opening`], which opens it (from its checkpoint, if it has one). A
+//! room that closes keeps its name ([`PlaceError::Closing`]) until its claim is released,
+//! so a new instance can never start under the claim the old one is giving up.
+//!
 //! The map is behind a mutex held for microseconds and never across an await. Must not
 //! touch game state: rooms own that.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -160,6 +167,10 @@ pub enum PlaceError {
     /// The server is shutting down: 503 `draining`.
     #[error("server is draining")]
     Draining,
+    /// Cluster mode: the room is closing here (idle) and its claim is being released; a
+    /// moment later it can be claimed again. 503 `room_closing`.
+    #[error("the room is closing")]
+    Closing,
 }
 
 /// A seat in a room, held until the session joins (or the handshake fails).
@@ -174,8 +185,18 @@ pub struct Reservation {
     pub claim: Option<Claim>,
 }
 
+/// How a room starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// A new game.
+    Fresh,
+    /// Cluster mode: from the room's last checkpoint (its node died or handed it over);
+    /// if the bytes cannot be used the room starts afresh.
+    Restore(Vec<u8>),
+}
+
 /// Opens a room: spawns its task and returns its handle.
-pub type RoomOpener = Box<dyn Fn(Arc<str>, &Arc<Directory>) -> RoomHandle + Send + Sync>;
+pub type RoomOpener = Box<dyn Fn(Arc<str>, &Arc<Directory>, Opening) -> RoomHandle + Send + Sync>;
 
 #[derive(Debug)]
 struct Account {
@@ -192,6 +213,8 @@ struct Inner {
     next_auto: u64,
     next_generation: u64,
     draining: bool,
+    /// Cluster mode: rooms closed here whose claim is still being released.
+    closing: HashSet<Arc<str>>,
 }
 
 /// See the module docs.
@@ -199,6 +222,9 @@ pub struct Directory {
     inner: Mutex<Inner>,
     max_rooms: usize,
     open: RoomOpener,
+    /// Cluster mode: a room closing keeps its name ([`PlaceError::Closing`]) until its
+    /// driver has released the claim ([`Directory::closed`]).
+    clustered: bool,
 }
 
 impl std::fmt::Debug for Directory {
@@ -221,10 +247,22 @@ pub fn valid_room_name(name: &str) -> bool {
 impl Directory {
     /// An empty directory that opens at most `max_rooms` rooms with `open`.
     pub fn new(max_rooms: usize, open: RoomOpener) -> Arc<Directory> {
+        Directory::build(max_rooms, open, false)
+    }
+
+    /// A directory for a cluster node: rooms are opened only under a claim
+    /// ([`Directory::reserve_here`], then [`Directory::reserve_opening`]), and a room that
+    /// closes keeps its name until [`Directory::closed`].
+    pub fn clustered(max_rooms: usize, open: RoomOpener) -> Arc<Directory> {
+        Directory::build(max_rooms, open, true)
+    }
+
+    fn build(max_rooms: usize, open: RoomOpener, clustered: bool) -> Arc<Directory> {
         Arc::new(Directory {
             inner: Mutex::new(Inner::default()),
             max_rooms,
             open,
+            clustered,
         })
     }
 
@@ -232,17 +270,68 @@ impl Directory {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves a seat for `sub`. An account whose player entity lives in a room goes back
-    /// to that room whatever it asked for: that is how resume and replacement find it. An
-    /// account with a spectator session elsewhere has that session replaced.
+    /// Reserves a seat for `sub`, opening the room it needs. An account whose player
+    /// entity lives in a room goes back to that room whatever it asked for: that is how
+    /// resume and replacement find it. An account with a spectator session elsewhere has
+    /// that session replaced.
     pub fn reserve(
         self: &Arc<Self>,
         sub: &str,
         role: Role,
         placement: &Placement,
     ) -> Result<Reservation, PlaceError> {
-        let spectator = role == Role::Spectator;
         let mut inner = self.lock();
+        if let Some(r) = self.reserve_open(&mut inner, sub, role, placement)? {
+            return Ok(r);
+        }
+        let name = match placement {
+            Placement::Named(name) => name.clone(),
+            Placement::Auto => next_auto_name(&mut inner),
+        };
+        let room = self.open_room(&mut inner, &name, Opening::Fresh)?;
+        self.seat_in(&mut inner, sub, role, room)
+    }
+
+    /// Cluster mode: like [`Directory::reserve`], but only in a room open here; `None`
+    /// when a room would have to be opened (which needs a claim first).
+    pub fn reserve_here(
+        self: &Arc<Self>,
+        sub: &str,
+        role: Role,
+        placement: &Placement,
+    ) -> Result<Option<Reservation>, PlaceError> {
+        let mut inner = self.lock();
+        self.reserve_open(&mut inner, sub, role, placement)
+    }
+
+    /// Cluster mode: reserves a seat in room `name`, claimed by this node, opening it as
+    /// `opening` says unless it is open already.
+    pub fn reserve_opening(
+        self: &Arc<Self>,
+        sub: &str,
+        role: Role,
+        name: &str,
+        opening: Opening,
+    ) -> Result<Reservation, PlaceError> {
+        let mut inner = self.lock();
+        let named = Placement::Named(name.to_owned());
+        if let Some(r) = self.reserve_open(&mut inner, sub, role, &named)? {
+            return Ok(r);
+        }
+        let room = self.open_room(&mut inner, name, opening)?;
+        self.seat_in(&mut inner, sub, role, room)
+    }
+
+    /// A seat in a room already open: the account's own room, the named one, or the
+    /// fullest with space; `None` when there is none.
+    fn reserve_open(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        sub: &str,
+        role: Role,
+        placement: &Placement,
+    ) -> Result<Option<Reservation>, PlaceError> {
+        let spectator = role == Role::Spectator;
         if inner.draining {
             return Err(PlaceError::Draining);
         }
@@ -252,31 +341,34 @@ impl Directory {
             .filter(|a| a.player)
             .and_then(|a| inner.rooms.get(&a.room))
         {
-            return Ok(Reservation {
+            return Ok(Some(Reservation {
                 seat: Seat::force(&room.shared, spectator),
                 room: room.clone(),
                 claim: None,
-            });
+            }));
         }
         let room = match placement {
-            Placement::Named(name) => match inner.rooms.get(name.as_str()) {
-                Some(room) => room.clone(),
-                None => self.open_room(&mut inner, name)?,
-            },
-            Placement::Auto => match fullest_with_space(&inner, spectator) {
-                Some(room) => room,
-                None => {
-                    let name = loop {
-                        inner.next_auto += 1;
-                        let candidate = format!("room-{}", inner.next_auto);
-                        if !inner.rooms.contains_key(candidate.as_str()) {
-                            break candidate;
-                        }
-                    };
-                    self.open_room(&mut inner, &name)?
-                }
-            },
+            Placement::Named(name) if inner.closing.contains(name.as_str()) => {
+                return Err(PlaceError::Closing);
+            }
+            Placement::Named(name) => inner.rooms.get(name.as_str()).cloned(),
+            Placement::Auto => fullest_with_space(inner, spectator),
         };
+        match room {
+            Some(room) => self.seat_in(inner, sub, role, room).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A seat for `sub` in `room`, and the account's entry pointing there.
+    fn seat_in(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        sub: &str,
+        role: Role,
+        room: RoomHandle,
+    ) -> Result<Reservation, PlaceError> {
+        let spectator = role == Role::Spectator;
         let seat = Seat::try_take(&room.shared, spectator).ok_or(PlaceError::RoomFull)?;
         let previous = inner.accounts.get(sub).map(|a| Arc::clone(&a.room));
         if let Some(old) = previous.filter(|old| *old != room.name)
@@ -285,12 +377,61 @@ impl Directory {
             // Its spectator session elsewhere: the room closes it with 4004.
             replace_in(old, sub);
         }
-        let claim = self.claim_locked(&mut inner, sub, &room.name, !spectator);
+        let claim = self.claim_locked(inner, sub, &room.name, !spectator);
         Ok(Reservation {
             room,
             seat,
             claim: Some(claim),
         })
+    }
+
+    /// Where [`Directory::reserve`] would seat `sub` now, without taking a seat: the room's
+    /// name and whether the account resumes there (its player entity waits in it).
+    pub fn peek(
+        &self,
+        sub: &str,
+        role: Role,
+        placement: &Placement,
+    ) -> Result<(String, bool), PlaceError> {
+        let inner = self.lock();
+        if inner.draining {
+            return Err(PlaceError::Draining);
+        }
+        if let Some(a) = inner.accounts.get(sub).filter(|a| a.player)
+            && inner.rooms.contains_key(&a.room)
+        {
+            return Ok((a.room.to_string(), true));
+        }
+        let spectator = role == Role::Spectator;
+        match placement {
+            Placement::Named(name) => match inner.rooms.get(name.as_str()) {
+                Some(room) if !has_space(room, spectator) => Err(PlaceError::RoomFull),
+                Some(_) => Ok((name.clone(), false)),
+                None if inner.rooms.len() >= self.max_rooms => Err(PlaceError::NoRoom),
+                None => Ok((name.clone(), false)),
+            },
+            Placement::Auto => match fullest_with_space(&inner, spectator) {
+                Some(room) => Ok((room.name.to_string(), false)),
+                None if inner.rooms.len() >= self.max_rooms => Err(PlaceError::NoRoom),
+                None => Ok((peek_auto_name(&inner), false)),
+            },
+        }
+    }
+
+    /// Whether room `name` is open here.
+    pub fn is_open(&self, name: &str) -> bool {
+        self.lock().rooms.contains_key(name)
+    }
+
+    /// No room is open or closing here.
+    pub fn is_idle(&self) -> bool {
+        let inner = self.lock();
+        inner.rooms.is_empty() && inner.closing.is_empty()
+    }
+
+    /// Whether another room can be opened here now.
+    pub fn has_room_for_another(&self) -> bool {
+        self.lock().rooms.len() < self.max_rooms
     }
 
     /// Room side: a claim for an account the room holds without one (an entity created
@@ -329,17 +470,19 @@ impl Directory {
         self: &Arc<Self>,
         inner: &mut Inner,
         name: &str,
+        opening: Opening,
     ) -> Result<RoomHandle, PlaceError> {
         if inner.rooms.len() >= self.max_rooms {
             return Err(PlaceError::NoRoom);
         }
-        let handle = (self.open)(Arc::from(name), self);
+        let handle = (self.open)(Arc::from(name), self, opening);
         inner.rooms.insert(Arc::clone(&handle.name), handle.clone());
         Ok(handle)
     }
 
     /// Room side: removes the room if no seat is taken or reserved. Returns whether it
-    /// was removed (the room task then ends).
+    /// was removed (the room task then ends). In cluster mode the name stays taken until
+    /// [`Directory::closed`].
     pub fn close_if_idle(&self, room: &str) -> bool {
         let mut inner = self.lock();
         let Some(handle) = inner.rooms.get(room) else {
@@ -350,8 +493,28 @@ impl Directory {
         {
             return false;
         }
-        inner.rooms.remove(room);
+        if let Some((name, _)) = inner.rooms.remove_entry(room)
+            && self.clustered
+        {
+            inner.closing.insert(name);
+        }
         true
+    }
+
+    /// Room side, cluster mode: the room lives elsewhere now (moved out); it leaves the
+    /// directory at once, whoever is still in it, and its name stays taken until
+    /// [`Directory::closed`].
+    pub fn evict(&self, room: &str) {
+        let mut inner = self.lock();
+        if let Some((name, _)) = inner.rooms.remove_entry(room) {
+            inner.closing.insert(name);
+        }
+    }
+
+    /// Room side, cluster mode: the room's task has ended and its claim is released (or
+    /// lost): the name can be claimed and opened again.
+    pub fn closed(&self, room: &str) {
+        self.lock().closing.remove(room);
     }
 
     /// Every open room.
@@ -381,29 +544,37 @@ impl Directory {
     }
 }
 
+/// The name of the next room [`Directory::reserve`] opens on its own: `room-N`.
+fn next_auto_name(inner: &mut Inner) -> String {
+    let name = peek_auto_name(inner);
+    inner.next_auto = name["room-".len()..].parse().unwrap_or(inner.next_auto + 1);
+    name
+}
+
+/// The name [`next_auto_name`] would give now.
+fn peek_auto_name(inner: &Inner) -> String {
+    (inner.next_auto + 1..)
+        .map(|n| format!("room-{n}"))
+        .find(|name| !inner.rooms.contains_key(name.as_str()))
+        .expect("an unused name")
+}
+
+/// Whether `room` has a seat of the kind asked for.
+fn has_space(room: &RoomHandle, spectator: bool) -> bool {
+    let s = &room.shared;
+    if spectator {
+        s.spectators.load(Ordering::Acquire) < s.spectator_capacity.load(Ordering::Acquire)
+    } else {
+        s.players.load(Ordering::Acquire) < s.player_capacity.load(Ordering::Acquire)
+    }
+}
+
 /// The room with the most players that still has a seat of the kind asked for.
 fn fullest_with_space(inner: &Inner, spectator: bool) -> Option<RoomHandle> {
-    let load = |r: &RoomHandle| {
-        let s = &r.shared;
-        if spectator {
-            (
-                s.spectators.load(Ordering::Acquire),
-                s.spectator_capacity.load(Ordering::Acquire),
-            )
-        } else {
-            (
-                s.players.load(Ordering::Acquire),
-                s.player_capacity.load(Ordering::Acquire),
-            )
-        }
-    };
     inner
         .rooms
         .values()
-        .filter(|r| {
-            let (taken, cap) = load(r);
-            taken < cap
-        })
+        .filter(|r| has_space(r, spectator))
         .max_by_key(|r| {
             (
                 r.shared.players.load(Ordering::Acquire),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rallypoint_protocol::Encoding;
+use rallypoint_protocol::{Encoding, v2};
 
 use super::outbox::{Gone, Outbox, PendingSnapshot, Pushed};
 use super::{Claim, Seat, SessionId};
@@ -32,6 +32,8 @@ pub(crate) struct Member {
     /// with its entity.
     pub(crate) _seat: Option<Seat>,
     pub(crate) _claim: Option<Claim>,
+    /// The v2 encoder's state for this recipient; `None` for a v1 session.
+    pub(crate) v2: Option<Box<v2::Member>>,
 }
 
 /// Index of an encoding in per-encoding arrays.
@@ -50,21 +52,47 @@ pub(crate) const ENCODINGS: [Encoding; 2] = [Encoding::MsgPack, Encoding::Json];
 #[derive(Debug, Default)]
 pub(crate) struct Members {
     pub(crate) by_session: HashMap<SessionId, Member>,
+    /// Members per encoding (what broadcasts are encoded in).
     pub(crate) in_use: [usize; 2],
+    /// Members speaking v2 (counted in `in_use` too: their other messages are
+    /// MessagePack).
+    pub(crate) v2: usize,
 }
 
 impl Members {
     pub(crate) fn insert(&mut self, session: SessionId, member: Member) {
-        self.in_use[slot(member.encoding)] += 1;
+        self.count(&member, 1);
         if let Some(old) = self.by_session.insert(session, member) {
-            self.in_use[slot(old.encoding)] -= 1;
+            self.count(&old, -1);
         }
     }
 
     pub(crate) fn remove(&mut self, session: SessionId) -> Option<Member> {
         let m = self.by_session.remove(&session)?;
-        self.in_use[slot(m.encoding)] -= 1;
+        self.count(&m, -1);
         Some(m)
+    }
+
+    fn count(&mut self, m: &Member, by: isize) {
+        let n = &mut self.in_use[slot(m.encoding)];
+        *n = n.saturating_add_signed(by);
+        if m.v2.is_some() {
+            self.v2 = self.v2.saturating_add_signed(by);
+        }
+    }
+
+    /// Whether some v1 member uses `encoding` (and needs its snapshot body).
+    pub(crate) fn v1_uses(&self, encoding: Encoding) -> bool {
+        let v2 = if encoding == Encoding::MsgPack {
+            self.v2
+        } else {
+            0
+        };
+        self.in_use[slot(encoding)] > v2
+    }
+
+    pub(crate) fn get_mut(&mut self, session: SessionId) -> Option<&mut Member> {
+        self.by_session.get_mut(&session)
     }
 
     pub(crate) fn get(&self, session: SessionId) -> Option<&Member> {
@@ -102,7 +130,7 @@ impl Members {
                     metrics.slow_disconnects.inc();
                 }
                 Pushed::Gone(g) => departed.push((session, g)),
-                Pushed::Queued | Pushed::ReplacedUnread | Pushed::Written(_) => {}
+                Pushed::Queued | Pushed::ReplacedUnread | Pushed::Written(_) | Pushed::Stale => {}
             }
         }
     }
@@ -132,14 +160,13 @@ impl Members {
     ) -> [(u64, u64); 2] {
         let mut written = [(0u64, 0u64); 2];
         for (&session, m) in &self.by_session {
+            if m.v2.is_some() {
+                continue;
+            }
             let Some(ents) = bodies[slot(m.encoding)].clone() else {
                 continue;
             };
-            let pending = PendingSnapshot {
-                tick,
-                ack: ack_of(m),
-                ents,
-            };
+            let pending = PendingSnapshot::v1(m.encoding, tick, ack_of(m), ents);
             match m.outbox.push_snapshot(pending) {
                 Pushed::Written(bytes) => {
                     let w = &mut written[slot(m.encoding)];
@@ -150,7 +177,41 @@ impl Members {
                     metrics.slow_drops.inc();
                 }
                 Pushed::Gone(g) => departed.push((session, g)),
-                Pushed::Queued | Pushed::Overflow => {}
+                Pushed::Queued | Pushed::Overflow | Pushed::Stale => {}
+            }
+        }
+        written
+    }
+
+    /// Hands every v2 member its frame from `encoder` (after `begin_tick`): a delta
+    /// against the snapshot its session last took, or a keyframe. A frame the session
+    /// made stale by taking another snapshot meanwhile is dropped; the next one is built
+    /// against what it took. Returns the frames and bytes written straight to sockets.
+    pub(crate) fn snapshot_v2(
+        &mut self,
+        encoder: &mut v2::Encoder,
+        view_of: impl Fn(&Member) -> (v2::View, u32),
+        departed: &mut Vec<(SessionId, Gone)>,
+        metrics: &RoomMetrics,
+    ) -> (u64, u64) {
+        let mut written = (0u64, 0u64);
+        for (&session, m) in &mut self.by_session {
+            let (view, ack) = view_of(m);
+            let (Some(state), outbox) = (m.v2.as_deref_mut(), &m.outbox) else {
+                continue;
+            };
+            let taken = outbox.taken();
+            let frame = encoder.encode_for(state, taken, view, ack);
+            match outbox.push_snapshot_if(PendingSnapshot::v2(&frame), Some(taken)) {
+                Pushed::Written(bytes) => {
+                    written.0 += 1;
+                    written.1 += bytes as u64;
+                }
+                Pushed::ReplacedUnread => {
+                    metrics.slow_drops.inc();
+                }
+                Pushed::Gone(g) => departed.push((session, g)),
+                Pushed::Queued | Pushed::Overflow | Pushed::Stale => {}
             }
         }
         written

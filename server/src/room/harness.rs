@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rallypoint_protocol::codec::{decode_server, encode_client, snap_frame};
+use rallypoint_protocol::codec::{decode_server, encode_client};
 use rallypoint_protocol::message::{ClientMessage, Input, ServerMessage};
-use rallypoint_protocol::{CloseReason, Encoding};
+use rallypoint_protocol::{CloseReason, Encoding, Subprotocol};
 use tokio::sync::{mpsc, watch};
 
-use super::core::RoomCore;
+use super::core::{Parts, RoomCheckpoint, RoomCore};
 use super::directory::{Directory, RoomHandle, Seat};
 use super::outbox::{CloseRequest, Gone, Outbox};
 use super::task::{build, feed};
@@ -29,7 +29,7 @@ use crate::arena::assets::ArenaAssets;
 use crate::assets::Assets;
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::Game;
+use crate::game::{Game, RestoreError};
 use crate::metrics::{Metrics, RoomMetrics};
 
 /// See the module docs. Generic over the game; the arena's is the default.
@@ -74,12 +74,15 @@ pub enum Delivered {
 
 impl TestClient {
     /// Takes everything pending: the close request (with its detail), then the raw
-    /// messages, then the snapshot framed as the session frames it.
+    /// messages, then the snapshot framed as the session frames it (none when the room
+    /// asked for a close: the session does not send it).
     pub fn take_raw(&self) -> (Option<CloseRequest>, Vec<Bytes>) {
         let batch = self.outbox.take();
         let mut out: Vec<Bytes> = batch.messages.into_iter().collect();
-        if let Some(s) = batch.snapshot {
-            out.push(snap_frame(self.encoding, s.tick, s.ack, &s.ents));
+        if let Some(s) = batch.snapshot.filter(|_| batch.close.is_none()) {
+            let mut frame = bytes::BytesMut::new();
+            s.write_to(&mut frame);
+            out.push(frame.freeze());
         }
         (batch.close, out)
     }
@@ -134,6 +137,29 @@ impl RoomHarness<Arena> {
 impl<G: Game> RoomHarness<G> {
     /// A room of game `G` named `harness` over `assets`, with a fixed seed.
     pub fn with_game(assets: Assets<G::Assets>, limits: Limits, seed: u64) -> RoomHarness<G> {
+        RoomHarness::open(assets, limits, |parts, assets, now| {
+            RoomCore::new(parts, assets, seed, now)
+        })
+    }
+
+    /// A room of game `G` named `harness` reopened from `checkpoint` (a
+    /// [`RoomHarness::checkpoint`]), with its own clock and directory, as on another node.
+    pub fn restore(
+        assets: Assets<G::Assets>,
+        limits: Limits,
+        checkpoint: &[u8],
+    ) -> Result<RoomHarness<G>, RestoreError> {
+        let saved = RoomCheckpoint::read(checkpoint, &assets)?;
+        Ok(RoomHarness::open(assets, limits, |parts, assets, now| {
+            RoomCore::restore(parts, assets, saved, now)
+        }))
+    }
+
+    fn open(
+        assets: Assets<G::Assets>,
+        limits: Limits,
+        core: impl FnOnce(Parts, Arc<Assets<G::Assets>>, Instant) -> RoomCore<G>,
+    ) -> RoomHarness<G> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let ctx = RoomContext {
             limits: limits.clone(),
@@ -142,7 +168,7 @@ impl<G: Game> RoomHarness<G> {
         };
         let directory = Directory::new(
             limits.max_rooms,
-            Box::new(|_, _| unreachable!("the harness opens its one room itself")),
+            Box::new(|_, _, _| unreachable!("the harness opens its one room itself")),
         );
         let now = Instant::now();
         let (handle, rx, core) = build::<G>(
@@ -150,8 +176,8 @@ impl<G: Game> RoomHarness<G> {
             &ctx,
             Arc::new(assets),
             &directory,
-            seed,
             now,
+            core,
         );
         RoomHarness {
             core,
@@ -167,6 +193,17 @@ impl<G: Game> RoomHarness<G> {
 
     /// Queues a join (applied on the next tick); returns the client.
     pub fn join(&mut self, sub: &str, role: Role, encoding: Encoding) -> TestClient {
+        let subprotocol = match encoding {
+            Encoding::MsgPack => Subprotocol::V1MsgPack,
+            Encoding::Json => Subprotocol::V1Json,
+        };
+        self.join_with(sub, role, subprotocol)
+    }
+
+    /// Queues a join over `subprotocol` (v2 included; read its snapshots with
+    /// [`TestClient::take_raw`]).
+    pub fn join_with(&mut self, sub: &str, role: Role, subprotocol: Subprotocol) -> TestClient {
+        let encoding = subprotocol.encoding();
         let session = self.next_session;
         self.next_session += 1;
         let outbox = Arc::new(Outbox::new(256));
@@ -176,11 +213,7 @@ impl<G: Game> RoomHarness<G> {
             sub: Arc::from(sub),
             name: sub.to_owned(),
             role,
-            encoding,
-            protocol: match encoding {
-                Encoding::MsgPack => "rallypoint.v1.msgpack",
-                Encoding::Json => "rallypoint.v1.json",
-            },
+            subprotocol,
             outbox: Arc::clone(&outbox),
             seat: Seat::force(&self.handle.shared, role == Role::Spectator),
             claim,
@@ -290,5 +323,21 @@ impl<G: Game> RoomHarness<G> {
     /// Whether the room closed itself (idle).
     pub fn is_closed(&self) -> bool {
         self.core.is_closed()
+    }
+
+    /// The room's checkpoint now (see [`RoomCore::checkpoint`]).
+    pub fn checkpoint(&self) -> Vec<u8> {
+        self.core.checkpoint()
+    }
+
+    /// The room's accounts with a player, if they changed (see
+    /// [`RoomCore::poll_members`]).
+    pub fn poll_members(&mut self) -> Option<Vec<String>> {
+        self.core.poll_members()
+    }
+
+    /// The room moves to `to` (see [`RoomCore::move_out`]).
+    pub fn move_out(&mut self, to: Option<&str>) {
+        self.core.move_out(to);
     }
 }

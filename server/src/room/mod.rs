@@ -10,25 +10,31 @@
 //!   member's outbox.
 //! - [`task`]: the thin async driver: one task per room, sleeping until the core's next
 //!   deadline, feeding it commands.
+//! - [`cluster`]: a room's side of the cluster (cluster mode): its directory writer
+//!   (members, checkpoints), its claim's status, the hand-off on a drain.
 //! - [`outbox`]: the mailbox from a room to one session; never blocks the room.
+//! - `saved`: what a room's checkpoint holds (the game's bytes and every player), for
+//!   reopening it on this or another node.
 //! - `harness` (tests and tools, feature `harness`): a room driven by hand with a virtual
 //!   clock.
 //!
 //! Sessions talk to rooms through a bounded command channel ([`Command`]); rooms talk to
 //! sessions through outboxes. Nothing here touches a socket.
 
+pub mod cluster;
 pub mod core;
 pub mod directory;
 pub mod fanout;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod outbox;
+mod saved;
 pub mod task;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rallypoint_protocol::Encoding;
+use rallypoint_protocol::Subprotocol;
 use tokio::sync::oneshot;
 
 use crate::auth::Role;
@@ -36,7 +42,7 @@ use crate::config::Limits;
 use crate::metrics::Metrics;
 
 pub use directory::{
-    Claim, Directory, PlaceError, Placement, Reservation, RoomHandle, RoomOpener, Seat,
+    Claim, Directory, Opening, PlaceError, Placement, Reservation, RoomHandle, RoomOpener, Seat,
 };
 pub use outbox::{Gone, Outbox};
 
@@ -65,10 +71,8 @@ pub struct Join {
     pub name: String,
     /// Player or spectator.
     pub role: Role,
-    /// The connection's encoding.
-    pub encoding: Encoding,
-    /// The negotiated subprotocol name, echoed in `welcome`.
-    pub protocol: &'static str,
+    /// The negotiated subprotocol (its encoding, its snapshots), echoed in `welcome`.
+    pub subprotocol: Subprotocol,
     /// Where the room writes to this session.
     pub outbox: Arc<Outbox>,
     /// The seat reserved during the handshake.
@@ -110,6 +114,11 @@ pub enum Command {
     Replace {
         /// Account id.
         sub: String,
+    },
+    /// A v2 client found its state wrong and asks for a keyframe.
+    Resync {
+        /// From.
+        session: SessionId,
     },
     /// Describe the room for `/admin/rooms`.
     Describe(oneshot::Sender<serde_json::Value>),

@@ -39,15 +39,72 @@ use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
-/// A snapshot for one recipient: the shared entity body plus this recipient's header.
+/// A snapshot message for one recipient: its own header, then a body shared by every
+/// recipient of the same bytes, then a fixed trailer. v1: the `snap` header with this
+/// player's `ack`, the `ents` encoded once per tick, and `}` in JSON; v2: the frame header
+/// and the frame body.
 #[derive(Debug, Clone)]
 pub struct PendingSnapshot {
     /// Snapshot tick.
     pub tick: u32,
-    /// This player's acknowledged input `seq`.
-    pub ack: u32,
-    /// `ents`, encoded once per tick for every recipient with this encoding.
-    pub ents: Bytes,
+    head: [u8; SNAP_HEADER_MAX],
+    head_len: u8,
+    /// The shared part.
+    pub body: Bytes,
+    /// Bytes after the body.
+    pub trailer: &'static [u8],
+}
+
+impl PendingSnapshot {
+    /// A v1 `snap`: `ents` is the body encoded once per tick for `encoding`.
+    pub fn v1(encoding: Encoding, tick: u32, ack: u32, ents: Bytes) -> PendingSnapshot {
+        let mut head = [0u8; SNAP_HEADER_MAX];
+        let n = snap_header(encoding, tick, ack, &mut head);
+        PendingSnapshot {
+            tick,
+            head,
+            head_len: n as u8,
+            body: ents,
+            trailer: snap_trailer(encoding),
+        }
+    }
+
+    /// A v2 frame.
+    pub fn v2(frame: &rallypoint_protocol::v2::Frame) -> PendingSnapshot {
+        let mut head = [0u8; SNAP_HEADER_MAX];
+        let h = frame.header();
+        head[..h.len()].copy_from_slice(h);
+        PendingSnapshot {
+            tick: frame.tick,
+            head,
+            head_len: h.len() as u8,
+            body: frame.body.clone(),
+            trailer: b"",
+        }
+    }
+
+    /// The recipient's own bytes before the body.
+    pub fn head(&self) -> &[u8] {
+        &self.head[..usize::from(self.head_len)]
+    }
+
+    /// Length of the whole message.
+    pub fn len(&self) -> usize {
+        usize::from(self.head_len) + self.body.len() + self.trailer.len()
+    }
+
+    /// Never true: a snapshot has a header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Appends the whole message.
+    pub fn write_to(&self, out: &mut bytes::BytesMut) {
+        out.reserve(self.len());
+        out.extend_from_slice(self.head());
+        out.extend_from_slice(&self.body);
+        out.extend_from_slice(self.trailer);
+    }
 }
 
 /// How a session ended, as far as its room cares.
@@ -73,6 +130,9 @@ pub enum Pushed {
     Overflow,
     /// The session has ended.
     Gone(Gone),
+    /// Not handed over: the session took another snapshot since the caller looked (a v2
+    /// frame built against what the client held then would be against the wrong state).
+    Stale,
 }
 
 /// Why the room wants a session closed: the reason, and what exactly was wrong when
@@ -98,12 +158,16 @@ struct State {
     /// The write side of the session's plain TCP socket, for direct snapshot writes and
     /// the session's own (none with TLS).
     socket: Option<OwnedWriteHalf>,
+    /// The tick of the last snapshot that left for the socket (taken by the session or
+    /// written directly): what a v2 client holds next.
+    taken: Option<u32>,
 }
 
 /// What the session takes in one go.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// A close request, to act on before anything else.
+    /// A close request, acted on once `messages` (all queued before it) are written;
+    /// the snapshot is dropped.
     pub close: Option<CloseRequest>,
     /// Ordered messages.
     pub messages: VecDeque<Bytes>,
@@ -117,8 +181,8 @@ pub struct Outbox {
     state: Mutex<State>,
     notify: Notify,
     max_messages: usize,
-    /// How snapshot frames are written on the socket.
-    encoding: Encoding,
+    /// The WebSocket opcode of snapshot frames on the socket (binary or text).
+    opcode: u8,
 }
 
 impl Outbox {
@@ -142,7 +206,10 @@ impl Outbox {
             }),
             notify: Notify::new(),
             max_messages: max_messages.max(1),
-            encoding,
+            opcode: match encoding {
+                Encoding::MsgPack => 0x2,
+                Encoding::Json => 0x1,
+            },
         }
     }
 
@@ -150,12 +217,30 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Room side: the tick of the last snapshot that left for the socket.
+    pub fn taken(&self) -> Option<u32> {
+        self.lock().taken
+    }
+
     /// Room side: hands over a snapshot, written at once when the way is clear (see the
     /// module docs), else replacing the pending one.
     pub fn push_snapshot(&self, snapshot: PendingSnapshot) -> Pushed {
+        self.push_snapshot_if(snapshot, None)
+    }
+
+    /// [`Outbox::push_snapshot`], only if the last snapshot taken is still `taken` (when
+    /// given): a v2 frame is built against it.
+    pub fn push_snapshot_if(
+        &self,
+        snapshot: PendingSnapshot,
+        taken: Option<Option<u32>>,
+    ) -> Pushed {
         let mut s = self.lock();
         if let Some(g) = s.gone {
             return Pushed::Gone(g);
+        }
+        if taken.is_some_and(|t| t != s.taken) {
+            return Pushed::Stale;
         }
         let clear = s.messages.is_empty()
             && s.snapshot.is_none()
@@ -163,9 +248,13 @@ impl Outbox {
             && !s.session_writing
             && s.remainder.is_none();
         if let (true, Some(socket)) = (clear, &s.socket) {
-            match write_direct(socket, self.encoding, &snapshot) {
-                Ok((payload, None)) => return Pushed::Written(payload),
+            match write_direct(socket, self.opcode, &snapshot) {
+                Ok((payload, None)) => {
+                    s.taken = Some(snapshot.tick);
+                    return Pushed::Written(payload);
+                }
                 Ok((payload, Some(rest))) => {
+                    s.taken = Some(snapshot.tick);
                     s.remainder = Some(rest);
                     drop(s);
                     self.notify.notify_one();
@@ -246,6 +335,9 @@ impl Outbox {
             messages: std::mem::take(&mut s.messages),
             snapshot: s.snapshot.take(),
         };
+        if let Some(snap) = &batch.snapshot {
+            s.taken = Some(snap.tick);
+        }
         s.session_writing |= !batch.messages.is_empty() || batch.snapshot.is_some();
         batch
     }
@@ -302,24 +394,17 @@ impl Outbox {
 /// when the socket took only part of it, the rest (copied) for the session to finish.
 fn write_direct(
     socket: &OwnedWriteHalf,
-    encoding: Encoding,
+    opcode: u8,
     snap: &PendingSnapshot,
 ) -> io::Result<(usize, Option<Bytes>)> {
-    let mut header = [0u8; SNAP_HEADER_MAX];
-    let header_len = snap_header(encoding, snap.tick, snap.ack, &mut header);
-    let trailer = snap_trailer(encoding);
-    let payload = header_len + snap.ents.len() + trailer.len();
+    let payload = snap.len();
     let mut frame_head = [0u8; 10];
-    let opcode = match encoding {
-        Encoding::MsgPack => 0x2,
-        Encoding::Json => 0x1,
-    };
     let head_len = ws_frame_head(opcode, payload, &mut frame_head);
     let parts = [
         &frame_head[..head_len],
-        &header[..header_len],
-        &snap.ents[..],
-        trailer,
+        snap.head(),
+        &snap.body[..],
+        snap.trailer,
     ];
     let slices = parts.map(IoSlice::new);
     let written = socket.try_write_vectored(&slices)?;
@@ -380,11 +465,7 @@ mod tests {
     use super::*;
 
     fn snap(tick: u32) -> PendingSnapshot {
-        PendingSnapshot {
-            tick,
-            ack: 0,
-            ents: Bytes::from_static(b"\x90"),
-        }
+        PendingSnapshot::v1(Encoding::MsgPack, tick, 0, Bytes::from_static(b"\x90"))
     }
 
     #[test]
@@ -442,21 +523,13 @@ mod tests {
         body.push(0xdc);
         body.extend_from_slice(&((len - 3) as u16).to_be_bytes());
         body.resize(len, 0xc0);
-        PendingSnapshot {
-            tick,
-            ack: 7,
-            ents: Bytes::from(body),
-        }
+        PendingSnapshot::v1(Encoding::MsgPack, tick, 7, Bytes::from(body))
     }
 
     /// What the session would write for `snap`: the frame header and the message.
     fn expected_frame(snap: &PendingSnapshot) -> Vec<u8> {
-        let msg = rallypoint_protocol::codec::snap_frame(
-            Encoding::MsgPack,
-            snap.tick,
-            snap.ack,
-            &snap.ents,
-        );
+        let mut msg = bytes::BytesMut::new();
+        snap.write_to(&mut msg);
         let mut head = [0u8; 10];
         let n = ws_frame_head(0x2, msg.len(), &mut head);
         [&head[..n], &msg[..]].concat()
@@ -539,6 +612,19 @@ mod tests {
             o.take().snapshot.is_some(),
             "the refused snapshot is pending"
         );
+    }
+
+    #[test]
+    fn a_frame_built_against_a_snapshot_no_longer_held_is_dropped() {
+        let o = Outbox::new(4);
+        assert_eq!(o.push_snapshot(snap(1)), Pushed::Queued);
+        let seen = o.taken();
+        // The session takes snapshot 1 while the room builds frame 2 against `seen`.
+        o.take();
+        assert_eq!(o.taken(), Some(1));
+        assert_eq!(o.push_snapshot_if(snap(2), Some(seen)), Pushed::Stale);
+        assert!(o.take().snapshot.is_none());
+        assert_eq!(o.push_snapshot_if(snap(3), Some(Some(1))), Pushed::Queued);
     }
 
     #[tokio::test]

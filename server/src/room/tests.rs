@@ -6,11 +6,13 @@ use rallypoint_protocol::message::{Event, Input, ServerMessage};
 use rallypoint_protocol::{CloseReason, Encoding};
 
 use super::harness::{Delivered, RoomHarness, TestClient};
+use crate::arena::Arena;
 use crate::arena::assets::ArenaAssets;
 use crate::arena::sim::PlayerId;
 use crate::assets::{self, Assets};
 use crate::auth::Role;
 use crate::config::Limits;
+use crate::game::Game as _;
 
 fn repo_assets() -> Assets<ArenaAssets> {
     assets::load_dir(std::path::Path::new(concat!(
@@ -498,4 +500,324 @@ fn a_late_tick_catches_up_within_its_bound_and_counts_the_rest() {
     h.advance(std::time::Duration::from_secs(3));
     assert_eq!(h.game().world().tick() - start, 5);
     assert_eq!(h.metrics().overruns.get(), 85);
+}
+
+/// Assets whose only map is an open field with two spawn points side by side, so a
+/// shooter always has a clear line.
+fn open_field() -> Assets<ArenaAssets> {
+    use crate::arena::assets::{MapDef, Point};
+    let mut a = repo_assets();
+    let field = MapDef {
+        name: "field".into(),
+        width: 40.0,
+        height: 30.0,
+        walls: Vec::new(),
+        spawns: vec![Point { x: 14.0, y: 15.0 }, Point { x: 26.0, y: 15.0 }],
+        pickups: Vec::new(),
+    };
+    a.game.maps = [("field".to_owned(), std::sync::Arc::new(field))].into();
+    a.engine.maps = vec!["field".into()];
+    a
+}
+
+/// `shooter` fires at `target` (who stands still) until it has scored once.
+fn score_a_kill(h: &mut RoomHarness, shooter: &TestClient, you: u32, target: u32) {
+    for seq in 1..=900 {
+        let (me, them) = (
+            h.world().player(PlayerId(you)).unwrap(),
+            h.world().player(PlayerId(target)).unwrap(),
+        );
+        if me.score > 0 {
+            return;
+        }
+        let aim = (them.y - me.y).atan2(them.x - me.x);
+        let fire = Input {
+            seq,
+            mx: 0.0,
+            my: 0.0,
+            aim,
+            fire: true,
+            view: None,
+        };
+        h.input(shooter, fire);
+        h.tick();
+    }
+    panic!("no kill in 30 s of shooting");
+}
+
+fn welcome_of(c: &TestClient) -> rallypoint_protocol::message::Welcome {
+    match c.messages().into_iter().next() {
+        Some(ServerMessage::Welcome(w)) => w,
+        other => panic!("welcome first, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_restored_room_brings_every_player_back_with_the_same_id_and_score() {
+    let mut h = RoomHarness::new(open_field(), Limits::default(), 11);
+    let (ana, ana_id) = join(&mut h, "ana", Encoding::MsgPack);
+    let (_bob, bob_id) = join(&mut h, "bob", Encoding::Json);
+    score_a_kill(&mut h, &ana, ana_id, bob_id);
+    h.ticks(3);
+    let before = h.world().player(PlayerId(ana_id)).unwrap();
+    assert_eq!(before.score, 1);
+    let mut members = h.poll_members().unwrap();
+    members.sort();
+    assert_eq!(members, ["ana", "bob"]);
+    assert_eq!(h.poll_members(), None, "reported once per change");
+
+    // Reopened elsewhere: both players wait, away, with what they had.
+    let mut r: RoomHarness =
+        RoomHarness::restore(open_field(), Limits::default(), &h.checkpoint()).unwrap();
+    let kept = r.world().player(PlayerId(ana_id)).unwrap();
+    assert!(kept.away);
+    assert_eq!((kept.x, kept.y, kept.score), (before.x, before.y, 1));
+    assert_eq!(r.world().player_count(), 2);
+    assert_eq!(
+        r.directory().account_room("ana"),
+        None,
+        "entered on the first tick"
+    );
+    r.tick();
+    assert_eq!(
+        r.directory().account_room("ana").as_deref(),
+        Some("harness")
+    );
+    let seats = r
+        .handle()
+        .shared
+        .players
+        .load(std::sync::atomic::Ordering::Acquire);
+    assert_eq!(seats, 2, "each restored player holds its seat");
+    let mut members = r
+        .poll_members()
+        .expect("a reopened room reports its members");
+    members.sort();
+    assert_eq!(members, ["ana", "bob"]);
+
+    // Ana reconnects (another encoding, another session): the same player, resumed.
+    let back = r.join("ana", Role::Player, Encoding::Json);
+    r.tick();
+    let w = welcome_of(&back);
+    assert_eq!(
+        (w.you, w.resumed, w.room.as_str()),
+        (ana_id, true, "harness")
+    );
+    r.tick();
+    let snap = snaps(&back.messages()).last().copied().cloned().unwrap();
+    let row = player_row(&snap, ana_id).unwrap();
+    assert!(matches!(row, Entity::Player { score: 1, flags, .. } if flags & PLAYER_AWAY == 0));
+    r.input(&back, input(1, 1.0, 0.0));
+    r.tick();
+    assert_eq!(snaps(&back.messages()).last().unwrap().ack, 1);
+}
+
+#[test]
+fn a_restored_room_continues_exactly_as_the_original() {
+    let mut h = RoomHarness::new(open_field(), Limits::default(), 5);
+    let (ana, ana_id) = join(&mut h, "ana", Encoding::MsgPack);
+    let (bob, bob_id) = join(&mut h, "bob", Encoding::MsgPack);
+    score_a_kill(&mut h, &ana, ana_id, bob_id);
+    h.input(&bob, input(1, 0.5, 0.5));
+    h.ticks(2);
+    ana.drop_connection();
+    bob.drop_connection();
+    h.ticks(2);
+    let mut r: RoomHarness =
+        RoomHarness::restore(open_field(), Limits::default(), &h.checkpoint()).unwrap();
+    assert_eq!(r.game().state_hash(), h.game().state_hash());
+    for step in 0..60 {
+        h.tick();
+        r.tick();
+        assert_eq!(r.game().state_hash(), h.game().state_hash(), "step {step}");
+    }
+    // Both come back to both copies and play the same: the copies stay the same.
+    let (a1, b1) = (
+        h.join("ana", Role::Player, Encoding::MsgPack),
+        h.join("bob", Role::Player, Encoding::MsgPack),
+    );
+    let (a2, b2) = (
+        r.join("ana", Role::Player, Encoding::MsgPack),
+        r.join("bob", Role::Player, Encoding::MsgPack),
+    );
+    for seq in 1..=90u32 {
+        let aim = seq as f32 * 0.1;
+        let (mine, theirs) = (
+            input(seq, aim.cos(), aim.sin()),
+            Input {
+                fire: true,
+                aim,
+                ..input(seq, 0.0, -1.0)
+            },
+        );
+        for (h, a, b) in [(&mut h, &a1, &b1), (&mut r, &a2, &b2)] {
+            h.input(a, mine);
+            h.input(b, theirs);
+            h.tick();
+        }
+        assert_eq!(r.game().state_hash(), h.game().state_hash(), "seq {seq}");
+    }
+    assert_eq!(welcome_of(&a2).you, ana_id);
+    assert_eq!(welcome_of(&b2).you, bob_id);
+}
+
+#[test]
+fn a_room_moved_out_tells_every_member_where_and_closes_with_1012() {
+    let mut h = harness();
+    let (ana, _) = join(&mut h, "ana", Encoding::MsgPack);
+    let watcher = h.join("eve", Role::Spectator, Encoding::Json);
+    h.tick();
+    let _ = watcher.take();
+    h.move_out(Some("ws://n2.example:7777/play?room=harness"));
+    assert!(h.is_closed());
+    for c in [&ana, &watcher] {
+        let got = c.take();
+        assert_eq!(
+            got.first(),
+            Some(&Delivered::Close(CloseReason::Moved)),
+            "{got:?}"
+        );
+        let moved = rallypoint_protocol::message::Moved {
+            url: "ws://n2.example:7777/play?room=harness".into(),
+        };
+        assert_eq!(
+            got.last(),
+            Some(&Delivered::Message(ServerMessage::Moved(moved)))
+        );
+    }
+    // Without a destination: the close alone (clients find the room through /match).
+    let mut h = harness();
+    let (ana, _) = join(&mut h, "ana", Encoding::MsgPack);
+    h.move_out(None);
+    assert_eq!(ana.take(), [Delivered::Close(CloseReason::Moved)]);
+}
+
+#[test]
+fn a_checkpoint_of_another_game_or_damaged_bytes_is_refused() {
+    let mut h = harness();
+    let _ = join(&mut h, "ana", Encoding::MsgPack);
+    let bytes = h.checkpoint();
+    assert!(
+        RoomHarness::<Arena>::restore(repo_assets(), Limits::default(), &bytes[..bytes.len() - 9])
+            .is_err()
+    );
+    assert!(RoomHarness::<Arena>::restore(repo_assets(), Limits::default(), b"arena").is_err());
+    assert!(RoomHarness::<Arena>::restore(repo_assets(), Limits::default(), &bytes).is_ok());
+}
+
+mod v2 {
+    use rallypoint_protocol::codec::decode_server;
+    use rallypoint_protocol::rows::Rows;
+    use rallypoint_protocol::v2::{ClientState, FrameKind};
+    use rallypoint_protocol::{Subprotocol, v2 as wire};
+
+    use super::*;
+
+    /// A v2 client of the harness: the messages it got, its reconstructed state.
+    struct V2Client {
+        c: TestClient,
+        state: Option<ClientState>,
+        kinds: Vec<FrameKind>,
+    }
+
+    impl V2Client {
+        fn join(h: &mut RoomHarness, sub: &str) -> V2Client {
+            let c = h.join_with(sub, Role::Player, Subprotocol::V2MsgPack);
+            V2Client {
+                c,
+                state: None,
+                kinds: Vec::new(),
+            }
+        }
+
+        /// Takes everything pending; applies snapshot frames; returns the other messages.
+        fn read(&mut self) -> Vec<ServerMessage> {
+            let (_, raw) = self.c.take_raw();
+            let mut out = Vec::new();
+            for m in raw {
+                if rallypoint_protocol::codec::peek_type(&m) == Some(wire::SNAPSHOT_TYPE) {
+                    let state = self.state.as_mut().expect("welcome before any frame");
+                    let applied = state.apply(&m).expect("every frame applies");
+                    self.kinds.push(applied.kind);
+                    continue;
+                }
+                let msg = decode_server(Encoding::MsgPack, &m).unwrap();
+                if let ServerMessage::Welcome(w) = &msg {
+                    assert_eq!(w.protocol, wire::SUBPROTOCOL);
+                    self.state = Some(ClientState::from_welcome(w).expect("schema in welcome"));
+                }
+                out.push(msg);
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn a_v2_client_holds_what_a_v1_client_sees_within_the_quantization() {
+        let mut h = harness();
+        let (v1, _) = join(&mut h, "ana", Encoding::MsgPack);
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.tick();
+        v2c.read();
+        for seq in 1..=60 {
+            h.input(&v1, input(seq, (seq as f32 * 0.3).cos(), 0.7));
+            h.tick();
+            v2c.read();
+        }
+        let snap = snaps(&v1.messages()).last().cloned().cloned().unwrap();
+        let state = v2c.state.as_ref().unwrap();
+        assert_eq!(state.tick(), Some(snap.tick));
+        let mut rows = Rows::new();
+        state.rows_at(snap.tick, &mut rows);
+        assert_eq!(rows.len(), snap.ents.len());
+        for e in &snap.ents {
+            let row = rows
+                .iter()
+                .find(|r| r.head.id == e.id())
+                .expect("same entities");
+            let (x, y) = e.pos();
+            // Positions within a step and a half of 1/64 unit (dead reckoning included).
+            assert!((row.head.x - x).abs() <= 1.5 / 64.0, "{e:?} vs {row:?}");
+            assert!((row.head.y - y).abs() <= 1.5 / 64.0, "{e:?} vs {row:?}");
+        }
+        assert_eq!(v2c.kinds[0], FrameKind::Keyframe);
+        assert!(v2c.kinds[1..].iter().all(|k| *k == FrameKind::Delta));
+        assert!(h.metrics().v2_deltas.get() >= 60);
+    }
+
+    #[test]
+    fn resync_gets_a_keyframe_and_is_counted() {
+        let mut h = harness();
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.ticks(3);
+        v2c.read();
+        h.send(crate::room::Command::Resync {
+            session: v2c.c.session,
+        });
+        h.tick();
+        v2c.read();
+        assert_eq!(v2c.kinds.last(), Some(&FrameKind::Keyframe));
+        assert_eq!(h.metrics().v2_resyncs.get(), 1);
+    }
+
+    #[test]
+    fn a_client_that_skips_snapshots_gets_deltas_against_what_it_took() {
+        let mut h = harness();
+        let (a, _) = join(&mut h, "ana", Encoding::MsgPack);
+        let mut v2c = V2Client::join(&mut h, "bob");
+        h.tick();
+        v2c.read();
+        for round in 0..20u32 {
+            // Several ticks pass unread: only the newest frame is kept, against the
+            // snapshot the client actually took.
+            for i in 0..(round % 4 + 1) {
+                h.input(&a, input(round * 10 + i + 1, 1.0, -0.5));
+                h.tick();
+            }
+            v2c.read();
+            a.take();
+        }
+        assert!(v2c.kinds.iter().skip(1).all(|k| *k == FrameKind::Delta));
+        assert!(h.metrics().slow_drops.get() > 0);
+    }
 }

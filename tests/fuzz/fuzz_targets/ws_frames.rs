@@ -2,7 +2,8 @@
 //! tungstenite connection configured exactly as sessions are
 //! ([`rallypoint::session::websocket_config`] with the default limits), over an in-memory
 //! stream. The session's own pattern is followed: read; after each message write a
-//! snapshot-sized frame; when reading stops, close with a reason and linger.
+//! snapshot-sized frame; when reading stops, close with a reason and linger (reading on
+//! only if reading stopped for want of bytes, not on an error).
 //!
 //! Input layout: byte 0 sets the largest read the stream returns at once (1 to 256
 //! bytes, to split frames anywhere); byte 1 sets how many bytes the peer accepts before
@@ -82,6 +83,9 @@ fuzz_target!(|data: &[u8]| {
         Some(websocket_config(&limits)),
     );
     let mut messages = 0usize;
+    // tokio-tungstenite's stream is fused by any error but WouldBlock: the session never
+    // reads through tungstenite again after one (it would find the frame reader mid-frame).
+    let mut failed = false;
     loop {
         match ws.read() {
             Ok(msg) => {
@@ -115,7 +119,10 @@ fuzz_target!(|data: &[u8]| {
             // Nothing more to read now, or the connection failed: either way the session
             // stops reading and closes.
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => break,
+            Err(_) => {
+                failed = true;
+                break;
+            }
         }
     }
     let _ = ws.close(Some(CloseFrame {
@@ -123,6 +130,9 @@ fuzz_target!(|data: &[u8]| {
         reason: "fuzz".into(),
     }));
     let _ = ws.flush();
+    if failed {
+        return;
+    }
     for _ in 0..3 {
         if ws.read().is_err() {
             break;

@@ -542,6 +542,11 @@ async fn oversized_frames_are_1009() {
     let mut m = attacker(&s, "big", JSON).await;
     let _ = m.send(&frame(op::TEXT, &[b' '; 4097])).await;
     assert_eq!(m.closed().await, closed(1009, "message_too_large"));
+    // Far over the limit with the whole payload sent: the server stops reading frames at
+    // the header, yet the close frame must not be lost to a reset over the unread rest.
+    let mut m = attacker(&s, "bulky", MSGPACK).await;
+    let _ = m.send(&frame(op::BINARY, &[0x90; 200_000])).await;
+    assert_eq!(m.closed().await, closed(1009, "message_too_large"));
     bystander.finish().await;
 }
 

@@ -14,7 +14,7 @@ use rallypoint_tests::{TempDir, TestCert, TestServer};
 use crate::server;
 
 /// Per-IP limits apply on 127.0.0.1 outside dev mode; the bots all come from there.
-const LOAD_LIMITS: [&str; 6] = [
+pub(crate) const LOAD_LIMITS: [&str; 6] = [
     "--max-connections-per-ip",
     "1000",
     "--handshake-rate",

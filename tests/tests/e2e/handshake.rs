@@ -84,7 +84,10 @@ async fn no_or_unsupported_subprotocol_is_400_with_the_list() {
         let r = c.connect().await.unwrap_err();
         assert_eq!(r.status, 400);
         assert_eq!(r.body["error"], "unsupported_subprotocol");
-        assert_eq!(r.body["supported"], json!([MSGPACK, JSON]));
+        assert_eq!(
+            r.body["supported"],
+            json!([MSGPACK, JSON, "rallypoint.v2.msgpack"])
+        );
     }
 }
 

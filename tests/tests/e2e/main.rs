@@ -10,10 +10,12 @@ mod cli;
 mod client;
 mod game;
 mod handshake;
+mod matching;
 mod session;
 mod soak;
 mod tag;
 mod tls;
+mod v2;
 
 use rallypoint_tests::ServerBuilder;
 

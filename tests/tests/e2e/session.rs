@@ -13,7 +13,7 @@ use crate::server;
 #[tokio::test]
 async fn ping_is_answered_with_pong_in_both_encodings() {
     let s = server().start();
-    for p in Subprotocol::ALL {
+    for p in [Subprotocol::V1MsgPack, Subprotocol::V1Json] {
         let mut c = s.join("ana", p).await;
         c.send(&ClientMessage::Ping(Ping { id: 77 })).await;
         let pong = c

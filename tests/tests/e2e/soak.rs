@@ -17,16 +17,7 @@ use crate::server;
 
 #[tokio::test]
 async fn a_short_soak_passes_every_gate() {
-    let s = server()
-        .args([
-            "--max-connections-per-ip",
-            "1000",
-            "--handshake-rate",
-            "1000/1000",
-            "--max-pending-handshakes-per-ip",
-            "1000",
-        ])
-        .start();
+    let s = server().args(crate::bots::LOAD_LIMITS).start();
     let config = Config {
         url: s.play_url(),
         bots: 40,

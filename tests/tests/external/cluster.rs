@@ -48,6 +48,7 @@ fn timing() -> ClusterTiming {
         lapse_grace: Duration::from_secs(3),
         reservation: Duration::from_secs(2),
         retention: Duration::from_secs(60),
+        checkpoint_interval: Duration::from_millis(500),
         max_checkpoint_bytes: 1024,
         key_prefix: "rp".into(),
     }

@@ -1,5 +1,5 @@
 //! End-to-end tests that drive programs from outside Rust: a headless browser, Python's
-//! `websockets`, `redis-server`, Node (the JavaScript SDK's own tests). Each trial declares
+//! `websockets`, `redis-server` (the directory alone, and clusters of nodes), Node (the JavaScript SDK's own tests). Each trial declares
 //! the program it needs; one whose program is missing is reported as ignored with the
 //! reason (or fails, when CI requires the program with `RALLYPOINT_REQUIRE_<NEED>=1`). See
 //! `rallypoint_tests::external`.
@@ -10,6 +10,7 @@
 mod browser;
 mod cluster;
 mod interop;
+mod nodes;
 mod sdk;
 
 use rallypoint_tests::ServerBuilder;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
         browser::trials,
         cluster::trials,
         interop::trials,
+        nodes::trials,
         sdk::trials,
     ]
     .iter()
