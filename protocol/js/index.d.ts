@@ -25,7 +25,33 @@ export interface Welcome {
   player_radius?: number;
   /** The arena's: full health. */
   max_hp?: number;
+  /** The arena's: a player's top speed, units/s (for prediction). */
+  max_speed?: number;
+  /** The arena's: acceleration towards the input direction, units/s² (for prediction). */
+  acceleration?: number;
+  /** v2 only: what the fields of each entity kind are. */
+  schema?: WireSchema;
   [extra: string]: unknown;
+}
+
+/** A declared field of `welcome.schema` (v2). */
+export type WireField = { name: string; v1?: boolean } & (
+  | { type: "real"; scale: number }
+  | { type: "angle"; bits: number }
+  | { type: "int" | "uint" | "flags" | "ref" }
+);
+
+/** `welcome.schema` (v2): per kind, the fields after `id, kind, x, y`. */
+export interface WireSchema {
+  /** Steps per unit of `x` and `y`. */
+  position_scale: number;
+  kinds: {
+    kind: number;
+    name: string;
+    fields: WireField[];
+    /** Indices into `fields` of the x and y velocity: this kind is dead-reckoned. */
+    velocity?: [number, number];
+  }[];
 }
 
 /** An entity row: `[id, kind, x, y, ...]`; the columns after `y` depend on `kind`. */
@@ -39,6 +65,8 @@ export interface Snapshot {
   ents: Row[];
   /** Local time it arrived (ms, the client's `now`). */
   receivedAt: number;
+  /** v2: what applying the frame did (null on v1). */
+  frame: V2Applied | null;
 }
 
 export interface PlayerEvent { t: "event"; e: "player"; id: number; name: string }
@@ -54,6 +82,10 @@ export interface MapEvent {
 export interface RoundStartEvent {
   t: "event"; e: "round_start"; round: number; map: string; end_tick: number; score_limit: number;
 }
+/** The arena's tuning changed (hot reload): the same keys as its `welcome`. */
+export interface TuningEvent {
+  t: "event"; e: "tuning"; player_radius: number; max_hp: number; max_speed: number; acceleration: number;
+}
 export interface RoundEndEvent {
   t: "event"; e: "round_end"; round: number;
   /** Absent on a draw. */
@@ -65,7 +97,7 @@ export interface RoundEndEvent {
 /** Every game event of PROTOCOL.md. */
 export type GameEvent =
   | PlayerEvent | LeaveEvent | KillEvent | RespawnEvent | PickupEvent
-  | MapEvent | RoundStartEvent | RoundEndEvent;
+  | MapEvent | RoundStartEvent | RoundEndEvent | TuningEvent;
 
 export interface ChatMessage { t: "chat"; from: number; name: string; text: string }
 /** The server's `error`, sent right before a close that has a reason. */
@@ -254,6 +286,7 @@ export interface MsgpackCodec {
   encode(value: unknown): Uint8Array;
   decode(data: Uint8Array): unknown;
 }
+export declare const V2_MSGPACK: "rallypoint.v2.msgpack";
 export declare const V1_MSGPACK: "rallypoint.v1.msgpack";
 export declare const V1_JSON: "rallypoint.v1.json";
 export declare const DEFAULT_PROTOCOLS: readonly string[];
@@ -262,6 +295,146 @@ export declare function codecFor(
   protocol: string,
   msgpack: MsgpackCodec,
 ): { binary: boolean; encode(m: object): Uint8Array | string; decode(d: unknown): unknown };
+
+// ---------------------------------------------------------------- v2
+
+/** What applying a v2 frame did. */
+export interface V2Applied {
+  ok: true;
+  /** The tick the client now holds. */
+  tick: number;
+  /** The frame's baseline tick (null for a keyframe). */
+  baseline: number | null;
+  /** The last input `seq` of this player the simulation applied. */
+  ack: number;
+  kind: "keyframe" | "delta";
+  /** The frame carried a state hash and the state matched it. */
+  hashChecked: boolean;
+  removed: number;
+  /** Full rows applied (new entities, or replaced ones). */
+  full: number;
+  /** Deltas applied. */
+  deltas: number;
+}
+
+/**
+ * Why a frame could not be applied: `kind` and the fields of the Rust decoder's
+ * `V2Error` variant of the same name.
+ */
+export type V2ErrorInfo =
+  | { kind: "malformed"; reason: string }
+  | { kind: "truncated" | "varint_too_long" | "awaiting_keyframe" | "removal_in_keyframe" }
+  | { kind: "trailing_bytes"; bytes: number }
+  | { kind: "count_too_large"; what: string; count: number; bytes: number }
+  | { kind: "id_out_of_range" | "unordered" | "unknown_entity"; id: number }
+  | { kind: "baseline_mismatch"; baseline: number; held: number }
+  | { kind: "bad_mask"; id: number; entity_kind: number; mask: number }
+  | { kind: "bad_age"; id: number; age: number; tick: number }
+  | { kind: "out_of_range"; id: number; field: string }
+  | { kind: "hash_mismatch"; expected: number; computed: number };
+
+/** A frame that was not applied; the state was dropped. */
+export interface V2Failure {
+  ok: false;
+  error: V2ErrorInfo;
+  /** Send `{"t":"resync"}` (false only while already awaiting the keyframe). */
+  resync: boolean;
+}
+
+/** The state a v2 client holds: one record per entity of its view, at one tick. */
+export declare class V2State {
+  /** Throws `V2SchemaError` when the schema is unusable. */
+  constructor(schema: WireSchema, tickRate: number);
+  /** The tick held; null before the first keyframe and after a failure. */
+  tick: number | null;
+  /** Records by id: quantized integers (`x`, `y` in steps, `ref` tick, fields `f`). */
+  recs: Map<number, { kind: number; ref: number; x: number; y: number; f: number[] }>;
+  readonly size: number;
+  has(id: number): boolean;
+  /** Ids held, ascending. */
+  ids(): number[];
+  reset(): void;
+  /** Applies a decoded `{"t":"s"}` message; never throws for anything the server sends. */
+  apply(msg: unknown): V2Applied | V2Failure;
+  /** FNV-1a of the records, as the server's `h`. */
+  hash(): number;
+  /** Rows at `tick` (any, fractional too), positions dead-reckoned, ascending by id. */
+  rowsAt(tick: number): Row[];
+}
+export declare class V2SchemaError extends Error {
+  constructor(message: string);
+}
+export declare function describeV2Error(e: V2ErrorInfo): string;
+/** The interpolation schema of a wire schema: reals linear, angles angular, the rest discrete. */
+export declare function rowSchemaOf(schema: WireSchema): RowSchema;
+
+// ---------------------------------------------------------------- arena
+
+/** The arena's movement tuning (from `welcome` and `tuning` events). */
+export interface ArenaTuning {
+  player_radius: number;
+  max_speed: number;
+  acceleration: number;
+}
+/** A map's geometry as the `map` event gives it. */
+export interface ArenaMap {
+  w: number;
+  h: number;
+  walls: number[][];
+}
+/** A player's position and velocity. */
+export interface Body {
+  x: number;
+  y: number;
+  vx: number;
+  vy: number;
+}
+/** The move of an input as the server reads it (float32, clamped to length 1). */
+export declare function clampMove(mx: number, my: number): [number, number];
+/** A map's space for circles of one radius. */
+export declare class ArenaSpace {
+  constructor(map: ArenaMap, radius: number);
+  width: number;
+  height: number;
+  radius: number;
+  /** Walls as float64 boxes. */
+  walls: { minX: number; minY: number; maxX: number; maxY: number }[];
+  /** Lowest and highest centre coordinate that keeps the circle inside `extent`. */
+  bounds(extent: number): number[];
+  /** How much of `delta` the circle may travel along x (or y) before a wall. */
+  limit(alongX: boolean, x: number, y: number, delta: number): number;
+  settle(x: number, y: number): [number, number];
+  slide(x: number, y: number, dx: number, dy: number): { x: number; y: number; blockedX: boolean; blockedY: boolean };
+}
+/** One step of the arena's movement rules. */
+export declare function stepBody(
+  body: Body,
+  move: [number, number],
+  tuning: ArenaTuning,
+  space: ArenaSpace,
+  dt: number,
+): Body;
+/** Prediction and reconciliation of the own player (a `Predictor` for the arena). */
+export declare class ArenaPredictor implements Predictor {
+  constructor(opts?: { smoothingMs?: number; snapDistance?: number });
+  smoothingMs: number;
+  snapDistance: number;
+  /** Whether it has the welcome, the tuning and the map it needs. */
+  readonly ready: boolean;
+  /** The predicted state after the last input sent (null when not predicting). */
+  body: Body | null;
+  /** The last correction, world units. */
+  lastCorrection: number;
+  /** Corrections too large to smooth. */
+  snaps: number;
+  welcome(w: Welcome): void;
+  event(e: { e?: unknown; [key: string]: unknown }): void;
+  input(record: InputRecord<Record<string, unknown>>): void;
+  reconcile(snapshot: Snapshot, pending: readonly InputRecord<Record<string, unknown>>[]): void;
+  /** Where to draw the own player at `now` (null when not predicting). */
+  position(now: number): { x: number; y: number } | null;
+  reset(): void;
+}
 
 // ---------------------------------------------------------------- client
 
@@ -282,8 +455,15 @@ export interface WebSocketLike {
 /** Where the token travels. */
 export type TokenCarriage = "auto" | "subprotocol" | "header" | "query";
 
-/** Where client-side prediction plugs in: it sees every input sent and every snapshot. */
+/**
+ * Where client-side prediction plugs in: it sees every welcome, game event, input sent
+ * and snapshot.
+ */
 export interface Predictor<F extends Record<string, unknown> = Record<string, unknown>> {
+  /** A session started. */
+  welcome?(w: Welcome): void;
+  /** A game event arrived (before its listeners). */
+  event?(e: { e?: unknown; [key: string]: unknown }): void;
   /** An input was just sent. */
   input(record: InputRecord<F>): void;
   /** A snapshot arrived; `pending` are the inputs it has not applied yet, oldest first. */
@@ -319,8 +499,12 @@ export interface ClientOptions {
   interpolationDelayMs?: number;
   /** The render delay is at least this many snapshot intervals. Default 2. */
   minSnapshotIntervals?: number;
-  /** The game's rows. Default `ARENA_ROWS`. */
+  /** The game's rows. Default: the welcome's schema on v2, else `ARENA_ROWS`. */
   schema?: RowSchema;
+  /** v2: how far past the newest snapshot `view()` dead-reckons (ms). Default 250. */
+  maxExtrapolationMs?: number;
+  /** v2: a `resync` unanswered this long (ms) is sent again. Default 1000. */
+  resyncRetryMs?: number;
   /** A move longer than this between two snapshots is not glided. Default 3 units. */
   teleportDistance?: number;
   /** Unacknowledged inputs kept. Default 128. */
@@ -352,6 +536,27 @@ export interface ConnectionState {
   retryInMs: number | null;
 }
 
+/** What the client has received, counted since it was made. */
+export interface ClientStats {
+  /** Snapshots taken (v1 `snap`s and v2 frames applied). */
+  snapshots: number;
+  /** v2 keyframes and deltas applied. */
+  keyframes: number;
+  deltas: number;
+  /** v2 frames that could not be applied (each sent a `resync`). */
+  desyncs: number;
+  /** `resync` requests sent. */
+  resyncs: number;
+  /** v2 deltas ignored while awaiting the keyframe. */
+  ignored: number;
+  /** v2 frames whose state hash was checked (and matched). */
+  hashChecks: number;
+  /** The last desync: the error's kind, a sentence, the frame's tick. */
+  lastDesync: { kind: string; message: string; tick: number | null } | null;
+  /** Bytes received: v2 keyframes, v2 deltas, everything else. */
+  bytes: { keyframe: number; delta: number; other: number };
+}
+
 /** Listener arguments per event name. */
 export interface ClientEvents {
   [key: string]: unknown[];
@@ -368,6 +573,9 @@ export interface ClientEvents {
   map: [MapEvent];
   round_start: [RoundStartEvent];
   round_end: [RoundEndEvent];
+  tuning: [TuningEvent];
+  /** v2: a frame could not be applied; the state was dropped and a keyframe asked for. */
+  desync: [{ kind: string; message: string; tick: number | null }];
   chat: [ChatMessage];
   pong: [Pong];
   error: [ServerError];
@@ -410,6 +618,10 @@ export declare class Client extends Emitter<ClientEvents> {
   readonly snapshots: SnapshotBuffer;
   /** Frames that could not be decoded, or were not messages. */
   readonly decodeErrors: number;
+  /** Counters: snapshots, v2 keyframes, deltas, desyncs, bytes by kind. */
+  readonly stats: ClientStats;
+  /** This session's v2 state (null on v1). */
+  readonly v2: V2State | null;
   /** Connection attempts made. */
   readonly attempts: number;
   /** Where the token travels (after resolving "auto"). */

@@ -153,7 +153,7 @@ pub enum ServerMessage {
 }
 
 /// `{"t":"welcome",...}`: the engine's keys, then the game's own (flattened into the same
-/// map; the arena's are `player_radius`, `max_hp` and its movement tuning).
+/// map; the arena's are the keys of [`TuningInfo`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// The player's wire id (also its entity id in snapshots). For spectators, an id that
@@ -313,9 +313,29 @@ pub enum Event {
         /// Tick at which the next round starts.
         next_tick: u32,
     },
+    /// The arena's tuning that clients use changed (a hot reload): the same keys as the
+    /// arena's `welcome`, so a client that predicts its own movement uses the new values
+    /// from the step this event follows.
+    Tuning(TuningInfo),
     /// An event this decoder does not know (another game's, or a newer version's).
     #[serde(other)]
     Unknown,
+}
+
+/// The arena's tuning as clients see it: its `welcome` keys and its `tuning` event.
+/// Enough to draw players and health bars, and to run the movement rules (acceleration
+/// towards `max_speed` times the input direction, collisions of a `player_radius` circle
+/// with the map's walls and bounds) for client-side prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TuningInfo {
+    /// A player's collision radius, units.
+    pub player_radius: f32,
+    /// Health at spawn.
+    pub max_hp: u16,
+    /// Top speed, units per second.
+    pub max_speed: f32,
+    /// Acceleration towards the input direction (and braking without input), units/s².
+    pub acceleration: f32,
 }
 
 /// Geometry of a map, in world units (y grows downwards).

@@ -876,6 +876,12 @@ fn game_events_get_the_engine_envelope() {
             scores: vec![(1, 4), (2, -1)],
             next_tick: 900,
         },
+        Event::Tuning(crate::message::TuningInfo {
+            player_radius: 0.5,
+            max_hp: 100,
+            max_speed: 8.0,
+            acceleration: 60.0,
+        }),
     ];
     for enc in BOTH {
         for e in &events {
@@ -886,6 +892,11 @@ fn game_events_get_the_engine_envelope() {
             );
         }
     }
+    let tuning = br#"{"t":"event","e":"tuning","player_radius":0.5,"max_hp":100,"max_speed":8.0,"acceleration":60.0}"#;
+    assert_eq!(
+        decode_server(Encoding::Json, tuning).unwrap(),
+        ServerMessage::Event(events[2].clone())
+    );
     // A client meets another game's event as `Unknown`, not as an error.
     let other = br#"{"t":"event","e":"tagged","it":3}"#;
     assert_eq!(

@@ -84,6 +84,7 @@ static FILES: &[StaticFile] = &[
     static_file!("/token.js", web "token.js", JS),
     static_file!("/world.js", web "world.js", JS),
     static_file!("/sdk/index.js", sdk "src/index.js", JS),
+    static_file!("/sdk/arena.js", sdk "src/arena.js", JS),
     static_file!("/sdk/backoff.js", sdk "src/backoff.js", JS),
     static_file!("/sdk/client.js", sdk "src/client.js", JS),
     static_file!("/sdk/clock.js", sdk "src/clock.js", JS),
@@ -92,6 +93,7 @@ static FILES: &[StaticFile] = &[
     static_file!("/sdk/emitter.js", sdk "src/emitter.js", JS),
     static_file!("/sdk/inputs.js", sdk "src/inputs.js", JS),
     static_file!("/sdk/interpolation.js", sdk "src/interpolation.js", JS),
+    static_file!("/sdk/v2.js", sdk "src/v2.js", JS),
     static_file!(
         "/vendor/msgpack-3.1.3.min.js",
         sdk "vendor/msgpack-3.1.3.min.js",

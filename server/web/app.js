@@ -3,15 +3,17 @@
 // tests and for curious players (open the console).
 //
 // Page URL options (query string): `name=` display name and `role=spectator` in dev
-// mode, `room=` room to join, `proto=json` to speak `rallypoint.v1.json` (debugging).
+// mode, `room=` room to join, `proto=v1` to speak `rallypoint.v1.msgpack` only,
+// `proto=json` `rallypoint.v1.json` (debugging); otherwise v2 first, then v1 MessagePack.
 // The token comes from token.js; the socket goes to `/play` on this page's host, `wss:`
 // when the page is https. Everything about the protocol is the SDK's (`/sdk/`, from
-// protocol/js); this file only decides what the player sees.
+// protocol/js), the own player's prediction included (its ArenaPredictor); this file
+// only decides what the player sees.
 
 import { Controls } from "./input.js";
 import { Hud } from "./hud.js";
 import { Renderer } from "./render.js";
-import { Client, DEFAULT_BACKOFF, DEFAULT_PROTOCOLS, V1_JSON, V1_MSGPACK } from "./sdk/index.js";
+import { ArenaPredictor, Client, DEFAULT_BACKOFF, DEFAULT_PROTOCOLS, V1_JSON, V1_MSGPACK } from "./sdk/index.js";
 import { tokenSource } from "./token.js";
 import { World } from "./world.js";
 
@@ -19,7 +21,8 @@ const query = new URLSearchParams(location.search);
 const scheme = location.protocol === "https:" ? "wss" : "ws";
 const playUrl = new URL("/play", location.href);
 playUrl.protocol = scheme + ":";
-const protocols = query.get("proto") === "json" ? [V1_JSON] : DEFAULT_PROTOCOLS;
+const PROTOCOLS = { json: [V1_JSON], v1: [V1_MSGPACK] };
+const protocols = PROTOCOLS[query.get("proto") ?? ""] ?? DEFAULT_PROTOCOLS;
 /** Appended to the message of a close that only a fixed client can avoid. */
 const CLIENT_BUG = "This is a bug in the game client; reload the page to play again.";
 
@@ -28,6 +31,8 @@ const world = new World();
 const controls = new Controls(canvas);
 const renderer = new Renderer(canvas);
 const hud = new Hud();
+/** The own player's movement, ahead of the server's confirmation. */
+const predictor = new ArenaPredictor();
 /** @type {Client | null} */
 let client = null;
 let leaving = false;
@@ -54,6 +59,11 @@ const state = {
   rtt: null,
   /** The last frame: the (fractional) server tick it shows, and where it drew us. */
   drawn: { tick: 0, x: null, y: null },
+  /** Prediction of the own player: on, its last correction (units), corrections too
+   * large to smooth, inputs not yet acknowledged. */
+  predicted: { on: false, correction: 0, snaps: 0, pending: 0 },
+  /** The SDK's counters: snapshots, v2 keyframes/deltas/desyncs/resyncs, bytes by kind. */
+  stats: null,
   /** From the newest snapshot: id → {x, y, hp, score, name, aim, dead, away}. */
   players: {},
   projectiles: [],
@@ -152,7 +162,7 @@ function welcomed(w) {
 }
 
 function publishSnapshot(snap) {
-  world.snapshot(snap);
+  world.snapshot(snap, client.snapshots.schema);
   state.tick = snap.tick;
   state.ack = snap.ack;
   const players = {};
@@ -208,7 +218,8 @@ function startInputs() {
   stopInputs();
   if (world.role !== "player") return;
   inputTimer = setInterval(() => {
-    const me = world.newest?.players.get(world.you) ?? null;
+    // Aim from where the player is drawn: ahead of the snapshots when predicted.
+    const me = predictor.position(performance.now()) ?? world.newest?.players.get(world.you) ?? null;
     const s = controls.sample(me, (p) => renderer.toWorld(p));
     const sent = client.sendInput(s);
     if (sent) state.seq = sent.seq;
@@ -223,10 +234,24 @@ document.getElementById("reconnect").addEventListener("click", () => state.recon
 
 function frame() {
   const now = performance.now();
-  const view = client && state.welcomes > 0 ? world.view(client.view(now)) : null;
-  renderer.draw(world, view, controls.aim);
+  const view = client && state.welcomes > 0 ? world.view(client.view(now), client.snapshots.schema) : null;
   const me = view ? view.players.find((p) => p.id === world.you) : undefined;
+  // Everyone else is drawn in the past, between snapshots; we are drawn where our own
+  // inputs have taken us already.
+  const ahead = predictor.position(now);
+  if (me && ahead) {
+    me.x = ahead.x;
+    me.y = ahead.y;
+  }
+  renderer.draw(world, view, controls.aim);
   state.drawn = { tick: view ? view.tick : 0, x: me ? me.x : null, y: me ? me.y : null };
+  state.predicted = {
+    on: ahead !== null,
+    correction: predictor.lastCorrection,
+    snaps: predictor.snaps,
+    pending: client ? client.inputs.pending().length : 0,
+  };
+  state.stats = client ? structuredClone(client.stats) : null;
   state.decodeErrors = client ? client.decodeErrors : 0;
   hud.update(world, now, {
     scheme,
@@ -255,7 +280,7 @@ async function start() {
     setStatus(e.message, "stopped");
     return;
   }
-  client = new Client({ url: playUrl.href, room: query.get("room") || undefined, token, protocols });
+  client = new Client({ url: playUrl.href, room: query.get("room") || undefined, token, protocols, predictor });
   wire(client);
   client.connect();
 }

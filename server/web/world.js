@@ -22,13 +22,14 @@ function num(v) {
  * Entity rows grouped by type, as the renderer and the scoreboard use them; rows of
  * unknown kinds or too short for theirs are left out.
  * @param {number[][]} rows
+ * @param {object} [schema] the SDK's row schema (v2: from `welcome`; v1: the arena's)
  */
-export function groupRows(rows) {
+export function groupRows(rows, schema) {
   const players = new Map();
   const projectiles = [];
   const pickups = [];
   for (const row of rows) {
-    const o = rowObject(row);
+    const o = rowObject(row, schema);
     if (o === null) continue;
     if (o.type === "player") players.set(o.id, o);
     else if (o.type === "projectile") projectiles.push(o);
@@ -64,9 +65,12 @@ export class World {
     this.maxHp = msg.max_hp > 0 ? msg.max_hp : 0;
   }
 
-  /** @param {{tick: number, ents: number[][]}} snap */
-  snapshot(snap) {
-    this.newest = { tick: snap.tick, ...groupRows(snap.ents) };
+  /**
+   * @param {{tick: number, ents: number[][]}} snap
+   * @param {object} [schema] what the rows' columns are
+   */
+  snapshot(snap, schema) {
+    this.newest = { tick: snap.tick, ...groupRows(snap.ents, schema) };
     for (const p of this.newest.players.values()) this.maxHp = Math.max(this.maxHp, num(p.hp));
   }
 
@@ -93,6 +97,10 @@ export class World {
       case "round_start":
         this.round = { round: msg.round, map: msg.map, endTick: num(msg.end_tick), scoreLimit: msg.score_limit };
         this.roundEnd = null;
+        break;
+      case "tuning":
+        this.playerRadius = msg.player_radius > 0 ? msg.player_radius : this.playerRadius;
+        this.maxHp = msg.max_hp > 0 ? msg.max_hp : this.maxHp;
         break;
       case "round_end":
         this.roundEnd = {
@@ -128,10 +136,11 @@ export class World {
   /**
    * What to draw, from the SDK's interpolated rows.
    * @param {{tick: number, rows: number[][]} | null} interpolated
+   * @param {object} [schema] what the rows' columns are
    */
-  view(interpolated) {
+  view(interpolated, schema) {
     if (interpolated === null) return null;
-    const g = groupRows(interpolated.rows);
+    const g = groupRows(interpolated.rows, schema);
     return { tick: interpolated.tick, players: [...g.players.values()], projectiles: g.projectiles, pickups: g.pickups };
   }
 }

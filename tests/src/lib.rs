@@ -625,7 +625,17 @@ impl Client {
 
     /// Reads until the server closes; returns the close code and the last `error` code.
     pub async fn closed(&mut self) -> Closed {
-        let close = tokio::time::timeout(STEP_TIMEOUT, async {
+        let close = self.close().await;
+        Closed {
+            code: close.code,
+            error: close.error.map(|e| e.code),
+        }
+    }
+
+    /// Reads until the session ends and returns everything about its end: the close
+    /// frame and the `error` message before it, text included.
+    pub async fn close(&mut self) -> rallypoint_client::Close {
+        tokio::time::timeout(STEP_TIMEOUT, async {
             loop {
                 match self.session.recv().await {
                     Ok(Received::Message(_)) => {}
@@ -636,11 +646,7 @@ impl Client {
             }
         })
         .await
-        .expect("close in time");
-        Closed {
-            code: close.code,
-            error: close.error.map(|e| e.code),
-        }
+        .expect("close in time")
     }
 }
 

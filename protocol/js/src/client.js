@@ -1,6 +1,6 @@
 // One game session over a WebSocket, kept alive: token, subprotocol, codec, pings,
-// reconnect with backoff and resume, inputs with `seq`/`ack`, the server clock and the
-// interpolation buffer.
+// reconnect with backoff and resume, inputs with `seq`/`ack`, the server clock, v2
+// snapshot decoding and the interpolation buffer.
 //
 // A `Client` owns its socket. It reports through typed events (`welcome`, `snapshot`,
 // every game event by name, `chat`, `pong`, `error`, `close`, `state`) and exposes a
@@ -10,8 +10,16 @@
 // itself; `state.reason` says why). After a close it decides with closecodes.js whether
 // to reconnect.
 //
-// Prediction plugs in through `predictor`: it sees every input sent and, on every
-// snapshot, the server's state with the inputs still unacknowledged, oldest first.
+// On `rallypoint.v2.msgpack` the snapshots are v2 frames: a `V2State` (v2.js) built from
+// `welcome.schema` applies them, and its rows go into the same interpolation buffer as
+// v1's `ents` (named by the welcome's schema). A frame it cannot apply drops the state and
+// sends `{"t":"resync"}` (again after `resyncRetryMs` while no keyframe comes); nothing is
+// thrown at the application and no row of a broken state reaches it. `stats` counts
+// keyframes, deltas, desyncs and bytes by kind.
+//
+// Prediction plugs in through `predictor`: it sees every welcome, game event and input,
+// and on every snapshot the server's state with the inputs still unacknowledged, oldest
+// first.
 //
 // Must not touch the DOM or game rules; time comes from the `now` option, so the pure
 // parts (clock, inputs, interpolation) can be tested without waiting.
@@ -19,10 +27,11 @@
 import { DEFAULT_BACKOFF, backoffDelay } from "./backoff.js";
 import { ServerClock } from "./clock.js";
 import { describeClose } from "./closecodes.js";
-import { DEFAULT_PROTOCOLS, codecFor, vendoredMsgpack } from "./codec.js";
+import { DEFAULT_PROTOCOLS, V2_MSGPACK, codecFor, vendoredMsgpack } from "./codec.js";
 import { Emitter } from "./emitter.js";
 import { InputHistory } from "./inputs.js";
-import { SnapshotBuffer } from "./interpolation.js";
+import { ARENA_ROWS, SnapshotBuffer } from "./interpolation.js";
+import { V2State, describeV2Error, rowSchemaOf } from "./v2.js";
 
 /**
  * @typedef {import("../index.js").ClientOptions} ClientOptions
@@ -36,6 +45,9 @@ import { SnapshotBuffer } from "./interpolation.js";
  * @typedef {import("../index.js").MsgpackCodec} MsgpackCodec
  * @typedef {import("../index.js").WebSocketLike} WebSocketLike
  * @typedef {import("../index.js").Predictor} Predictor
+ * @typedef {import("../index.js").ClientStats} ClientStats
+ * @typedef {import("../index.js").V2Applied} V2Applied
+ * @typedef {import("../index.js").Row} Row
  */
 
 /** A token source failed; `retry` says whether trying again later may help. */
@@ -56,7 +68,7 @@ const CONNECTING = 0;
 /** Ping ids waiting for a pong; an older one is forgotten (its pong was lost). */
 const MAX_PINGS_IN_FLIGHT = 8;
 /** The event types of PROTOCOL.md, each also emitted under its own name. */
-const GAME_EVENTS = new Set(["player", "leave", "kill", "respawn", "pickup", "map", "round_start", "round_end"]);
+const GAME_EVENTS = new Set(["player", "leave", "kill", "respawn", "pickup", "map", "round_start", "round_end", "tuning"]);
 /** The server's limit on chat text (PROTOCOL.md, Limits). */
 const MAX_CHAT_CHARS = 200;
 
@@ -94,6 +106,12 @@ export class Client extends Emitter {
     this.lastClose = /** @type {CloseInfo | null} */ (null);
     /** Frames that could not be decoded or were not messages. */
     this.decodeErrors = 0;
+    /** @type {ClientStats} */
+    this.stats = emptyStats();
+    /** The v2 state of this session (null on v1, or when its schema is unusable). */
+    this.v2 = /** @type {V2State | null} */ (null);
+    /** Local time the last `resync` was sent; null when none is outstanding. */
+    this.resyncAt = /** @type {number | null} */ (null);
     /** Connection attempts made, in total. */
     this.attempts = 0;
     /** @type {WebSocketLike | null} */
@@ -237,12 +255,21 @@ export class Client extends Emitter {
   }
 
   /**
-   * The entity rows to draw at `now`: interpolated at `renderTick(now)`.
+   * The entity rows to draw at `now`: interpolated at `renderTick(now)`. On v2, a render
+   * tick past the newest snapshot is dead-reckoned from it (moving kinds carry their
+   * velocity), at most `maxExtrapolationMs` ahead.
    * @param {number} [now]
    * @returns {Interpolated | null}
    */
   view(now = this.now()) {
-    return this.snapshots.at(this.renderTick(now));
+    const t = this.renderTick(now);
+    const latest = this.snapshots.latest();
+    const v2 = this.v2;
+    if (v2 && latest && t > latest.tick && v2.tick === latest.tick) {
+      const cap = ((this.opts.maxExtrapolationMs ?? 250) * this.clock.tickRate) / 1000;
+      return { tick: t, from: latest.tick, to: latest.tick, alpha: 0, rows: v2.rowsAt(Math.min(t, latest.tick + cap)) };
+    }
+    return this.snapshots.at(t);
   }
 
   // ---- connection attempts ----
@@ -329,6 +356,7 @@ export class Client extends Emitter {
 
   /** @param {unknown} data */
   received(data) {
+    const size = frameSize(data);
     let msg;
     try {
       msg = this.codec?.decode(data);
@@ -337,18 +365,23 @@ export class Client extends Emitter {
     }
     if (!isMessage(msg)) {
       this.decodeErrors += 1;
+      this.stats.bytes.other += size;
       return;
     }
     this.emit("message", msg);
     const m = /** @type {any} */ (msg);
+    if (m.t !== "s") this.stats.bytes.other += size;
     switch (m.t) {
       case "welcome":
         return this.welcomed(m);
       case "snap":
         return this.snapshot(m);
+      case "s":
+        return this.frame(m, size);
       case "pong":
         return this.pong(m);
       case "event":
+        this.predictor?.event?.(m);
         this.emit("event", m);
         if (GAME_EVENTS.has(m.e)) this.emit(m.e, m);
         return;
@@ -374,13 +407,34 @@ export class Client extends Emitter {
     this.sessionSeen = true;
     this.inputs.reset();
     this.snapshots.clear();
+    this.startV2(w);
     this.clock.reset(w.tick_rate, w.tick, now);
     this.pings.clear();
     this.ping();
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs ?? 1000);
     this.setState({ state: "open", reason: null, attempt: 0, retryInMs: null });
+    this.predictor?.welcome?.(w);
     this.emit("welcome", w);
+  }
+
+  /**
+   * A new session's v2 state (none on v1), and the interpolation buffer's schema: the
+   * `schema` option, else the welcome's (v2), else the arena's rows.
+   * @param {Welcome} w
+   */
+  startV2(w) {
+    this.v2 = null;
+    this.resyncAt = null;
+    const wire = /** @type {import("../index.js").WireSchema | undefined} */ (w.schema);
+    this.snapshots.schema = this.opts.schema ?? (wire ? rowSchemaOf(wire) : ARENA_ROWS);
+    if (this.ws?.protocol !== V2_MSGPACK) return;
+    try {
+      this.v2 = new V2State(/** @type {import("../index.js").WireSchema} */ (wire), w.tick_rate);
+    } catch (e) {
+      // Nothing this client can do: every snapshot of the session will count as undecodable.
+      this.stats.lastDesync = { kind: "schema", message: e instanceof Error ? e.message : String(e), tick: w.tick };
+    }
   }
 
   /** @param {{tick: number, ack: number, ents: unknown}} m */
@@ -389,14 +443,70 @@ export class Client extends Emitter {
       this.decodeErrors += 1;
       return;
     }
-    const now = this.now();
     const ack = Number.isFinite(m.ack) ? m.ack : 0;
-    this.clock.snapshot(m.tick, now);
+    this.accept(m.tick, ack, m.ents.filter((r) => Array.isArray(r) && r.length >= 4), null);
+  }
+
+  /**
+   * A v2 snapshot frame. A failure drops the state and asks for a keyframe; deltas that
+   * arrive meanwhile are ignored (and the request repeated after `resyncRetryMs`).
+   * @param {unknown} m
+   * @param {number} size bytes of the frame
+   */
+  frame(m, size) {
+    const v2 = this.v2;
+    if (v2 === null) {
+      this.decodeErrors += 1;
+      this.stats.bytes.other += size;
+      return;
+    }
+    const r = v2.apply(m);
+    if (!r.ok) {
+      this.stats.bytes.other += size;
+      if (!r.resync) {
+        this.stats.ignored += 1;
+        if (this.resyncAt === null || this.now() - this.resyncAt >= (this.opts.resyncRetryMs ?? 1000)) this.resync();
+        return;
+      }
+      this.stats.desyncs += 1;
+      const desync = { kind: r.error.kind, message: describeV2Error(r.error), tick: frameTick(m) };
+      this.stats.lastDesync = desync;
+      this.resync();
+      this.emit("desync", desync);
+      return;
+    }
+    this.resyncAt = null;
+    const s = this.stats;
+    if (r.kind === "keyframe") s.keyframes += 1;
+    else s.deltas += 1;
+    s.bytes[r.kind] += size;
+    if (r.hashChecked) s.hashChecks += 1;
+    this.accept(r.tick, r.ack, v2.rowsAt(r.tick), r);
+  }
+
+  /** Asks the server for a keyframe. */
+  resync() {
+    this.resyncAt = this.now();
+    this.stats.resyncs += 1;
+    this.send({ t: "resync" });
+  }
+
+  /**
+   * A snapshot's state, from v1's `ents` or v2's reconstructed rows: the clock, acks, the
+   * buffer, the predictor, the `snapshot` event.
+   * @param {number} tick
+   * @param {number} ack
+   * @param {Row[]} rows
+   * @param {V2Applied | null} frame
+   */
+  accept(tick, ack, rows, frame) {
+    const now = this.now();
+    this.stats.snapshots += 1;
+    this.clock.snapshot(tick, now);
     this.inputs.acknowledge(ack, now);
-    const rows = m.ents.filter((r) => Array.isArray(r) && r.length >= 4);
-    this.snapshots.push(m.tick, rows);
+    this.snapshots.push(tick, rows);
     /** @type {Snapshot} */
-    const snap = { tick: m.tick, ack, ents: rows, receivedAt: now };
+    const snap = { tick, ack, ents: rows, receivedAt: now, frame };
     const pending = this.inputs.pending();
     this.predictor?.reconcile(snap, pending);
     this.emit("snapshot", snap, pending);
@@ -526,6 +636,34 @@ function autoCarriage(WS) {
  */
 function localClose(text, code) {
   return { code, reason: "", errorCode: null, message: null, text, clientBug: false, opened: false, reconnect: false };
+}
+
+/** Counters of a new client. @returns {ClientStats} */
+function emptyStats() {
+  return {
+    snapshots: 0,
+    keyframes: 0,
+    deltas: 0,
+    desyncs: 0,
+    resyncs: 0,
+    ignored: 0,
+    hashChecks: 0,
+    lastDesync: null,
+    bytes: { keyframe: 0, delta: 0, other: 0 },
+  };
+}
+
+/** A frame's size in bytes (a text frame's in UTF-16 code units, near enough). */
+function frameSize(/** @type {unknown} */ d) {
+  if (typeof d === "string") return d.length;
+  if (d instanceof ArrayBuffer || ArrayBuffer.isView(d)) return d.byteLength;
+  return 0;
+}
+
+/** The `n` of a frame that may be malformed, or null. */
+function frameTick(/** @type {unknown} */ m) {
+  const n = /** @type {{n?: unknown}} */ (m)?.n;
+  return typeof n === "number" && Number.isInteger(n) ? n : null;
 }
 
 /** @param {unknown} m */

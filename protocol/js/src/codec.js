@@ -1,7 +1,8 @@
 // The subprotocols this SDK speaks and how each encodes a message.
 //
-// `rallypoint.v1.msgpack`: one MessagePack map per binary frame; `rallypoint.v1.json`: one
-// JSON object per text frame. The MessagePack codec is @msgpack/msgpack, vendored in
+// `rallypoint.v2.msgpack` and `rallypoint.v1.msgpack`: one MessagePack map per binary frame
+// (v2 differs only in its snapshots, which v2.js decodes); `rallypoint.v1.json`: one JSON
+// object per text frame. The MessagePack codec is @msgpack/msgpack, vendored in
 // ../vendor (pinned and checksummed, see README.md). In a browser the page loads it as a
 // classic script (`window.MessagePack`); in Node it is required from the vendor folder on
 // first use; a caller may also pass its own `{encode, decode}`.
@@ -10,11 +11,17 @@
 
 /** @typedef {import("../index.js").MsgpackCodec} MsgpackCodec */
 
+import { V2_MSGPACK } from "./v2.js";
+
+export { V2_MSGPACK };
 export const V1_MSGPACK = "rallypoint.v1.msgpack";
 export const V1_JSON = "rallypoint.v1.json";
 
-/** Preference order when the caller names none. v2 goes first once it exists. */
-export const DEFAULT_PROTOCOLS = Object.freeze([V1_MSGPACK, V1_JSON]);
+/**
+ * Preference order when the caller names none: v2 where the server speaks it, else v1's
+ * MessagePack (a server without v2 picks the second entry).
+ */
+export const DEFAULT_PROTOCOLS = Object.freeze([V2_MSGPACK, V1_MSGPACK]);
 
 /** The file name of the vendored codec, relative to this module. */
 const VENDORED = "../vendor/msgpack-3.1.3.min.js";
@@ -70,7 +77,7 @@ export function codecFor(protocol, msgpack) {
       },
     };
   }
-  if (protocol === V1_MSGPACK) {
+  if (protocol === V1_MSGPACK || protocol === V2_MSGPACK) {
     return {
       binary: true,
       encode: (m) => msgpack.encode(m),

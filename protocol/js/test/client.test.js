@@ -6,47 +6,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { Client, V1_JSON } from "../src/index.js";
+import { scriptedSocket } from "../test-support/socket.js";
 
-/** A WebSocket whose every move the test makes. */
-class ScriptedSocket {
-  /** @type {ScriptedSocket[]} */
-  static made = [];
-
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 0;
-    this.protocol = "";
-    this.bufferedAmount = 0;
-    this.binaryType = "blob";
-    this.sent = [];
-    this.onopen = this.onmessage = this.onclose = this.onerror = null;
-    ScriptedSocket.made.push(this);
-  }
-
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1005, reason = "") {
-    this.drop(code, reason);
-  }
-
-  accept(protocol = V1_JSON) {
-    this.readyState = 1;
-    this.protocol = protocol;
-    this.onopen?.({});
-  }
-
-  deliver(msg) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-
-  drop(code, reason = "") {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-}
+/** A WebSocket whose every move the test makes, speaking JSON. */
+const ScriptedSocket = scriptedSocket({ encode: JSON.stringify, decode: JSON.parse }, V1_JSON);
 
 const welcome = (extra = {}) => ({
   t: "welcome", you: 5, room: "r", tick: 100, tick_rate: 30, map: "m", protocol: V1_JSON,

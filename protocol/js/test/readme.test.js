@@ -34,7 +34,7 @@ test("the README's example runs against a server", async (t) => {
     timeout: 20_000,
   });
   assert.match(stdout, /^state: connecting$/m);
-  assert.match(stdout, /^welcome: entity \d+ in \S+, rallypoint\.v1\.msgpack, resumed false$/m);
+  assert.match(stdout, /^welcome: entity \d+ in \S+, rallypoint\.v2\.msgpack, resumed false$/m);
   assert.match(stdout, /^player \d+ is bot$/m);
   assert.match(stdout, /^after 3 s: rtt \d+\.\d ms, drawn at tick \d+\.\d, at \(-?\d+\.\d\d, -?\d+\.\d\d\), \d+ inputs unacknowledged$/m);
   assert.match(stdout, /^close 1000 : Closed by this client\. \(reconnect: false\)$/m);

@@ -1,13 +1,14 @@
-// The SDK against a real server (test/support/server.js starts one per test): both
-// subprotocols, every token carriage, resume after a dropped connection, no reconnect
+// The SDK against a real server (test/support/server.js starts one per test): every
+// subprotocol, every token carriage, resume after a dropped connection, no reconnect
 // after a kick (4002) or a replacement (4004), inputs and acks, pings and the clock, and
-// interpolated rows from live snapshots.
+// interpolated rows from live snapshots; on v2, checked state hashes, a keyframe after
+// resume and after a resync, and the same picture as a v1 client's.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import WebSocket from "ws";
 
-import { Client, V1_JSON, V1_MSGPACK } from "../src/index.js";
+import { Client, V1_JSON, V1_MSGPACK, V2_MSGPACK } from "../src/index.js";
 import { next, sleep, startRelay, startServer } from "../test-support/server.js";
 
 /** A client for `sub` on `server`, closed when the test ends. */
@@ -25,7 +26,7 @@ async function play(c) {
   return w;
 }
 
-for (const protocol of [V1_MSGPACK, V1_JSON]) {
+for (const protocol of [V2_MSGPACK, V1_MSGPACK, V1_JSON]) {
   test(`plays over ${protocol}`, async (t) => {
     const server = await startServer(t);
     const c = await client(server, "ana", { protocols: [protocol] });
@@ -45,8 +46,96 @@ for (const protocol of [V1_MSGPACK, V1_JSON]) {
     assert.ok(m.w > 0 && Array.isArray(m.walls), "the map event, by name");
     assert.ok(events.includes("round_start") && events.includes("player"), events.join());
     assert.equal(c.decodeErrors, 0);
+    assert.ok(w.max_speed > 0 && w.acceleration > 0, "the movement tuning, for prediction");
+    assert.equal(w.schema !== undefined, protocol === V2_MSGPACK, "a schema on v2 only");
   });
 }
+
+test("v2 is what the SDK speaks by default: keyframe, deltas, checked hashes, no desync", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "vera");
+  const w = await play(c);
+  assert.equal(c.protocol, V2_MSGPACK);
+  const first = c.snapshots.snaps[0];
+  assert.ok(first, "a snapshot");
+  await next(c, "snapshot", () => c.stats.hashChecks >= 2, 5000);
+  const s = c.stats;
+  assert.equal(s.keyframes, 1, "one keyframe, on join");
+  assert.ok(s.deltas > 10, `${s.deltas} deltas`);
+  assert.deepEqual([s.desyncs, s.resyncs, s.ignored, c.decodeErrors], [0, 0, 0, 0]);
+  assert.ok(s.bytes.delta > 0 && s.bytes.keyframe > 0);
+  // Our own row, named by the welcome's schema: the v1 columns, then v2's velocity.
+  const me = c.snapshots.latest()?.rows.find((r) => r[0] === w.you);
+  assert.ok(me && me.length === 10, `${me}`);
+  assert.deepEqual(c.snapshots.schema[0].columns.map((col) => col[0]), ["aim", "hp", "score", "flags", "vx", "vy"]);
+});
+
+test("v2: resuming after a dropped connection starts from a keyframe", async (t) => {
+  const server = await startServer(t);
+  const relay = await startRelay(t, server.game);
+  const c = await client(server, "wes", { url: `ws://${relay.addr}/play`, token: await server.token("wes") });
+  await play(c);
+  await next(c, "snapshot", (s) => s.frame?.kind === "delta");
+  const frames = [];
+  c.on("welcome", () => frames.push("welcome"));
+  c.on("snapshot", (s) => frames.push(s.frame?.kind));
+  relay.cut();
+  await next(c, "snapshot", () => frames.length >= 3, 10_000);
+  assert.deepEqual(frames.slice(0, 3), ["welcome", "keyframe", "delta"]);
+  assert.equal(c.welcome?.resumed, true);
+  assert.equal(c.stats.desyncs, 0);
+});
+
+test("v2: a state that drifts from the server's is caught by the hash and healed by a keyframe", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "xia");
+  const w = await play(c);
+  // Corrupt what this client holds (its own health), as a decoder bug would.
+  const rec = c.v2?.recs.get(w.you);
+  assert.ok(rec, "we hold our own record");
+  rec.f[1] += 1;
+  const desync = await next(c, "desync", () => true, 5000);
+  assert.equal(desync.kind, "hash_mismatch");
+  const healed = await next(c, "snapshot", (s) => s.frame?.kind === "keyframe", 5000);
+  assert.ok(healed.ents.some((r) => r[0] === w.you));
+  assert.deepEqual([c.stats.desyncs, c.stats.resyncs, c.stats.keyframes], [1, 1, 2]);
+  // The server counted the resync.
+  const metrics = await (await fetch(`http://${server.admin}/metrics`)).text();
+  assert.match(metrics, /^rallypoint_room_v2_resyncs_total\{[^}]*\} 1$/m);
+});
+
+test("v1 and v2 clients in one room see the same entities at the same tick, within the quantization", async (t) => {
+  const server = await startServer(t);
+  const v1 = await client(server, "yan", { protocols: [V1_MSGPACK], room: "same" });
+  const v2 = await client(server, "zoe", { protocols: [V2_MSGPACK], room: "same" });
+  await play(v1);
+  await play(v2);
+  // Both walk, so there is motion to reconstruct.
+  const walk = setInterval(() => {
+    v1.sendInput({ mx: 1, my: 0.3, aim: 0, fire: false });
+    v2.sendInput({ mx: -0.5, my: 1, aim: 1, fire: false });
+  }, 33);
+  t.after(() => clearInterval(walk));
+  await sleep(600);
+  let compared = 0;
+  for (let i = 0; i < 10; i++) {
+    const a = await next(v2, "snapshot");
+    const b = v1.snapshots.snaps.find((s) => s.tick === a.tick) ?? (await next(v1, "snapshot", (s) => s.tick === a.tick));
+    const rows = b.ents ?? b.rows;
+    assert.deepEqual(a.ents.map((r) => r[0]), rows.map((r) => r[0]).sort((x, y) => x - y), `ids at tick ${a.tick}`);
+    for (const r1 of rows) {
+      const r2 = a.ents.find((r) => r[0] === r1[0]);
+      // One position step (1/64) of dead reckoning plus half a step of rounding.
+      assert.ok(Math.abs(r1[2] - r2[2]) <= 1.5 / 64 && Math.abs(r1[3] - r2[3]) <= 1.5 / 64, `${r1} vs ${r2}`);
+      if (r1[1] === 0) {
+        assert.ok(Math.abs(r1[4] - r2[4]) <= Math.PI / 1024 + 1e-6, `aim ${r1[4]} vs ${r2[4]}`);
+        assert.deepEqual(r1.slice(5, 8), r2.slice(5, 8), "hp, score, flags exactly");
+      }
+      compared += 1;
+    }
+  }
+  assert.ok(compared >= 20, `${compared} rows compared`);
+});
 
 test("every token carriage is accepted", async (t) => {
   const server = await startServer(t);

@@ -14,6 +14,7 @@ use super::quant::{Layout, dequantize, quantize};
 use super::state::POSITION_TOLERANCE;
 use super::*;
 
+mod vectors;
 mod world;
 
 use world::{World, WorldConfig};

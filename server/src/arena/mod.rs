@@ -7,22 +7,27 @@
 //! the last step still fires, so a tap between ticks is not lost, judged against what
 //! that input's `view` claims), holds a claimed `view` to the newest snapshot the player
 //! had been sent (the simulation bounds it by its lag-compensation window), writes the
-//! world as rows of [`arena_schema`], and saves and restores the whole state.
+//! world as rows of [`arena_schema`], and saves and restores the whole state. What clients
+//! need of the tuning ([`TuningInfo`]: radius, health, the movement rules' speed and
+//! acceleration, for prediction) goes into `welcome`, and again as a `tuning` event when a
+//! hot reload changes it.
 //!
 //! Must not do IO or read a clock: the engine calls it from a room's tick.
 
 pub mod assets;
 pub mod sim;
+#[cfg(test)]
+mod vectors;
 
 use std::collections::BTreeMap;
 
 use rallypoint_protocol::entity::arena_schema;
-use rallypoint_protocol::message::{Event, Input};
+use rallypoint_protocol::message::{Event, Input, TuningInfo};
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use serde::{Deserialize, Serialize};
 
 use crate::game::{Game, InputContext, PlayerId, RestoreError};
-use assets::ArenaAssets;
+use assets::{ArenaAssets, Tuning};
 use sim::{Control, World};
 
 /// The arena's state as the engine holds it.
@@ -32,6 +37,8 @@ pub struct Arena {
     pads: BTreeMap<PlayerId, Pad>,
     /// Reused every step.
     controls: Vec<(PlayerId, Control)>,
+    /// Events of the arena's own (not the world's), sent before the next step's.
+    announce: Vec<Event>,
 }
 
 /// One player's controls between steps.
@@ -52,6 +59,8 @@ struct Pad {
 struct Saved {
     world: serde_bytes::ByteBuf,
     pads: Vec<(PlayerId, Pad)>,
+    #[serde(default)]
+    announce: Vec<Event>,
 }
 
 impl Game for Arena {
@@ -80,11 +89,17 @@ impl Game for Arena {
             world,
             pads: BTreeMap::new(),
             controls: Vec::new(),
+            announce: Vec::new(),
         }
     }
 
     fn reload(&mut self, assets: &ArenaAssets) {
+        let before = tuning_info(self.world.tuning());
         self.world.set_tuning(assets.tuning.clone());
+        let after = tuning_info(&assets.tuning);
+        if after != before {
+            self.announce.push(Event::Tuning(after));
+        }
     }
 
     fn queue_map(&mut self, assets: &ArenaAssets, map: &str) {
@@ -159,6 +174,7 @@ impl Game for Arena {
     }
 
     fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.announce);
         out.extend(self.world.drain_events());
     }
 
@@ -172,13 +188,10 @@ impl Game for Arena {
     }
 
     fn welcome_info(&self) -> serde_json::Map<String, serde_json::Value> {
-        let player = &self.world.tuning().player;
-        let mut info = serde_json::Map::new();
-        info.insert("player_radius".into(), player.radius.into());
-        info.insert("max_hp".into(), player.max_health.into());
-        info.insert("max_speed".into(), player.max_speed.into());
-        info.insert("acceleration".into(), player.acceleration.into());
-        info
+        match serde_json::to_value(tuning_info(self.world.tuning())) {
+            Ok(serde_json::Value::Object(info)) => info,
+            _ => unreachable!("a struct of numbers serializes as a map"),
+        }
     }
 
     fn write_rows(&self, rows: &mut Rows) {
@@ -217,6 +230,7 @@ impl Game for Arena {
         let saved = Saved {
             world: serde_bytes::ByteBuf::from(self.world.checkpoint()),
             pads: self.pads.iter().map(|(&id, &pad)| (id, pad)).collect(),
+            announce: self.announce.clone(),
         };
         rmp_serde::to_vec_named(&saved).expect("a checkpoint always serializes")
     }
@@ -231,6 +245,7 @@ impl Game for Arena {
             world,
             pads: saved.pads.into_iter().collect(),
             controls: Vec::new(),
+            announce: saved.announce,
         })
     }
 }
@@ -246,6 +261,17 @@ fn seen(view: Option<u32>, latest_sent: Option<u32>) -> Option<u32> {
     } else {
         view
     })
+}
+
+/// What clients see of `tuning`.
+fn tuning_info(tuning: &Tuning) -> TuningInfo {
+    let p = &tuning.player;
+    TuningInfo {
+        player_radius: p.radius,
+        max_hp: p.max_health,
+        max_speed: p.max_speed,
+        acceleration: p.acceleration,
+    }
 }
 
 impl Arena {
@@ -375,5 +401,47 @@ mod tests {
         let pad = arena.pads[&id];
         assert_eq!((pad.fire_latch, pad.fire_view), (true, Some(0)));
         assert_eq!(pad.control.view, Some(1));
+    }
+
+    #[test]
+    fn welcome_carries_the_tuning_and_a_reload_that_changes_it_announces_it() {
+        let mut assets = assets();
+        let mut arena = Arena::new(&assets, "courtyard", 3, 1.0 / 30.0);
+        let info = arena.welcome_info();
+        let player = &assets.tuning.player;
+        assert_eq!(info["player_radius"], f64::from(player.radius));
+        assert_eq!(info["max_speed"], f64::from(player.max_speed));
+        assert_eq!(info["acceleration"], f64::from(player.acceleration));
+        assert_eq!(info["max_hp"], player.max_health);
+
+        // A reload that changes nothing clients use says nothing.
+        assets.tuning.weapon.damage += 1;
+        arena.reload(&assets);
+        let mut events = Vec::new();
+        arena.step(1.0 / 30.0);
+        arena.drain_events(&mut events);
+        assert!(!events.iter().any(|e| matches!(e, Event::Tuning(_))));
+
+        assets.tuning.player.max_speed *= 2.0;
+        arena.reload(&assets);
+        arena.step(1.0 / 30.0);
+        arena.drain_events(&mut events);
+        let announced: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Tuning(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(announced, [tuning_info(&assets.tuning)]);
+        assert_eq!(
+            serde_json::to_value(announced[0]).unwrap(),
+            serde_json::Value::Object(arena.welcome_info()),
+            "the event has the welcome's keys and values"
+        );
+        events.clear();
+        arena.step(1.0 / 30.0);
+        arena.drain_events(&mut events);
+        assert!(events.is_empty(), "announced once: {events:?}");
     }
 }

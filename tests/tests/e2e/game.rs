@@ -31,6 +31,7 @@ async fn join_room(
         .unwrap();
     let w = c.expect_welcome().await;
     assert_eq!(w.room, room);
+    assert_eq!(w.game, "arena", "welcome names the game");
     (c, w.you)
 }
 

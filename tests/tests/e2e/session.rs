@@ -52,37 +52,50 @@ async fn wrong_frame_type_is_1003() {
 }
 
 #[tokio::test]
-async fn undecodable_or_invalid_messages_are_1007() {
+async fn undecodable_or_invalid_messages_are_1007_and_say_what_was_wrong() {
     let s = server().start();
-    let cases: Vec<(Subprotocol, Message)> = vec![
+    // Each with the words its `error` message must use to say what was wrong.
+    let cases: Vec<(Subprotocol, Message, &str)> = vec![
         (
             Subprotocol::V1MsgPack,
             Message::Binary(vec![0xc1, 0x00, 0xff].into()),
+            "malformed msgpack",
         ),
         (
             Subprotocol::V1MsgPack,
             Message::Binary(vec![0x81, 0xa1, b't', 0xa5, b'f', b'l', b'y', b'!', b'!'].into()),
+            r#"unknown message type "fly!!""#,
         ),
-        (Subprotocol::V1Json, Message::Text("{not json".into())),
+        (
+            Subprotocol::V1Json,
+            Message::Text("{not json".into()),
+            "malformed json",
+        ),
         (
             Subprotocol::V1Json,
             Message::Text(r#"{"t":"input","seq":1,"mx":0,"my":0}"#.into()),
+            "input: missing field `aim`",
         ),
         (
             Subprotocol::V1Json,
             Message::Text(r#"{"t":"chat","text":5}"#.into()),
+            "chat.text: invalid type",
         ),
     ];
-    for (i, (p, m)) in cases.into_iter().enumerate() {
+    for (i, (p, m, says)) in cases.into_iter().enumerate() {
         let mut c = s.join(&format!("p{i}"), p).await;
         c.send_raw(m).await;
+        let close = c.close().await;
+        let error = close.error.expect("an error message before the close");
         assert_eq!(
-            c.closed().await,
-            Closed {
-                code: 1007,
-                error: Some("invalid_message".into())
-            },
+            (close.code, error.code.as_str()),
+            (1007, "invalid_message"),
             "case {i}"
+        );
+        assert!(
+            error.message.contains(says),
+            "case {i}: {:?}",
+            error.message
         );
     }
 }

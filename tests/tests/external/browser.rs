@@ -1,9 +1,12 @@
 //! The browser client in a real headless Chromium, driven over the DevTools protocol.
 //!
 //! The page the game port serves must load under its own CSP, connect, show the arena,
-//! move with the keyboard, aim and fire with the mouse, over `ws://` (dev-mode token) and
-//! `wss://` (token in the URL fragment), resume after a dropped connection, and explain
-//! the closes it must not retry. State is read from `window.rallypoint`.
+//! move with the keyboard, aim and fire with the mouse, over `ws://` (dev-mode token,
+//! `rallypoint.v2.msgpack` as it offers by default) and `wss://` (token in the URL
+//! fragment, `rallypoint.v1.msgpack` with `?proto=v1`), resume after a dropped connection
+//! (v2: from a keyframe), explain the closes it must not retry, and, with its traffic
+//! delayed by a relay, move its own player before any snapshot
+//! confirms it (prediction). State is read from `window.rallypoint`.
 //!
 //! Without Chromium these trials are reported as ignored, unless
 //! `RALLYPOINT_REQUIRE_CHROMIUM=1` (CI sets it), which makes them fail. Screenshots land
@@ -36,6 +39,7 @@ pub fn trials(needs: &Needs) -> Vec<Trial> {
         browser_plays_over_wss_with_a_token_in_the_fragment,
         browser_reconnects_and_resumes_after_a_dropped_connection,
         browser_explains_kick_and_replacement_and_does_not_retry,
+        browser_moves_its_own_player_before_the_server_confirms_it,
     ]));
     trials
 }
@@ -223,7 +227,10 @@ async fn browser_plays_over_ws_with_a_dev_token(chromium: Tool) {
         .await
         .expect("load the page");
     let st = wait_playing(&page).await;
-    assert_eq!(st["protocol"], "rallypoint.v1.msgpack");
+    assert_eq!(
+        st["protocol"], "rallypoint.v2.msgpack",
+        "v2 first in the offer"
+    );
     assert_eq!(st["scheme"], "ws");
     assert_eq!(st["welcomes"], 1);
     assert_eq!(st["resumed"], false);
@@ -296,11 +303,21 @@ async fn browser_plays_over_ws_with_a_dev_token(chromium: Tool) {
         .expect("a pong measured the RTT");
     assert!(rtt.as_f64().unwrap() < 1000.0, "rtt {rtt}");
     page.wait_for(
-        "document.getElementById('net').textContent.includes('rallypoint.v1.msgpack')",
+        "document.getElementById('net').textContent.includes('rallypoint.v2.msgpack')",
         WAIT,
     )
     .await
     .expect("the subprotocol is on screen");
+    // v2 state: one keyframe, then deltas, hashes checked, never out of sync.
+    let stats = page
+        .wait_for(
+            "rallypoint.stats.hashChecks >= 1 && rallypoint.stats.deltas > 10 && rallypoint.stats",
+            WAIT,
+        )
+        .await
+        .expect("v2 frames with checked hashes");
+    assert_eq!(stats["keyframes"], 1, "{stats}");
+    assert_eq!(stats["desyncs"], 0, "{stats}");
 
     // Aim where the longest clear line of fire is, with room for the projectile's width
     // (a spawn may face a wall or a corner, and a shot into it never shows) and hold the trigger: the page's own projectiles appear in
@@ -351,14 +368,15 @@ async fn browser_plays_over_wss_with_a_token_in_the_fragment(chromium: Tool) {
     let token = s.token_with(&c);
     let (_browser, page) = launch(&exe, true).await;
     page.navigate(&format!(
-        "https://127.0.0.1:{}/#token={token}",
+        "https://127.0.0.1:{}/?proto=v1#token={token}",
         s.game.port()
     ))
     .await
     .expect("load the page over https");
     let st = wait_playing(&page).await;
     assert_eq!(st["scheme"], "wss");
-    assert_eq!(st["protocol"], "rallypoint.v1.msgpack");
+    assert_eq!(st["protocol"], "rallypoint.v1.msgpack", "?proto=v1");
+    assert_eq!(st["stats"]["keyframes"], 0, "no v2 frames on v1");
     assert_eq!(st["tokenSource"], "URL fragment");
     assert_eq!(st["players"][&st["you"].to_string()]["name"], "carol");
     assert_eq!(
@@ -373,6 +391,8 @@ async fn browser_plays_over_wss_with_a_token_in_the_fragment(chromium: Tool) {
 
 /// A TCP relay that can cut every connection through it at once, the way a network drop
 /// does: no WebSocket close frame, so the browser sees 1006 and the server a lost peer.
+/// It can also hold every chunk of bytes for a fixed time each way, as a long network
+/// path does (DevTools' network emulation delays HTTP requests but not WebSocket frames).
 #[derive(Debug)]
 struct Relay {
     addr: SocketAddr,
@@ -382,6 +402,11 @@ struct Relay {
 
 impl Relay {
     async fn start(upstream: SocketAddr) -> Relay {
+        Relay::delayed(upstream, Duration::ZERO).await
+    }
+
+    /// A relay that delivers what it reads `delay` later, in order, in both directions.
+    async fn delayed(upstream: SocketAddr, delay: Duration) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
         let addr = listener.local_addr().unwrap();
         let (cut, _) = watch::channel(0u64);
@@ -394,8 +419,18 @@ impl Relay {
                     let Ok(mut up) = TcpStream::connect(upstream).await else {
                         return;
                     };
+                    if delay.is_zero() {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                            _ = cut.changed() => {}
+                        }
+                        return;
+                    }
+                    let (down_r, down_w) = down.into_split();
+                    let (up_r, up_w) = up.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut down, &mut up) => {}
+                        () = delayed_pump(down_r, up_w, delay) => {}
+                        () = delayed_pump(up_r, down_w, delay) => {}
                         _ = cut.changed() => {}
                     }
                 });
@@ -416,6 +451,36 @@ impl Drop for Relay {
     }
 }
 
+/// Copies `from` to `to`, each chunk written `delay` after it was read. Chunks in flight
+/// wait in a bounded queue; when it is full the reader waits (TCP backpressure).
+async fn delayed_pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(tokio::time::Instant, Vec<u8>)>(1024);
+    let writer = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    };
+    let reader = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            let due = tokio::time::Instant::now() + delay;
+            if tx.send((due, buf[..n].to_vec())).await.is_err() {
+                return;
+            }
+        }
+    };
+    // The writer ends after the reader has, once what is in flight is delivered.
+    tokio::join!(reader, writer);
+}
+
 async fn browser_reconnects_and_resumes_after_a_dropped_connection(chromium: Tool) {
     let exe = chromium.path;
     let s = server().dev_mode().start();
@@ -432,7 +497,14 @@ async fn browser_reconnects_and_resumes_after_a_dropped_connection(chromium: Too
     )
     .await
     .expect("the page reconnects by itself and plays on");
-    let after = state(&page).await;
+    let after = page
+        .wait_for(
+            "rallypoint.stats.keyframes >= 2 && JSON.parse(JSON.stringify(rallypoint))",
+            WAIT,
+        )
+        .await
+        .expect("the resumed v2 session starts from a keyframe");
+    assert_eq!(after["stats"]["desyncs"], 0);
     assert_eq!(after["lastClose"]["code"], 1006);
     assert_eq!(after["lastClose"]["reconnect"], true);
     assert_eq!(after["resumed"], true, "welcome.resumed");
@@ -514,5 +586,78 @@ async fn browser_explains_kick_and_replacement_and_does_not_retry(chromium: Tool
         "no automatic reconnect after a replacement"
     );
     assert!(st["status"].as_str().unwrap().contains("another tab"));
+    assert_clean(&page).await;
+}
+
+/// One-way delay the relay adds to the page's traffic: a round trip of at least 300 ms.
+const ONE_WAY_DELAY_MS: u64 = 150;
+
+async fn browser_moves_its_own_player_before_the_server_confirms_it(chromium: Tool) {
+    let exe = chromium.path;
+    let s = server().dev_mode().start();
+    let relay = Relay::delayed(s.game, Duration::from_millis(ONE_WAY_DELAY_MS)).await;
+    let (_browser, page) = launch(&exe, false).await;
+    page.navigate(&format!("http://{}/?name=pia", relay.addr))
+        .await
+        .expect("load the page");
+    wait_playing(&page).await;
+    let rtt = page
+        .wait_for("rallypoint.rtt !== null && rallypoint.rtt", WAIT)
+        .await
+        .expect("a pong")
+        .as_f64()
+        .unwrap();
+    assert!(
+        rtt >= 2.0 * ONE_WAY_DELAY_MS as f64,
+        "the page's traffic is delayed: rtt {rtt} ms"
+    );
+    page.wait_for("rallypoint.predicted.on", WAIT)
+        .await
+        .expect("the own player is predicted");
+    // Hold D and watch every frame: the drawn position moves right while the newest
+    // snapshot still has the player where it stood.
+    let watch = page.eval(
+        "new Promise(done => { const r = rallypoint, you = r.you, x0 = r.players[you].x, out = []; \
+         const t0 = performance.now(); \
+         (function f() { const t = performance.now() - t0; \
+           out.push({t, drawn: r.drawn.x, confirmed: r.players[you].x, x0}); \
+           if (t < 1500) requestAnimationFrame(f); else done(out); })(); })",
+    );
+    let hold = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        page.hold_key(Key::D, Duration::from_millis(1000)).await
+    };
+    let (frames, held) = tokio::join!(watch, hold);
+    held.expect("hold D");
+    let frames = frames.expect("frame samples");
+    let frames = frames.as_array().expect("samples");
+    let x0 = frames[0]["x0"].as_f64().unwrap();
+    let first = |pred: &dyn Fn(&Value) -> bool| {
+        frames
+            .iter()
+            .find(|f| pred(f))
+            .and_then(|f| f["t"].as_f64())
+    };
+    let drawn_moved = first(&|f| f["drawn"].as_f64().is_some_and(|x| x > x0 + 0.05))
+        .expect("the drawn player moved right");
+    let confirmed = first(&|f| f["confirmed"].as_f64().is_some_and(|x| x > x0 + 0.05))
+        .expect("a snapshot confirmed the move");
+    assert!(
+        confirmed - drawn_moved >= ONE_WAY_DELAY_MS as f64,
+        "drawn moving at {drawn_moved:.0} ms, confirmed at {confirmed:.0} ms"
+    );
+    println!("rtt {rtt} ms: drawn moving at {drawn_moved:.0} ms, confirmed at {confirmed:.0} ms");
+    // At rest again, prediction and the server agree within a quantization step.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let settled = page
+        .eval("(() => { const r = rallypoint; return [r.drawn.x, r.players[r.you].x, r.predicted.correction]; })()")
+        .await
+        .expect("settled");
+    let (drawn, server) = (settled[0].as_f64().unwrap(), settled[1].as_f64().unwrap());
+    assert!(
+        (drawn - server).abs() <= 1.0 / 64.0,
+        "drawn at {drawn}, the server has {server} ({settled})"
+    );
+    screenshot(&page, "browser-predicted.png").await;
     assert_clean(&page).await;
 }
