@@ -748,6 +748,11 @@ impl<'a> Session<'a> {
                         eyes.prediction.map(&map);
                     }
                 }
+                Ok(ServerMessage::Event(Event::Tuning(t))) => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.tuning(&t);
+                    }
+                }
                 Ok(ServerMessage::Event(Event::Respawn { id, .. })) if id == self.you => {
                     if let Some(eyes) = &mut self.eyes {
                         eyes.prediction.restart();

@@ -28,7 +28,7 @@
 use std::collections::VecDeque;
 
 use rallypoint::arena::sim::{Body, Mover, Step};
-use rallypoint_protocol::message::{Input, MapInfo, Welcome};
+use rallypoint_protocol::message::{Input, MapInfo, TuningInfo, Welcome};
 
 /// Inputs kept awaiting their ack: eight seconds at 30 Hz.
 const PENDING_CAP: usize = 256;
@@ -73,8 +73,10 @@ pub struct Prediction {
     /// `None` until the map and the movement keys are known (older servers do not send
     /// them: no prediction then).
     mover: Option<Mover>,
-    /// From `welcome`: radius, top speed, acceleration.
+    /// From `welcome` (and `tuning` events): radius, top speed, acceleration.
     movement: Option<(f32, f32, f32)>,
+    /// The map in play, to rebuild the mover when the tuning changes.
+    map: Option<MapInfo>,
     dt: f32,
     base: Option<Base>,
     /// The player as predicted after the newest input.
@@ -93,6 +95,7 @@ impl Prediction {
         Prediction {
             mover: None,
             movement,
+            map: None,
             dt: 1.0 / f32::from(welcome.tick_rate.max(1)),
             base: None,
             body: Body::default(),
@@ -102,9 +105,21 @@ impl Prediction {
 
     /// The map in play (the join intro, and every map change).
     pub fn map(&mut self, map: &MapInfo) {
+        self.map = Some(map.clone());
+        self.rebuild();
+    }
+
+    /// A hot reload changed the tuning: predict with it from now on.
+    pub fn tuning(&mut self, t: &TuningInfo) {
+        self.movement = Some((t.player_radius, t.max_speed, t.acceleration));
+        self.rebuild();
+    }
+
+    fn rebuild(&mut self) {
         self.mover = self
             .movement
-            .map(|(radius, speed, accel)| Mover::new(map, radius, speed, accel));
+            .zip(self.map.as_ref())
+            .map(|((radius, speed, accel), map)| Mover::new(map, radius, speed, accel));
         self.restart();
     }
 
@@ -353,5 +368,30 @@ mod tests {
         p.input(right(1));
         assert_eq!(p.snapshot(1, 1, Some((1.0, 1.0))), None);
         assert_eq!(p.position(), None);
+    }
+
+    #[test]
+    fn a_tuning_event_predicts_with_the_new_rules() {
+        let mut w = welcome();
+        w.info.remove("acceleration");
+        let mut p = Prediction::new(&w);
+        p.map(&map());
+        p.tuning(&TuningInfo {
+            player_radius: 0.5,
+            max_hp: 100,
+            max_speed: 16.0,
+            acceleration: 600.0,
+        });
+        let mover = Mover::new(&map(), 0.5, 16.0, 600.0);
+        let mut body = Body {
+            x: 5.0,
+            y: 5.0,
+            ..Body::default()
+        };
+        p.snapshot(10, 0, Some((5.0, 5.0)));
+        p.input(right(1));
+        server(&mover, &mut body, 1);
+        assert!(p.snapshot(11, 1, Some((body.x, body.y))).is_some());
+        assert_eq!(p.position(), Some((body.x, body.y)), "the new speed");
     }
 }
