@@ -801,23 +801,18 @@ impl<'a> Session<'a> {
         {
             let mut ents = std::mem::take(&mut self.ents);
             match m.snapshot_into(&mut ents) {
-                Ok(_) => self.look(head.tick, ack, &ents, now.into_std(), local),
+                Ok(_) => {
+                    self.see(head.tick, ack, &ents, now.into_std(), local);
+                    self.look(&ents);
+                }
                 Err(_) => local.c.decode_errors += 1,
             }
             self.ents = ents;
         }
     }
 
-    /// What the behaviour, the churn check and the hand-off make of the entities.
-    fn look(
-        &mut self,
-        tick: u32,
-        ack: u32,
-        ents: &[Entity],
-        now: std::time::Instant,
-        local: &mut Local,
-    ) {
-        self.see(tick, ack, ents, now, local);
+    /// What the churn check and the hand-off make of the entities.
+    fn look(&mut self, ents: &[Entity]) {
         self.check_resume(ents);
         if self.leaving.is_some() {
             self.settle(ents);
