@@ -25,6 +25,7 @@ use rallypoint_protocol::inbound::{Inbound, decode_inbound};
 use rallypoint_protocol::message::{ErrorMessage, MessageKind, Pong, ServerMessage};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
 use serde::de::IgnoredAny;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -539,7 +540,28 @@ impl Conn<'_> {
         let ws = &mut self.ws;
         let _ = tokio::time::timeout(CLOSE_LINGER, async {
             while let Some(Ok(_)) = ws.next().await {}
+            // The frames are over: the close handshake finished, or a read error fused
+            // the stream with the rest of a refused frame still coming. Whatever else
+            // arrives is read away, so that dropping the socket sends a FIN, not a reset.
+            drain(ws.get_mut()).await;
         })
         .await;
+    }
+}
+
+/// How long the peer may be silent before a drain stops waiting for more.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+
+/// Reads and discards what the peer still sends until it closes, fails, or is quiet for
+/// [`DRAIN_QUIET`]; the caller bounds the whole.
+async fn drain(stream: &mut FragmentCap<SessionStream>) {
+    let mut sink = [0u8; 512];
+    loop {
+        match tokio::time::timeout(DRAIN_QUIET, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            // The fragment cap reports once, then only forwards.
+            Ok(Err(e)) if TooManyFragments::is(&e) => {}
+            _ => return,
+        }
     }
 }

@@ -336,6 +336,21 @@ impl TestServer {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether a log line matching `line` shows up within [`STEP_TIMEOUT`] (lines reach
+    /// the test through a reader thread, a moment after the server writes them).
+    pub async fn logged(&self, line: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + STEP_TIMEOUT;
+        loop {
+            if self.logs.lock().unwrap().iter().any(|l| line(l)) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -547,6 +547,23 @@ async fn oversized_frames_are_1009() {
     let mut m = attacker(&s, "bulky", MSGPACK).await;
     let _ = m.send(&frame(op::BINARY, &[0x90; 200_000])).await;
     assert_eq!(m.closed().await, closed(1009, "message_too_large"));
+    // The refused payload keeps coming after the server's close: the server reads it
+    // away for the linger rather than resetting the connection under a client that is
+    // still sending (a reset can destroy the close frame before it is read).
+    let mut m = attacker(&s, "trickle", MSGPACK).await;
+    let _ = m
+        .send(
+            &Frame::new(op::BINARY)
+                .declared_len(100_000)
+                .encode(&[0x90; 2_000]),
+        )
+        .await;
+    assert_eq!(m.closed().await, closed(1009, "message_too_large"));
+    for i in 0..8 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let sent = m.send(&[0x90; 2_000]).await;
+        assert!(sent.is_ok(), "write {i} after the close: {sent:?}");
+    }
     bystander.finish().await;
 }
 

@@ -106,10 +106,11 @@ async fn an_edit_reaches_a_live_room_without_disconnecting_anyone() {
         "{status}"
     );
     assert!(
-        s.logs().iter().any(|l| l.contains("asset changed")
+        s.logged(|l| l.contains("asset changed")
             && l.contains("player.max_speed")
             && l.contains(r#""old":"8""#)
-            && l.contains(r#""new":"2""#)),
+            && l.contains(r#""new":"2""#))
+            .await,
         "the change is logged"
     );
     let after = run_speed(&mut c, you, Duration::from_millis(800)).await;

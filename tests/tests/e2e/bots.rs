@@ -208,7 +208,7 @@ async fn tokens_from_a_file() {
     assert_healthy(&r, 5);
     assert_eq!(r.config.auth, "tokens");
     assert_eq!(r.config.protocol, "rallypoint.v1.json");
-    assert!(s.logs().iter().any(|l| l.contains("filed-4")));
+    assert!(s.logged(|l| l.contains("filed-4")).await);
 }
 
 #[tokio::test]
