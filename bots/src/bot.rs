@@ -40,10 +40,12 @@ use rallypoint_protocol::{Encoding, Subprotocol};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::behavior::{self, Control, Wander};
+use crate::behavior::{self, Control, Fighter, Strafe, Wander};
 use crate::config::{AbuseMode, Auth, Behavior};
 use crate::handoff::{self, Standing, Verdict};
 use crate::net::ConnectFailure;
+use crate::predict::Prediction;
+use crate::sight::{Drawn, Sight};
 use crate::stats::{Aggregate, Group, Handoffs, Local, MOVED, SessionEnd, SessionSummary};
 use crate::wire;
 use rallypoint_protocol::rng::SplitMix64 as Rng;
@@ -480,6 +482,40 @@ async fn connect(
     Ok((ws, welcome, handshake))
 }
 
+/// What a fighting or strafing bot keeps to play as a client does: the others as a
+/// client draws them, its own player predicted, and reused buffers.
+#[derive(Debug)]
+struct Eyes {
+    sight: Sight,
+    prediction: Prediction,
+    drawn: Vec<Drawn>,
+    drops: Vec<u32>,
+}
+
+/// A fighter's ground: its prediction's map and movement rules, from where it stands.
+struct Footing<'a> {
+    prediction: &'a Prediction,
+    own: (f32, f32),
+}
+
+impl behavior::Ground for Footing<'_> {
+    fn after(&self, mx: f32, my: f32) -> ((f32, f32), bool) {
+        let input = wire::input(Control {
+            mx,
+            my,
+            ..Control::default()
+        });
+        self.prediction
+            .after(&input)
+            .map_or((self.own, false), |(at, step)| (at, step.blocked))
+    }
+
+    fn clear(&self, from: (f32, f32), to: (f32, f32)) -> bool {
+        self.prediction
+            .clear_line(from, to, behavior::LINE_OF_FIRE_RADIUS)
+    }
+}
+
 /// Why the session loop stopped writing.
 enum WriteFailed {
     /// The write failed or timed out: the connection is gone or stuck.
@@ -513,7 +549,10 @@ struct Session<'a> {
     /// reused from snapshot to snapshot.
     ents: Vec<Entity>,
     wander: Wander,
-    fight: Option<Control>,
+    /// Fighters and strafers: the others as drawn, their own player predicted.
+    eyes: Option<Eyes>,
+    fighter: Fighter,
+    strafe: Strafe,
     abuse_at: Instant,
     abused_at: Option<Instant>,
     /// False while a slow reader ignores its socket.
@@ -549,6 +588,7 @@ impl<'a> Session<'a> {
         let now = Instant::now();
         // Abusers start at slightly different times so they do not hit the server in step.
         let abuse_at = now + shared.abuse_after + Duration::from_millis(rng.below(250) as u64);
+        let plays = matches!(shared.behavior, Behavior::Fight | Behavior::Strafe);
         Session {
             shared,
             role: plan.role,
@@ -557,9 +597,7 @@ impl<'a> Session<'a> {
             behavior: shared.behavior,
             // Churn and moves check the player's state across resumes, which takes
             // entities.
-            want_ents: shared.behavior == Behavior::Fight
-                || shared.churn_per_s > 0.0
-                || shared.matchmaking,
+            want_ents: plays || shared.churn_per_s > 0.0 || shared.matchmaking,
             you: welcome.you,
             tick_rate,
             snap_period: Duration::from_secs_f64(1.0 / f64::from(snap_rate)),
@@ -570,7 +608,14 @@ impl<'a> Session<'a> {
             last_snap: None,
             ents: Vec::new(),
             wander: Wander::new(),
-            fight: None,
+            eyes: plays.then(|| Eyes {
+                sight: Sight::new(tick_rate),
+                prediction: Prediction::new(welcome),
+                drawn: Vec::new(),
+                drops: Vec::new(),
+            }),
+            fighter: Fighter::new(),
+            strafe: Strafe::new(),
             abuse_at,
             abused_at: None,
             reading: true,
@@ -719,10 +764,7 @@ impl<'a> Session<'a> {
             _ if self.leaving.is_some() => Control::default(),
             Behavior::Idle => Control::default(),
             Behavior::Wander => self.wander.control(now.into_std(), rng),
-            Behavior::Fight => match self.fight {
-                Some(c) => c,
-                None => self.wander.control(now.into_std(), rng),
-            },
+            Behavior::Fight | Behavior::Strafe => self.play(now.into_std(), rng, local),
         };
         self.queue_input(ws, now, control, local)?;
         let second = ticks.is_multiple_of(self.tick_rate);
@@ -744,6 +786,46 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// A fighter's or a strafer's controls: it looks at the others where they are drawn
+    /// now, from where its prediction has its own player.
+    fn play(&mut self, now: std::time::Instant, rng: &mut Rng, local: &mut Local) -> Control {
+        let Some(eyes) = &mut self.eyes else {
+            return Control::default();
+        };
+        let own = eyes.prediction.position().or_else(|| {
+            eyes.sight
+                .latest(self.you)
+                .filter(|s| s.alive)
+                .map(|s| (s.x, s.y))
+        });
+        let render = eyes.sight.render_tick(now);
+        if let Some(at) = render {
+            eyes.sight.draw(at, &mut eyes.drawn);
+        }
+        let (Some(own), Some(at)) = (own, render) else {
+            return self.wander.control(now, rng);
+        };
+        if self.behavior == Behavior::Strafe {
+            let enemy = behavior::nearest_enemy(self.you, own, &eyes.drawn);
+            return self.strafe.control(now, rng, Some(own), enemy);
+        }
+        let view = at.round().max(0.0) as u32;
+        let ground = Footing {
+            prediction: &eyes.prediction,
+            own,
+        };
+        match self
+            .fighter
+            .decide(now, self.you, own, &eyes.drawn, view, &ground)
+        {
+            Some(fight) => {
+                local.c.shots += u64::from(fight.shot);
+                fight.control
+            }
+            None => self.wander.control(now, rng),
+        }
+    }
+
     fn churn_now(&self, now: Instant, ticks: u32, rng: &mut Rng) -> bool {
         self.role == Role::WellBehaved
             && self.shared.churn_per_s > 0.0
@@ -759,9 +841,12 @@ impl<'a> Session<'a> {
         control: Control,
         local: &mut Local,
     ) -> Result<(), WriteFailed> {
-        self.seq = ws
-            .queue_input(wire::input(control))
-            .map_err(|_| WriteFailed::Broken)?;
+        let mut input = wire::input(control);
+        self.seq = ws.queue_input(input).map_err(|_| WriteFailed::Broken)?;
+        if let Some(eyes) = &mut self.eyes {
+            input.seq = self.seq;
+            eyes.prediction.input(input);
+        }
         if self.pending.len() >= PENDING_CAP {
             self.pending.pop_front();
             local.c.ack_samples_dropped += 1;
@@ -783,11 +868,31 @@ impl<'a> Session<'a> {
                     local.rtt(rtt);
                 }
             }
-            Kind::Event if self.want_ents => {
-                if let Ok(ServerMessage::Event(Event::RoundStart { round, .. })) = m.decode() {
+            Kind::Event if self.want_ents => match m.decode() {
+                Ok(ServerMessage::Event(Event::RoundStart { round, .. })) => {
                     self.round = Some(round);
+                    // Everyone respawned: the prediction starts over.
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.restart();
+                    }
                 }
-            }
+                Ok(ServerMessage::Event(Event::Map(map))) => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.map(&map);
+                    }
+                }
+                Ok(ServerMessage::Event(Event::Tuning(t))) => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.tuning(&t);
+                    }
+                }
+                Ok(ServerMessage::Event(Event::Respawn { id, .. })) if id == self.you => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.restart();
+                    }
+                }
+                _ => {}
+            },
             Kind::Moved => match m.decode() {
                 Ok(ServerMessage::Moved(to)) => self.moved_to = Some(to.url),
                 _ => local.c.decode_errors += 1,
@@ -833,18 +938,18 @@ impl<'a> Session<'a> {
         {
             let mut ents = std::mem::take(&mut self.ents);
             match m.snapshot_into(&mut ents) {
-                Ok(_) => self.look(&ents),
+                Ok(_) => {
+                    self.see(head.tick, ack, &ents, now.into_std(), local);
+                    self.look(&ents);
+                }
                 Err(_) => local.c.decode_errors += 1,
             }
             self.ents = ents;
         }
     }
 
-    /// What the behaviour, the churn check and the hand-off make of the entities.
+    /// What the churn check and the hand-off make of the entities.
     fn look(&mut self, ents: &[Entity]) {
-        if self.behavior == Behavior::Fight {
-            self.fight = behavior::fight(self.you, ents);
-        }
         self.check_resume(ents);
         if self.leaving.is_some() {
             self.settle(ents);
@@ -860,6 +965,38 @@ impl<'a> Session<'a> {
             &mut g.cluster.checks
         } else {
             &mut g.handoffs
+        }
+    }
+
+    /// A fighter or strafer takes in a snapshot: what it sees, whose health its shots
+    /// took, and how far its prediction was off.
+    fn see(
+        &mut self,
+        tick: u32,
+        ack: u32,
+        ents: &[Entity],
+        now: std::time::Instant,
+        local: &mut Local,
+    ) {
+        let Some(eyes) = &mut self.eyes else { return };
+        eyes.sight.push(tick, ents, now, &mut eyes.drops);
+        for &id in &eyes.drops {
+            local.c.hits += u64::from(self.fighter.claims_hit(id, now));
+        }
+        for e in ents {
+            if let Entity::Projectile { vx, vy, owner, .. } = *e
+                && owner == self.you
+            {
+                self.fighter.saw_projectile(vx, vy);
+            }
+        }
+        let own = eyes
+            .sight
+            .latest(self.you)
+            .filter(|s| s.alive)
+            .map(|s| (s.x, s.y));
+        if let Some(sample) = eyes.prediction.snapshot(tick, ack, own) {
+            local.prediction(sample);
         }
     }
 

@@ -42,7 +42,7 @@ pub struct Args {
     /// Run length, ramp included (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// What well-behaved bots do: idle, wander or fight.
+    /// What well-behaved bots do: idle, wander, fight or strafe.
     #[arg(long, default_value = "wander")]
     pub behavior: Behavior,
     /// Subprotocol: msgpack (v1, the default), json (v1), v2 (rallypoint.v2.msgpack), or

@@ -208,8 +208,14 @@ pub enum Behavior {
     Idle,
     /// Walks in a random direction that changes about every second.
     Wander,
-    /// Chases, aims at and shoots the nearest living enemy; decodes every snapshot.
+    /// Chases, leads and shoots the nearest living enemy where it is drawn (interpolated,
+    /// in the past), telling the server which tick it saw; predicts its own player;
+    /// decodes every snapshot.
     Fight,
+    /// Runs sideways to the nearest enemy at full speed, turning back every 0.5–1.5 s, and
+    /// never fires: a target for fighters. Predicts its own player; decodes every
+    /// snapshot.
+    Strafe,
 }
 
 impl Behavior {
@@ -219,6 +225,7 @@ impl Behavior {
             Behavior::Idle => "idle",
             Behavior::Wander => "wander",
             Behavior::Fight => "fight",
+            Behavior::Strafe => "strafe",
         }
     }
 }
@@ -230,7 +237,10 @@ impl FromStr for Behavior {
             "idle" => Ok(Behavior::Idle),
             "wander" => Ok(Behavior::Wander),
             "fight" => Ok(Behavior::Fight),
-            _ => Err(format!("`{s}` is not a behavior (idle, wander, fight)")),
+            "strafe" => Ok(Behavior::Strafe),
+            _ => Err(format!(
+                "`{s}` is not a behavior (idle, wander, fight, strafe)"
+            )),
         }
     }
 }

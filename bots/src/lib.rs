@@ -14,7 +14,9 @@
 //! - [`net`]: the target resolved once, and what a failed connection attempt means.
 //! - [`token`]: HS256 tokens minted per bot.
 //! - [`wire`]: inputs from controls, and the abusers' messages.
-//! - [`behavior`]: idle / wander / fight decisions (pure).
+//! - [`behavior`]: idle / wander / fight / strafe decisions (pure).
+//! - [`sight`]: the other players as a client draws them, interpolated in the past.
+//! - [`predict`]: client-side prediction of the bot's own player, and its error.
 //! - `stats`: per-bot buffers and the run-wide HDR histograms and counters.
 //! - [`report`]: the report's JSON shape, text rendering and metric names.
 //! - [`assert`](mod@assert): `METRIC OP VALUE` gates over a report.
@@ -36,11 +38,13 @@ pub mod cli;
 pub mod config;
 pub mod handoff;
 pub mod net;
+pub mod predict;
 pub mod progress;
 pub mod prom;
 pub mod report;
 pub mod run;
 pub mod server_stats;
+pub mod sight;
 pub mod soak;
 mod stats;
 pub mod sys;

@@ -69,6 +69,12 @@ pub struct Report {
     /// `/match`, 421s and moves between nodes (a cluster).
     #[serde(default)]
     pub cluster: Cluster,
+    /// Fighters' shots and hits.
+    #[serde(default)]
+    pub fight: Shots,
+    /// Client-side prediction of the bots' own players (`fight` and `strafe` bots).
+    #[serde(default)]
+    pub prediction: Prediction,
     /// The bots' own cost.
     pub cpu: Cpu,
     /// Bots that play by the rules.
@@ -332,6 +338,49 @@ pub struct Cluster {
     pub unchecked: u64,
 }
 
+/// Fighters' shots (`fight` bots tap the trigger, one shot per tap).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shots {
+    /// Shots fired.
+    pub shots: u64,
+    /// Health drops of the players shot at, within the hit window after a shot: exact
+    /// when each target has one attacker.
+    pub hits: u64,
+    /// hits / shots, percent.
+    pub hit_rate_pct: f64,
+}
+
+/// Client-side prediction: how far the bots' predicted own positions were from the
+/// server's, at the acknowledged input (see the bots' `predict` module). Errors in
+/// world units; a v2 quantization step is 1/64 = 0.015625.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Predictions that could be exact (one input per server step, nothing blocking).
+    pub compared: u64,
+    /// Of those, exact to the bit.
+    pub exact: u64,
+    /// Of those, off by 1/64 unit or more.
+    pub over_step: u64,
+    /// Median error of the compared predictions.
+    pub error_p50_units: f64,
+    /// 99th percentile.
+    pub error_p99_units: f64,
+    /// Largest.
+    pub error_max_units: f64,
+    /// Predictions the server's input timing made unverifiable: an input reached the
+    /// server late or with another in the same step.
+    pub slips: u64,
+    /// Their median error.
+    pub slip_error_p50_units: f64,
+    /// Their largest error.
+    pub slip_error_max_units: f64,
+    /// Predictions from a velocity that may not have been the server's: after a slip or a
+    /// collision, until a step's steering reaches the input's velocity.
+    pub unsettled: u64,
+    /// Predictions whose move a wall or the map's edge blocked.
+    pub collided: u64,
+}
+
 /// The bots' own cost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cpu {
@@ -544,6 +593,52 @@ fn mode_report(bots: u64, m: Option<&ModeAgg>) -> ModeReport {
     }
 }
 
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 / whole as f64 * 1000.0).round() / 10.0
+    }
+}
+
+fn prediction(wb: &GroupAgg, ab: &GroupAgg) -> Prediction {
+    let merged = |f: fn(&GroupAgg) -> &Histogram<u64>| {
+        let mut h = crate::stats::histogram();
+        let _ = h.add(f(wb));
+        let _ = h.add(f(ab));
+        h
+    };
+    let (miss, slip) = (merged(|g| &g.miss), merged(|g| &g.slip));
+    let units = |h: &Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1e6
+        }
+    };
+    let max = |h: &Histogram<u64>| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.max() as f64 / 1e6
+        }
+    };
+    let sum = |f: fn(&GroupAgg) -> u64| f(wb) + f(ab);
+    Prediction {
+        compared: sum(|g| g.c.predictions_compared),
+        exact: sum(|g| g.c.predictions_exact),
+        over_step: sum(|g| g.c.predictions_over_step),
+        error_p50_units: units(&miss, 0.5),
+        error_p99_units: units(&miss, 0.99),
+        error_max_units: max(&miss),
+        slips: sum(|g| g.c.prediction_slips),
+        slip_error_p50_units: units(&slip, 0.5),
+        slip_error_max_units: max(&slip),
+        unsettled: sum(|g| g.c.predictions_unsettled),
+        collided: sum(|g| g.c.predictions_collided),
+    }
+}
+
 /// Builds the report from the two groups' aggregates.
 pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
     let [wb, ab] = groups;
@@ -665,6 +760,12 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             unsettled: sum(|g| g.cluster.checks.unsettled),
             unchecked: sum(|g| g.cluster.checks.unchecked),
         },
+        fight: Shots {
+            shots: sum(|g| g.c.shots),
+            hits: sum(|g| g.c.hits),
+            hit_rate_pct: percent(sum(|g| g.c.hits), sum(|g| g.c.shots)),
+        },
+        prediction: prediction(wb, ab),
         cpu: Cpu {
             user_s: round3(facts.cpu.user.as_secs_f64()),
             sys_s: round3(facts.cpu.sys.as_secs_f64()),
@@ -865,6 +966,32 @@ impl Report {
             if let Some(first) = &cl.first_state_loss {
                 let _ = writeln!(s, "               first loss: {first}");
             }
+        }
+        if self.fight.shots > 0 {
+            let f = &self.fight;
+            let _ = writeln!(
+                s,
+                "  fight       {} shots, {} hits ({} %)",
+                f.shots, f.hits, f.hit_rate_pct
+            );
+        }
+        let p = &self.prediction;
+        if p.compared + p.slips + p.unsettled + p.collided > 0 {
+            let _ = writeln!(
+                s,
+                "  prediction  {} compared: {} exact, {} off by 1/64 unit or more; error p50 {} p99 {} max {} units",
+                p.compared,
+                p.exact,
+                p.over_step,
+                p.error_p50_units,
+                p.error_p99_units,
+                p.error_max_units
+            );
+            let _ = writeln!(
+                s,
+                "               not compared: {} timing slips (error p50 {} max {} units), {} unsettled after one, {} blocked by walls",
+                p.slips, p.slip_error_p50_units, p.slip_error_max_units, p.unsettled, p.collided
+            );
         }
         group_text(&mut s, "well-behaved", &self.well_behaved);
         if self.abusive.group.bots > 0 {

@@ -1,8 +1,7 @@
 //! Measurements: what each bot records locally and the run-wide aggregate it feeds.
 //!
 //! The hot path (a snapshot, an ack, a pong) touches only the bot's own [`Local`]
-//! buffers: plain counters and three fixed-capacity sample vectors, no lock, no
-//! allocation. About once a second, or when a buffer fills, the bot [`flush`]es them into
+//! buffers: plain counters and fixed-capacity sample vectors, no lock, no allocation. About once a second, or when a buffer fills, the bot [`flush`]es them into
 //! the shared [`Aggregate`] (HDR histograms per group), which costs one uncontended lock
 //! per bot per second. Rare events (connects, failures, session ends) go to the
 //! aggregate directly. One histogram per metric per group for the whole run, instead of
@@ -19,6 +18,7 @@ use hdrhistogram::Histogram;
 use rallypoint_client::V2Stats;
 
 use crate::config::AbuseMode;
+use crate::predict::Sample;
 
 /// Close code of a session whose room moved to another node (Service Restart).
 pub const MOVED: u16 = 1012;
@@ -29,6 +29,9 @@ const SAMPLE_CAP: usize = 64;
 
 /// Largest latency recorded, in microseconds; longer values are clamped to it.
 const MAX_MICROS: u64 = 60_000_000;
+
+/// One v2 quantization step of a position: 1/64 unit.
+pub const POSITION_STEP: f32 = 1.0 / 64.0;
 
 /// A latency histogram in microseconds, 1 µs to 60 s at 3 significant figures.
 pub fn histogram() -> Histogram<u64> {
@@ -80,6 +83,24 @@ pub struct Counters {
     pub delta_bytes: u64,
     /// v2 snapshot frames of finished sessions (the session's own counts).
     pub v2: V2Stats,
+    /// Fighters' trigger taps (one shot each).
+    pub shots: u64,
+    /// Health drops of the players fighters shot at (see `Fighter::claims_hit`).
+    pub hits: u64,
+    /// Predictions compared with the server's position (see [`crate::predict`]).
+    pub predictions_compared: u64,
+    /// Compared predictions that were exact to the bit.
+    pub predictions_exact: u64,
+    /// Compared predictions off by a v2 quantization step (1/64 unit) or more.
+    pub predictions_over_step: u64,
+    /// Predictions the server's input timing made unverifiable (an input stepped twice
+    /// or skipped).
+    pub prediction_slips: u64,
+    /// Predictions from a velocity that may not have been the server's (after a slip
+    /// or a collision, until the steering settles).
+    pub predictions_unsettled: u64,
+    /// Predictions whose move a wall or the map's edge blocked.
+    pub predictions_collided: u64,
 }
 
 impl Counters {
@@ -99,6 +120,14 @@ impl Counters {
         self.keyframe_bytes += o.keyframe_bytes;
         self.delta_bytes += o.delta_bytes;
         self.v2.add(&o.v2);
+        self.shots += o.shots;
+        self.hits += o.hits;
+        self.predictions_compared += o.predictions_compared;
+        self.predictions_exact += o.predictions_exact;
+        self.predictions_over_step += o.predictions_over_step;
+        self.prediction_slips += o.prediction_slips;
+        self.predictions_unsettled += o.predictions_unsettled;
+        self.predictions_collided += o.predictions_collided;
     }
 }
 
@@ -110,6 +139,10 @@ pub struct Local {
     rtt: Vec<u32>,
     ack: Vec<u32>,
     jitter: Vec<u32>,
+    /// Prediction errors of compared samples, millionths of a unit.
+    miss: Vec<u32>,
+    /// Prediction errors of slips, millionths of a unit.
+    slip: Vec<u32>,
 }
 
 impl Default for Local {
@@ -126,6 +159,27 @@ impl Local {
             rtt: Vec::with_capacity(SAMPLE_CAP),
             ack: Vec::with_capacity(SAMPLE_CAP),
             jitter: Vec::with_capacity(SAMPLE_CAP),
+            miss: Vec::with_capacity(SAMPLE_CAP),
+            slip: Vec::with_capacity(SAMPLE_CAP),
+        }
+    }
+
+    /// Records a reconciliation (see [`crate::predict`]).
+    pub fn prediction(&mut self, sample: Sample) {
+        let millionths = |e: f32| (f64::from(e) * 1e6).clamp(0.0, MAX_MICROS as f64) as u32;
+        match sample {
+            Sample::Compared(e) => {
+                self.c.predictions_compared += 1;
+                self.c.predictions_exact += u64::from(e == 0.0);
+                self.c.predictions_over_step += u64::from(e >= POSITION_STEP);
+                self.miss.push(millionths(e));
+            }
+            Sample::Slip(e) => {
+                self.c.prediction_slips += 1;
+                self.slip.push(millionths(e));
+            }
+            Sample::Unsettled(_) => self.c.predictions_unsettled += 1,
+            Sample::Collided(_) => self.c.predictions_collided += 1,
         }
     }
 
@@ -149,6 +203,8 @@ impl Local {
         self.rtt.len() >= SAMPLE_CAP
             || self.ack.len() >= SAMPLE_CAP
             || self.jitter.len() >= SAMPLE_CAP
+            || self.miss.len() >= SAMPLE_CAP
+            || self.slip.len() >= SAMPLE_CAP
     }
 }
 
@@ -203,6 +259,10 @@ pub struct GroupAgg {
     pub ack: Histogram<u64>,
     /// Snapshot interval deviations, µs.
     pub jitter: Histogram<u64>,
+    /// Prediction errors of compared samples, millionths of a unit.
+    pub miss: Histogram<u64>,
+    /// Prediction errors of slips, millionths of a unit.
+    pub slip: Histogram<u64>,
     /// Bots in the group.
     pub bots: u64,
     /// Connection attempts.
@@ -255,6 +315,8 @@ impl Default for GroupAgg {
             rtt: histogram(),
             ack: histogram(),
             jitter: histogram(),
+            miss: histogram(),
+            slip: histogram(),
             bots: 0,
             attempts: 0,
             failures: BTreeMap::new(),
@@ -411,6 +473,15 @@ impl Aggregate {
             for &v in samples.iter() {
                 total.saturating_record(u64::from(v));
                 win.saturating_record(u64::from(v));
+            }
+            samples.clear();
+        }
+        for (samples, total) in [
+            (&mut local.miss, &mut group.miss),
+            (&mut local.slip, &mut group.slip),
+        ] {
+            for &v in samples.iter() {
+                total.saturating_record(u64::from(v));
             }
             samples.clear();
         }

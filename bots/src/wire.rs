@@ -21,6 +21,7 @@ pub fn input(c: Control) -> Input {
         my: c.my,
         aim: c.aim,
         fire: c.fire,
+        view: c.view,
     }
 }
 
@@ -65,6 +66,7 @@ mod tests {
             my: 0.0,
             aim: 0.25,
             fire: true,
+            view: None,
         };
         let bytes = encode_client(Encoding::MsgPack, &ClientMessage::Input(input(c)));
         assert!(matches!(

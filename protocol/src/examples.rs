@@ -16,6 +16,7 @@ pub fn input() -> Input {
         my: -0.5,
         aim: 1.5,
         fire: true,
+        view: None,
     }
 }
 

@@ -29,7 +29,8 @@ pub enum ClientMessage {
 }
 
 /// The arena's `input`: the engine's `seq` and the arena's fields
-/// `{"t":"input","seq":u32,"mx":f32,"my":f32,"aim":f32,"fire":bool}`.
+/// `{"t":"input","seq":u32,"mx":f32,"my":f32,"aim":f32,"fire":bool}`, plus `"view":u32`
+/// when the client says which tick it was drawing (lag compensation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Input {
     /// Strictly increasing per session; stale or repeated values are ignored.
@@ -42,6 +43,12 @@ pub struct Input {
     pub aim: f32,
     /// Trigger held.
     pub fire: bool,
+    /// The tick of the world the client was drawing when it made this input (its render
+    /// time, rounded to a tick): a shot is judged against the world as it was then,
+    /// within the server's lag-compensation window. Absent: judged against the present
+    /// (older clients). Written only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<u32>,
 }
 
 impl Input {

@@ -294,7 +294,8 @@ fn javascript_style_numbers_are_accepted() {
             mx: 0.0,
             my: -1.0,
             aim: 0.25,
-            fire: false
+            fire: false,
+            view: None,
         })
     );
 }
@@ -397,6 +398,7 @@ fn non_finite_floats_are_invalid() {
             my: 0.0,
             aim: bad,
             fire: false,
+            view: None,
         });
         let bytes = encode_client(Encoding::MsgPack, &msg);
         assert_eq!(
@@ -560,6 +562,7 @@ fn move_vector_is_clamped() {
         my: 4.0,
         aim: 0.0,
         fire: false,
+        view: None,
     };
     let (x, y) = i.clamped_move();
     assert!((x - 0.6).abs() < 1e-6 && (y - 0.8).abs() < 1e-6);
@@ -569,8 +572,42 @@ fn move_vector_is_clamped() {
         my: 0.4,
         aim: 0.0,
         fire: false,
+        view: None,
     };
     assert_eq!(i.clamped_move(), (0.3, 0.4));
+}
+
+#[test]
+fn the_view_of_an_input_is_optional_and_only_written_when_present() {
+    let limits = DecodeLimits::default();
+    let with_view = Input {
+        view: Some(4_000_000_000),
+        ..crate::examples::input()
+    };
+    for enc in BOTH {
+        let bytes = encode_client(enc, &ClientMessage::Input(with_view));
+        assert_eq!(
+            decode_client(enc, &bytes, &limits),
+            Ok(ClientMessage::Input(with_view))
+        );
+    }
+    assert_eq!(
+        String::from_utf8(encode_client(Encoding::Json, &ClientMessage::Input(with_view)).to_vec())
+            .unwrap(),
+        r#"{"t":"input","seq":42,"mx":1.0,"my":-0.5,"aim":1.5,"fire":true,"view":4000000000}"#
+    );
+    // Older clients send none (and JSON tools may send null): judged against the present.
+    for json in [
+        &br#"{"t":"input","seq":1,"mx":0,"my":0,"aim":0,"fire":false}"#[..],
+        br#"{"t":"input","seq":1,"mx":0,"my":0,"aim":0,"fire":false,"view":null}"#,
+    ] {
+        let Ok(ClientMessage::Input(i)) = decode_client(Encoding::Json, json, &limits) else {
+            panic!("decodes")
+        };
+        assert_eq!(i.view, None);
+    }
+    let bad = br#"{"t":"input","seq":1,"mx":0,"my":0,"aim":0,"fire":false,"view":-1}"#;
+    assert!(decode_client(Encoding::Json, bad, &limits).is_err());
 }
 
 #[test]
@@ -744,6 +781,7 @@ fn errors_name_what_was_wrong() {
         my: 0.0,
         aim: 0.0,
         fire: false,
+        view: None,
     });
     let e = err(Encoding::MsgPack, &encode_client(Encoding::MsgPack, &bad));
     assert_eq!(e.to_string(), "input.mx: not a finite number");

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rallypoint::assets::{Check, Files, Limits, Loaded};
-use rallypoint::game::{Game, GameAssets, PlayerId, RestoreError};
+use rallypoint::game::{Game, GameAssets, InputContext, PlayerId, RestoreError};
 use rallypoint_protocol::inbound::InputFields;
 use rallypoint_protocol::message::InvalidMessage;
 use rallypoint_protocol::rng::SplitMix64;
@@ -298,7 +298,7 @@ impl Game for Tag {
         }
     }
 
-    fn apply_input(&mut self, id: PlayerId, input: &Run) {
+    fn apply_input(&mut self, id: PlayerId, input: &Run, _: InputContext) {
         if let Some(p) = self.players.get_mut(&id) {
             let len = input.mx.hypot(input.my).max(1.0);
             (p.mx, p.my) = (input.mx / len, input.my / len);
@@ -532,7 +532,7 @@ mod tests {
         place(&mut tag, ids[0], 5.0, 5.0);
         place(&mut tag, ids[1], 15.0, 15.0);
         for &id in &ids {
-            tag.apply_input(id, &Run { mx: -3.0, my: 0.0 });
+            tag.apply_input(id, &Run { mx: -3.0, my: 0.0 }, InputContext::default());
         }
         tag.step(DT);
         let (it, runner) = (tag.players[&ids[0]], tag.players[&ids[1]]);
@@ -562,6 +562,7 @@ mod tests {
                         mx: mx as f32,
                         my: my as f32,
                     },
+                    InputContext::default(),
                 );
             }
             tag.step(DT);

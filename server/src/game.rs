@@ -33,6 +33,16 @@ use crate::assets::{Assets, Check, Files, Loaded, Report};
 )]
 pub struct PlayerId(pub u32);
 
+/// What the engine knows about an input besides its fields, for rules that depend on
+/// what the player had been shown (the arena's lag compensation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputContext {
+    /// The tick of the newest snapshot the engine handed this player's connection before
+    /// the input arrived; `None` before its first. A client cannot have drawn a newer
+    /// world than this, whatever its input claims.
+    pub latest_sent: Option<u32>,
+}
+
 /// Why a checkpoint could not be restored.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -96,8 +106,8 @@ pub trait Game: Sized + Send + 'static {
     fn set_away(&mut self, id: PlayerId, away: bool);
 
     /// One accepted input of the player, in `seq` order; several may arrive between two
-    /// steps.
-    fn apply_input(&mut self, id: PlayerId, input: &Self::Input);
+    /// steps. `context` says what the engine had sent the player by then.
+    fn apply_input(&mut self, id: PlayerId, input: &Self::Input, context: InputContext);
 
     /// Advances the game by one fixed step.
     fn step(&mut self, dt: f32);

@@ -633,6 +633,7 @@ impl Client {
             my,
             aim,
             fire,
+            view: None,
         };
         self.session.send_input(input).await.expect("send input")
     }

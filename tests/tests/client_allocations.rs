@@ -52,7 +52,7 @@ async fn play(
             _ = ticker.tick() => {
                 sent += 1;
                 let fire = sent % 2 == 0;
-                let input = Input { seq: 0, mx: 1.0, my: 0.5, aim: 0.1, fire };
+                let input = Input { seq: 0, mx: 1.0, my: 0.5, aim: 0.1, fire, view: None };
                 session.queue_input(input).expect("open");
                 if sent % 30 == 0 {
                     session.queue_ping().expect("open");

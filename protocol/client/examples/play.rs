@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             },
             _ = tick.tick() => {
-                session.queue_input(Input { seq: 0, mx: 1.0, my: 0.0, aim: 0.0, fire: false })?;
+                session.queue_input(Input { seq: 0, mx: 1.0, my: 0.0, aim: 0.0, fire: false, view: None })?;
                 if session.last_seq() % 30 == 1 {
                     session.queue_ping()?;
                 }

@@ -4,11 +4,13 @@
 //! [`sim`] is its pure simulation (`World::step(controls, dt)`) and [`assets`] its tuning
 //! and maps as designers write them. This module adapts the simulation to the seam: it
 //! keeps each player's latest controls between inputs (a `fire` seen in any input since
-//! the last step still fires, so a tap between ticks is not lost), writes the world as
-//! rows of [`arena_schema`], and saves and restores the whole state. What clients need of
-//! the tuning ([`TuningInfo`]: radius, health, the movement rules' speed and acceleration,
-//! for prediction) goes into `welcome`, and again as a `tuning` event when a hot reload
-//! changes it.
+//! the last step still fires, so a tap between ticks is not lost, judged against what
+//! that input's `view` claims), holds a claimed `view` to the newest snapshot the player
+//! had been sent (the simulation bounds it by its lag-compensation window), writes the
+//! world as rows of [`arena_schema`], and saves and restores the whole state. What clients
+//! need of the tuning ([`TuningInfo`]: radius, health, the movement rules' speed and
+//! acceleration, for prediction) goes into `welcome`, and again as a `tuning` event when a
+//! hot reload changes it.
 //!
 //! Must not do IO or read a clock: the engine calls it from a room's tick.
 
@@ -24,7 +26,7 @@ use rallypoint_protocol::message::{Event, Input, TuningInfo};
 use rallypoint_protocol::rows::{RowSchema, Rows};
 use serde::{Deserialize, Serialize};
 
-use crate::game::{Game, PlayerId, RestoreError};
+use crate::game::{Game, InputContext, PlayerId, RestoreError};
 use assets::{ArenaAssets, Tuning};
 use sim::{Control, World};
 
@@ -45,6 +47,9 @@ struct Pad {
     control: Control,
     /// A `fire` seen in any input since the last step.
     fire_latch: bool,
+    /// The `view` of the last input that fired since the last step.
+    #[serde(default)]
+    fire_view: Option<u32>,
     /// Connection dropped: no controls until it is back.
     away: bool,
 }
@@ -132,18 +137,23 @@ impl Game for Arena {
         }
     }
 
-    fn apply_input(&mut self, id: PlayerId, input: &Input) {
+    fn apply_input(&mut self, id: PlayerId, input: &Input, context: InputContext) {
         let Some(pad) = self.pads.get_mut(&id) else {
             return;
         };
         let (mx, my) = input.clamped_move();
+        let view = seen(input.view, context.latest_sent);
         pad.control = Control {
             mx,
             my,
             aim: input.aim,
             fire: input.fire,
+            view,
         };
-        pad.fire_latch |= input.fire;
+        if input.fire {
+            pad.fire_latch = true;
+            pad.fire_view = view;
+        }
     }
 
     fn step(&mut self, dt: f32) {
@@ -151,8 +161,12 @@ impl Game for Arena {
         for (&id, pad) in &mut self.pads {
             if !pad.away {
                 let mut c = pad.control;
-                c.fire |= pad.fire_latch;
+                if pad.fire_latch && !c.fire {
+                    c.fire = true;
+                    c.view = pad.fire_view;
+                }
                 pad.fire_latch = false;
+                pad.fire_view = None;
                 self.controls.push((id, c));
             }
         }
@@ -203,6 +217,8 @@ impl Game for Arena {
                 u64::from(pad.control.fire)
                     | u64::from(pad.fire_latch) << 1
                     | u64::from(pad.away) << 2,
+                pad.control.view.map_or(0, |v| 1 << 32 | u64::from(v)),
+                pad.fire_view.map_or(0, |v| 1 << 32 | u64::from(v)),
             ] {
                 h = (h ^ word).wrapping_mul(0x0000_0100_0000_01B3);
             }
@@ -232,6 +248,19 @@ impl Game for Arena {
             announce: saved.announce,
         })
     }
+}
+
+/// The tick a player claims to have been drawing, no newer than the newest snapshot it had
+/// been sent (nothing sent yet: no claim). Tick counts wrap, so "newer" is within half
+/// their range.
+fn seen(view: Option<u32>, latest_sent: Option<u32>) -> Option<u32> {
+    let (view, latest) = (view?, latest_sent?);
+    let ahead = view.wrapping_sub(latest);
+    Some(if ahead != 0 && ahead <= u32::MAX / 2 {
+        latest
+    } else {
+        view
+    })
 }
 
 /// What clients see of `tuning`.
@@ -264,11 +293,15 @@ mod tests {
             .game
     }
 
-    /// Random inputs for every player, from a generator of its own.
+    /// Random inputs for every player, from a generator of its own, each claiming to see
+    /// the world a few ticks back (lag compensation at work).
     fn play(arena: &mut Arena, script: &mut SplitMix64, steps: usize) -> Vec<u64> {
         let ids: Vec<PlayerId> = arena.pads.keys().copied().collect();
         let mut hashes = Vec::new();
         for step in 0..steps {
+            let context = InputContext {
+                latest_sent: Some(arena.tick()),
+            };
             for (i, &id) in ids.iter().enumerate() {
                 let input = Input {
                     seq: step as u32,
@@ -276,8 +309,9 @@ mod tests {
                     my: script.range(-1.0, 1.0) as f32,
                     aim: script.range(-3.0, 3.0) as f32,
                     fire: (step + i) % 7 == 0,
+                    view: Some(arena.tick().saturating_sub(script.below(12) as u32)),
                 };
-                arena.apply_input(id, &input);
+                arena.apply_input(id, &input, context);
             }
             arena.step(1.0 / 30.0);
             let mut events = Vec::new();
@@ -333,6 +367,40 @@ mod tests {
             assert_eq!(row.fields.len(), schema.fields(row.head.kind).len());
         }
         assert!(rows.iter().any(|r| r.head.id == id.0 && r.head.kind == 0));
+    }
+
+    #[test]
+    fn a_claimed_view_is_held_to_what_the_player_was_sent() {
+        assert_eq!(seen(Some(90), Some(100)), Some(90));
+        assert_eq!(seen(Some(100), Some(100)), Some(100));
+        assert_eq!(seen(Some(120), Some(100)), Some(100), "not newer than sent");
+        assert_eq!(seen(Some(5), None), None, "nothing sent yet: no claim");
+        assert_eq!(seen(None, Some(100)), None);
+        assert_eq!(seen(Some(3), Some(u32::MAX - 2)), Some(u32::MAX - 2));
+        assert_eq!(seen(Some(u32::MAX - 9), Some(4)), Some(u32::MAX - 9));
+    }
+
+    #[test]
+    fn a_tap_between_steps_fires_with_the_view_it_was_made_at() {
+        let assets = assets();
+        let mut arena = Arena::new(&assets, "courtyard", 3, 1.0 / 30.0);
+        let id = arena.add_player();
+        let context = InputContext {
+            latest_sent: Some(arena.tick()),
+        };
+        let tap = |fire, view| Input {
+            seq: 1,
+            mx: 0.0,
+            my: 0.0,
+            aim: 0.0,
+            fire,
+            view: Some(view),
+        };
+        arena.apply_input(id, &tap(true, 0), context);
+        arena.apply_input(id, &tap(false, 1), context);
+        let pad = arena.pads[&id];
+        assert_eq!((pad.fire_latch, pad.fire_view), (true, Some(0)));
+        assert_eq!(pad.control.view, Some(1));
     }
 
     #[test]

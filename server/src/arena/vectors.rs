@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::assets::{ArenaAssets, MapDef, Point, Rect, Tuning};
 use super::{Arena, tuning_info};
-use crate::game::{Game, PlayerId};
+use crate::game::{Game, InputContext, PlayerId};
 
 /// The checked-in file, relative to this crate.
 const PATH: &str = "../protocol/js/test/vectors/arena-movement.json";
@@ -188,8 +188,9 @@ fn run(s: &Scenario) -> Value {
             my: mv.1 as f32,
             aim: 0.0,
             fire: false,
+            view: None,
         };
-        arena.apply_input(me, &input);
+        arena.apply_input(me, &input, InputContext::default());
         arena.step(dt);
         let p = player(&arena, me);
         step["input"] = json!([mv.0, mv.1]);

@@ -40,7 +40,7 @@ use super::{Claim, Command, Join, Seat, SessionId};
 use crate::assets::{Assets, EngineSettings};
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::game::{Game, GameAssets, PlayerId, RestoreError};
+use crate::game::{Game, GameAssets, InputContext, PlayerId, RestoreError};
 use crate::metrics::{RoomMetrics, Traffic};
 
 /// A player entity and who controls it.
@@ -52,6 +52,8 @@ struct PlayerSlot {
     session: Option<SessionId>,
     /// Last input `seq` applied; `seq` counts per session.
     last_seq: u32,
+    /// Tick of the last snapshot handed to the connected session; `None` before its first.
+    sent_tick: Option<u32>,
     away_until: Option<Instant>,
     _seat: Seat,
     _claim: Option<Claim>,
@@ -250,6 +252,7 @@ impl<G: Game> RoomCore<G> {
                 name: p.name,
                 session: None,
                 last_seq: p.last_seq,
+                sent_tick: None,
                 away_until: Some(now + grace),
                 _seat: Seat::force(&self.shared, false),
                 _claim: None,
@@ -458,7 +461,10 @@ impl<G: Game> RoomCore<G> {
             return;
         }
         p.last_seq = seq;
-        self.game.apply_input(pid, &fields);
+        let context = InputContext {
+            latest_sent: p.sent_tick,
+        };
+        self.game.apply_input(pid, &fields, context);
         self.metrics.inputs_applied.inc();
     }
 
@@ -551,6 +557,9 @@ impl<G: Game> RoomCore<G> {
         let (frames, bytes) = self.snapshot_v2(tick);
         written[slot(Encoding::MsgPack)].0 += frames;
         written[slot(Encoding::MsgPack)].1 += bytes;
+        for p in self.players.values_mut().filter(|p| p.session.is_some()) {
+            p.sent_tick = Some(tick);
+        }
         for (traffic, (messages, bytes)) in self.traffic.iter().zip(written) {
             if messages > 0 {
                 traffic.messages_out.inc_by(messages);
@@ -665,6 +674,7 @@ impl<G: Game> RoomCore<G> {
                 name: j.name.clone(),
                 session: Some(j.session),
                 last_seq: 0,
+                sent_tick: None,
                 away_until: None,
                 _seat: j.seat,
                 _claim: Some(claim),
@@ -689,8 +699,10 @@ impl<G: Game> RoomCore<G> {
         };
         p.session = Some(j.session);
         p.away_until = None;
-        // `seq` is per session: the new connection counts from scratch.
+        // `seq` is per session: the new connection counts from scratch, and has been
+        // sent nothing yet.
         p.last_seq = 0;
+        p.sent_tick = None;
         p.name = j.name.clone();
         if let Some(claim) = j.claim {
             p._claim = Some(claim);

@@ -33,6 +33,7 @@ fn input(seq: u32, mx: f32, my: f32) -> Input {
         my,
         aim: 0.0,
         fire: false,
+        view: None,
     }
 }
 
@@ -536,6 +537,7 @@ fn score_a_kill(h: &mut RoomHarness, shooter: &TestClient, you: u32, target: u32
             my: 0.0,
             aim,
             fire: true,
+            view: None,
         };
         h.input(shooter, fire);
         h.tick();

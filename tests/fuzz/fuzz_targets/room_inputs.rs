@@ -14,7 +14,7 @@
 //! | 0 | `sub flags` | join as `p{sub % 4}`; flags bit 0 spectator, bit 1 JSON |
 //! | 1 | `c` | the client leaves |
 //! | 2 | `c` | the client's connection drops (it may resume) |
-//! | 3 | `c seq:u32 mx:u32 my:u32 aim:u32 fire` | an input (little endian, floats as bits) |
+//! | 3 | `c seq:u32 mx:u32 my:u32 aim:u32 fire` | an input (little endian, floats as bits); `fire` bit 0 fires, bit 1 adds `view` = `mx ^ my` (any claimed tick) |
 //! | 4 | `c len text[len]` | a chat line (lossy UTF-8) |
 //! | 5 | `n` | `n % 4 + 1` ticks |
 //! | 6 | `c` | the client stops (or resumes) reading its outbox |
@@ -193,6 +193,7 @@ fuzz_target!(|data: &[u8]| {
                     my: f32::from_bits(my),
                     aim: f32::from_bits(aim),
                     fire: fire & 1 == 1,
+                    view: (fire & 2 == 2).then_some(mx ^ my),
                 };
                 if InputFields::validate(&input).is_err() {
                     continue;

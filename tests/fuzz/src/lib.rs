@@ -19,8 +19,10 @@ use rallypoint_protocol::codec::{
     decode_client, decode_server, encode_client, encode_ents, encode_server, msgpack_value_len,
     peek_snap_header, peek_type, snap_frame,
 };
-use rallypoint_protocol::message::ServerMessage;
+use rallypoint_protocol::inbound::{Inbound, decode_checked_fields, decode_inbound};
+use rallypoint_protocol::message::{ClientMessage, Input, ServerMessage};
 use rallypoint_protocol::{DecodeError, DecodeLimits, Encoding};
+use serde::de::IgnoredAny;
 
 /// The HS256 secret the handshake target's verifier trusts (and `examples/seeds.rs` signs
 /// with).
@@ -74,6 +76,7 @@ pub fn ready<F: Future>(fut: F) -> F::Output {
 /// - `msgpack_value_len` never claims more than the input, and its prefix is a value.
 pub fn check_decoders(encoding: Encoding, data: &[u8]) {
     let limits = DecodeLimits::default();
+    check_session_path(encoding, data, &limits);
     match decode_client(encoding, data, &limits) {
         Ok(msg) => {
             let bytes = encode_client(encoding, &msg);
@@ -141,5 +144,27 @@ pub fn check_decoders(encoding: Encoding, data: &[u8]) {
                 );
             }
         }
+    }
+}
+
+/// The engine's path for a client message — the session reads the envelope alone
+/// ([`decode_inbound`] with the fields skipped), the room decodes the input's fields
+/// ([`decode_checked_fields`]) — accepts exactly what [`decode_client`] accepts, with the
+/// same type and sequence number.
+fn check_session_path(encoding: Encoding, data: &[u8], limits: &DecodeLimits) {
+    let whole = decode_client(encoding, data, limits);
+    let engine = decode_inbound::<IgnoredAny>(encoding, data, limits).and_then(|m| match m {
+        Inbound::Input { seq, .. } => {
+            let fields: Input = decode_checked_fields(encoding, data, limits)?;
+            Ok(ClientMessage::Input(Input { seq, ..fields }))
+        }
+        Inbound::Ping(p) => Ok(ClientMessage::Ping(p)),
+        Inbound::Chat(c) => Ok(ClientMessage::Chat(c)),
+        Inbound::Resync => Ok(ClientMessage::Resync),
+    });
+    match (&whole, &engine) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "the engine's path reads the same message"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("decode_client {whole:?} but the engine's path {engine:?}"),
     }
 }

@@ -197,6 +197,7 @@ fn input_frame(seq: u32) -> Vec<u8> {
         my: 0.5,
         aim: 0.0,
         fire: true,
+        view: None,
     });
     frame(op::BINARY, &encode_client(Encoding::MsgPack, &msg))
 }
@@ -845,6 +846,7 @@ async fn a_slow_reader_is_dropped_without_stalling_the_room() {
             my: 0.0,
             aim: 0.0,
             fire: true,
+            view: None,
         }),
     );
     slow.send_raw(Message::Binary(fire)).await;

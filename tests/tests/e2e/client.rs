@@ -28,6 +28,7 @@ fn forward() -> Input {
         my: 0.0,
         aim: 0.0,
         fire: false,
+        view: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn input(i: u32, tick: u32) -> Input {
         my: heading.sin(),
         aim: heading,
         fire: tick % 4 == i % 4,
+        view: None,
     }
 }
 

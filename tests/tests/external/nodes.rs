@@ -355,6 +355,7 @@ impl Player {
                 my: 0.0,
                 aim,
                 fire: fighting && target.is_some(),
+                view: None,
             };
             self.session.send_input(input).await.expect("input sent");
         }

@@ -23,7 +23,9 @@ use crate::game::GameAssets;
 
 pub use map::{MapDef, Point, Rect, load_map_file, read_map_file};
 pub use svg::{render_svg, render_svg_with_problems};
-pub use tuning::{PickupTuning, PlayerTuning, RoundTuning, Tuning, WeaponTuning};
+pub use tuning::{
+    MAX_LAG_COMPENSATION_S, PickupTuning, PlayerTuning, RoundTuning, Tuning, WeaponTuning,
+};
 
 /// The arena's data: its tuning and its maps.
 #[derive(Debug, Clone, PartialEq)]

@@ -53,7 +53,15 @@ pub struct WeaponTuning {
     pub projectile_lifetime_s: f32,
     /// Health removed per hit.
     pub damage: u16,
+    /// How far back a shot may be judged against the world as its shooter saw it (lag
+    /// compensation), seconds; 0 judges every shot against the present. At most
+    /// [`MAX_LAG_COMPENSATION_S`].
+    pub lag_compensation_s: f32,
 }
+
+/// The longest lag-compensation window a designer may set: half a second of the past is
+/// as far as being shot behind cover stays believable.
+pub const MAX_LAG_COMPENSATION_S: f32 = 0.5;
 
 /// `[pickup]` in `game.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +124,11 @@ pub(super) fn check(t: &Tuning, c: &mut Check<'_>) {
         Limits::new(0.05, 10.0, SECONDS),
     );
     s.whole("damage", w.damage, HEALTH);
+    s.real(
+        "lag_compensation_s",
+        w.lag_compensation_s,
+        Limits::new(0.0, f64::from(MAX_LAG_COMPENSATION_S), SECONDS),
+    );
     let (k, mut s) = (&t.pickup, c.table("pickup"));
     s.real("radius", k.radius, Limits::new(0.1, 5.0, UNITS));
     s.whole("heal", k.heal, HEALTH);
@@ -158,6 +171,7 @@ impl Default for WeaponTuning {
             projectile_radius: 0.15,
             projectile_lifetime_s: 1.5,
             damage: 25,
+            lag_compensation_s: 0.3,
         }
     }
 }

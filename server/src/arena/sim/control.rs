@@ -16,16 +16,24 @@ pub struct Control {
     pub aim: f32,
     /// Trigger held.
     pub fire: bool,
+    /// The tick of the world the player was looking at: a shot is judged against the
+    /// world as it was then, within the lag-compensation window (a claim older than the
+    /// window counts as its oldest tick, a newer one as the present). `None`: the present.
+    #[serde(default)]
+    pub view: Option<u32>,
 }
 
 /// A [`Control`] that is safe to simulate: finite, move clamped to the unit disc, aim
-/// wrapped into `[-π, π)` or absent.
+/// wrapped into `[-π, π)` or absent. `view` passes unchanged: any tick is harmless, the
+/// shot's rewind is bounded where it is used.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SafeControl {
     pub(crate) mx: f64,
     pub(crate) my: f64,
     pub(crate) aim: Option<f32>,
     pub(crate) fire: bool,
+    #[serde(default)]
+    pub(crate) view: Option<u32>,
 }
 
 impl Control {
@@ -48,6 +56,7 @@ impl Control {
             my,
             aim,
             fire: self.fire,
+            view: self.view,
         }
     }
 }
@@ -68,6 +77,7 @@ mod tests {
             my: f32::INFINITY,
             aim: f32::NEG_INFINITY,
             fire: true,
+            view: None,
         }
         .sanitized();
         assert_eq!((c.mx, c.my, c.aim, c.fire), (0.0, 0.0, None, true));
@@ -77,6 +87,7 @@ mod tests {
             my: -f32::MAX,
             aim: 1e30,
             fire: false,
+            view: None,
         }
         .sanitized();
         let half = std::f64::consts::FRAC_1_SQRT_2;
@@ -89,6 +100,7 @@ mod tests {
             my: 0.4,
             aim: 7.0,
             fire: false,
+            view: None,
         }
         .sanitized();
         assert!((c.mx - 0.3).abs() < 1e-7 && (c.my - 0.4).abs() < 1e-7);

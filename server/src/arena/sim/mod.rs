@@ -7,7 +7,8 @@
 //!
 //! Layout: [`world`] holds the state and the room-facing API, [`snapshot`] what it
 //! shows outward, [`step`] the per-step pipeline, [`combat`] weapons and projectiles,
-//! [`round`] the round cycle, [`spawn`] the choice of spawn points; [`motion`] and
+//! [`lag`] lag compensation (the recent past shots are judged against), [`round`] the
+//! round cycle, [`spawn`] the choice of spawn points; [`motion`] and
 //! [`geom`] are the collision math, [`control`] makes client numbers safe, and [`ids`]
 //! and [`hash`] (with the protocol crate's seeded generator) keep the state deterministic.
 
@@ -16,6 +17,7 @@ mod control;
 mod geom;
 mod hash;
 mod ids;
+mod lag;
 mod motion;
 mod round;
 mod saved;
@@ -28,4 +30,5 @@ mod world;
 mod tests;
 
 pub use control::Control;
+pub use motion::{Body, Mover, Step};
 pub use world::{PlayerId, PlayerView, World};

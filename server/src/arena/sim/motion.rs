@@ -1,9 +1,16 @@
 //! Player locomotion: steering towards the input velocity, and moving a circle through the
 //! map so it never overlaps a wall or leaves the bounds.
 //!
+//! [`Mover`] offers the same step to clients that predict their own player: the code the
+//! world moves players with, fed the same numbers, lands on the same bits.
+//!
 //! Knows circles, walls and bounds only; who may move, and when, is the world's business.
 
+use rallypoint_protocol::message::{Input, MapInfo};
+
+use super::control::Control;
 use super::geom::{self, Aabb, Axis, CONTACT_SKIN, clamp_lenient};
+use crate::arena::assets::Rect;
 
 /// Upper bound on sub-steps per move. Sub-steps only make a long diagonal move follow the
 /// diagonal instead of an L; collision safety comes from the exact per-axis casts, so
@@ -29,6 +36,101 @@ pub(crate) struct Arena<'a> {
     pub(crate) width: f64,
     pub(crate) height: f64,
     pub(crate) radius: f64,
+}
+
+/// Where a player is and how fast it goes: what one movement step reads and writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Body {
+    /// Centre, world units.
+    pub x: f32,
+    /// Centre, world units (y grows downwards).
+    pub y: f32,
+    /// Velocity, units per second; 0 along an axis the last step was blocked on.
+    pub vx: f32,
+    /// Velocity, units per second.
+    pub vy: f32,
+}
+
+/// The arena's movement rules for one player, for a client that predicts its own: built
+/// from the `map` event and the movement keys of `welcome`, stepped with the inputs the
+/// client sends. Players do not collide with each other, so a prediction from the
+/// server's position and velocity with the same inputs is exact until something else
+/// moves the player (a respawn, a tuning change).
+#[derive(Debug, Clone)]
+pub struct Mover {
+    walls: Vec<Aabb>,
+    width: f64,
+    height: f64,
+    radius: f64,
+    max_speed: f64,
+    acceleration: f64,
+}
+
+impl Mover {
+    /// The rules on `map` for a player of `radius` with the `max_speed` and
+    /// `acceleration` of `welcome` (units, units/s, units/s²).
+    pub fn new(map: &MapInfo, radius: f32, max_speed: f32, acceleration: f32) -> Mover {
+        let walls = map
+            .walls
+            .iter()
+            .map(|&[x, y, w, h]| Aabb::from_rect(&Rect { x, y, w, h }))
+            .collect();
+        Mover {
+            walls,
+            width: f64::from(map.w),
+            height: f64::from(map.h),
+            radius: f64::from(radius),
+            max_speed: f64::from(max_speed),
+            acceleration: f64::from(acceleration),
+        }
+    }
+
+    /// One step of `dt` seconds under `input`'s move vector, as the server takes it
+    /// (clamped to length 1).
+    pub fn step(&self, body: &mut Body, input: &Input, dt: f32) -> Step {
+        let (mx, my) = input.clamped_move();
+        let c = Control {
+            mx,
+            my,
+            ..Control::default()
+        }
+        .sanitized();
+        let arena = Arena {
+            walls: &self.walls,
+            width: self.width,
+            height: self.height,
+            radius: self.radius,
+        };
+        let dt = f64::from(dt);
+        let desired = (c.mx * self.max_speed, c.my * self.max_speed);
+        let step;
+        (*body, step) = arena.advance(*body, desired, self.acceleration * dt, dt);
+        step
+    }
+}
+
+impl Mover {
+    /// Whether a circle of `radius` can travel in a straight line from `from` to `to`
+    /// without touching a wall (a clear shot, for a projectile's radius).
+    pub fn clear_line(&self, from: (f32, f32), to: (f32, f32), radius: f32) -> bool {
+        let (x, y) = (f64::from(from.0), f64::from(from.1));
+        let (dx, dy) = (f64::from(to.0) - x, f64::from(to.1) - y);
+        let radius = f64::from(radius);
+        !self
+            .walls
+            .iter()
+            .any(|w| geom::segment_hits_rect(x, y, dx, dy, &w.inflated(radius)).is_some())
+    }
+}
+
+/// What one movement step met.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// A wall or the map's edge cut the move short (and stopped that axis).
+    pub blocked: bool,
+    /// The velocity reached the input's desired velocity: it no longer depends on the
+    /// velocity before the step.
+    pub settled: bool,
 }
 
 /// Result of [`Arena::slide`].
@@ -67,6 +169,37 @@ impl Arena<'_> {
         let (lo_x, hi_x) = self.bounds(self.width);
         let (lo_y, hi_y) = self.bounds(self.height);
         (clamp_lenient(x, lo_x, hi_x), clamp_lenient(y, lo_y, hi_y))
+    }
+
+    /// One movement step: the velocity steered towards `desired` by at most
+    /// `max_change`, then the body settled clear of walls and slid by velocity × `dt`. A
+    /// blocked axis loses its velocity.
+    pub(crate) fn advance(
+        &self,
+        body: Body,
+        desired: (f64, f64),
+        max_change: f64,
+        dt: f64,
+    ) -> (Body, Step) {
+        let (vx, vy) = steer(
+            (f64::from(body.vx), f64::from(body.vy)),
+            desired,
+            max_change,
+        );
+        let settled = (vx, vy) == desired;
+        let (x, y) = self.settle(f64::from(body.x), f64::from(body.y));
+        let moved = self.slide(x, y, vx * dt, vy * dt);
+        let out = Body {
+            x: moved.x as f32,
+            y: moved.y as f32,
+            vx: if moved.blocked_x { 0.0 } else { vx as f32 },
+            vy: if moved.blocked_y { 0.0 } else { vy as f32 },
+        };
+        let step = Step {
+            blocked: moved.blocked_x || moved.blocked_y,
+            settled,
+        };
+        (out, step)
     }
 
     /// Moves the circle by `(dx, dy)`, x then y in sub-steps of at most half a radius,

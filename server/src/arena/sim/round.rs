@@ -85,6 +85,7 @@ impl World {
                 self.events.push(Event::Map(self.map_info()));
             }
             self.respawn_everyone();
+            self.history.clear();
             for pickup in self.pickups.values_mut() {
                 pickup.available = true;
                 pickup.respawn_in_s = 0.0;

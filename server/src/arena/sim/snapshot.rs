@@ -136,6 +136,7 @@ impl World {
             h.f64(p.life_s);
         }
         self.ids.hash_into(&mut h);
+        self.history.hash_into(&mut h);
         h.finish()
     }
 }
@@ -157,6 +158,8 @@ impl Player {
         h.bool(self.control.aim.is_some());
         h.f32(self.control.aim.unwrap_or(0.0));
         h.bool(self.control.fire);
+        h.bool(self.control.view.is_some());
+        h.u32(self.control.view.unwrap_or(0));
     }
 }
 
@@ -195,6 +198,7 @@ fn hash_tuning(h: &mut StateHasher, t: &Tuning) {
         h.f32(v);
     }
     h.u16(w.damage);
+    h.f32(w.lag_compensation_s);
     h.f32(t.pickup.radius);
     h.u16(t.pickup.heal);
     h.f32(t.pickup.respawn_s);

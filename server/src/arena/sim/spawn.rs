@@ -49,6 +49,7 @@ impl World {
         p.respawn_in_s = 0.0;
         p.cooldown_s = 0.0;
         self.events.push(Event::Respawn { id: p.id.0, x, y });
+        self.history.forget(key);
     }
 }
 

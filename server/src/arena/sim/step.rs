@@ -1,15 +1,17 @@
 //! One fixed step: the order in which things happen, plus the phases too small for a
 //! module of their own (timers, controls, movement, pickups).
 //!
-//! Order within a playing step: respawn and pickup timers, controls, movement, firing,
-//! projectiles (which may kill), pickups (so the dead take nothing), then the round
-//! check. Must not allocate in the steady state: every pass walks the slotmaps in place
-//! or reuses a buffer owned by the world.
+//! Order within a playing step: respawn and pickup timers, controls, movement, firing
+//! (lag-compensated shots resolve their rewound stretch here), projectiles (which may
+//! kill), pickups (so the dead take nothing), the round check, and last the players'
+//! positions into the lag-compensation history. Must not allocate in the steady state:
+//! every pass walks the slotmaps in place or reuses a buffer owned by the world.
 
 use rallypoint_protocol::message::Event;
 
 use super::control::{Control, SafeControl};
-use super::motion::{Arena, steer};
+use super::lag;
+use super::motion::{Arena, Body};
 use super::round::{Phase, TIMER_SLACK_S};
 use super::world::{PlayerId, World};
 
@@ -39,7 +41,7 @@ impl World {
             self.run_timers(dt);
             self.apply_controls(controls);
             self.move_players(dt);
-            self.fire_weapons();
+            self.fire_weapons(dt);
             self.advance_projectiles(dt);
             self.collect_pickups();
             self.round.time_left_s -= dt;
@@ -49,6 +51,10 @@ impl World {
         }
         self.tick = self.tick.wrapping_add(1);
         self.ids.advance(dt);
+        if self.round.phase == Phase::Playing {
+            let keep = lag::window_ticks(self.tuning.weapon.lag_compensation_s, dt);
+            self.history.record(self.tick, &self.players, keep);
+        }
     }
 
     /// Cooldowns, respawns and pickup returns. Away players' timers are frozen with
@@ -118,13 +124,14 @@ impl World {
                 continue;
             }
             let desired = (p.control.mx * max_speed, p.control.my * max_speed);
-            let (vx, vy) = steer((f64::from(p.vx), f64::from(p.vy)), desired, max_change);
-            let (x, y) = arena.settle(f64::from(p.x), f64::from(p.y));
-            let moved = arena.slide(x, y, vx * dt, vy * dt);
-            p.x = moved.x as f32;
-            p.y = moved.y as f32;
-            p.vx = if moved.blocked_x { 0.0 } else { vx as f32 };
-            p.vy = if moved.blocked_y { 0.0 } else { vy as f32 };
+            let body = Body {
+                x: p.x,
+                y: p.y,
+                vx: p.vx,
+                vy: p.vy,
+            };
+            let (moved, _) = arena.advance(body, desired, max_change, dt);
+            (p.x, p.y, p.vx, p.vy) = (moved.x, moved.y, moved.vx, moved.vy);
         }
     }
 

@@ -15,6 +15,7 @@ use slotmap::{SlotMap, new_key_type};
 use super::control::SafeControl;
 use super::geom::Aabb;
 use super::ids::WireIds;
+use super::lag::History;
 use super::motion::Arena;
 use super::round::Round;
 use super::saved::{self, SavedSlots};
@@ -131,6 +132,8 @@ struct Saved<'a> {
     pickups: SavedSlots<PickupKey, Pickup>,
     ids: Cow<'a, WireIds>,
     events: Cow<'a, [Event]>,
+    #[serde(default)]
+    history: Cow<'a, History>,
 }
 
 /// One room's game.
@@ -151,9 +154,13 @@ pub struct World {
     pub(super) pickups: SlotMap<PickupKey, Pickup>,
     pub(super) ids: WireIds,
     pub(super) events: Vec<Event>,
+    /// Where the players were over the lag-compensation window.
+    pub(super) history: History,
     /// Reused buffer for "act on these players" passes that need the player map
     /// borrowed immutably while choosing (respawns).
     pub(super) scratch_keys: Vec<PlayerKey>,
+    /// Reused buffer for the shots of a step, with their rewind.
+    pub(super) scratch_shots: Vec<(Projectile, usize)>,
 }
 
 impl World {
@@ -175,7 +182,9 @@ impl World {
             pickups: SlotMap::with_key(),
             ids: WireIds::new(),
             events: Vec::new(),
+            history: History::default(),
             scratch_keys: Vec::new(),
+            scratch_shots: Vec::new(),
         };
         world.install_map(map);
         world
@@ -347,6 +356,7 @@ impl World {
             pickups: saved::save(&self.pickups),
             ids: Cow::Borrowed(&self.ids),
             events: Cow::Borrowed(&self.events[..]),
+            history: Cow::Borrowed(&self.history),
         };
         rmp_serde::to_vec_named(&saved).expect("a world always serializes")
     }
@@ -369,7 +379,9 @@ impl World {
             pickups: saved::load(s.pickups),
             ids: s.ids.into_owned(),
             events: s.events.into_owned(),
+            history: s.history.into_owned(),
             scratch_keys: Vec::new(),
+            scratch_shots: Vec::new(),
         })
     }
 

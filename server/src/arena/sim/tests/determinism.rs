@@ -80,6 +80,7 @@ fn scripted_fight(seed: u64, nudge: Option<Nudge>) -> Run {
                     my: heading.1,
                     aim,
                     fire: script.below(3) == 0,
+                    view: None,
                 },
             ));
         }

@@ -78,6 +78,7 @@ fn away_players_are_frozen_intangible_and_keep_everything() {
                 my: 0.0,
                 aim: 2.0,
                 fire: true,
+                view: None,
             },
         )],
         20,

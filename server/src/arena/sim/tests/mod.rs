@@ -3,9 +3,11 @@
 
 mod combat;
 mod determinism;
+mod lagcomp;
 mod membership;
 mod movement;
 mod pickups;
+mod prediction;
 mod properties;
 mod rounds;
 mod support;

@@ -181,6 +181,7 @@ fn non_finite_controls_do_nothing() {
         my: f32::INFINITY,
         aim: f32::NAN,
         fire: false,
+        view: None,
     };
     steps(&mut world, &[(me, garbage)], 10);
     let p = world.player(me).unwrap();

@@ -219,6 +219,7 @@ fn random_play_never_breaks_the_world() {
                         my: random_number(&mut rng, 1.5),
                         aim: random_number(&mut rng, 10.0),
                         fire: rng.below(2) == 0,
+                        view: None,
                     },
                 ));
             }

@@ -165,6 +165,7 @@ fn the_intermission_freezes_play_and_the_next_round_resets_on_the_queued_map() {
             my: 1.0,
             aim: 0.0,
             fire: true,
+            view: None,
         },
     )];
     while world.tick() < next_tick {
