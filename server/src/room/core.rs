@@ -243,8 +243,10 @@ impl<G: Game> RoomCore<G> {
         }
         let sub: Arc<str> = Arc::from(p.sub.as_str());
         // The account's place in the directory is taken on the first tick: a room is
-        // restored while the directory opens it, under the directory's lock.
+        // restored while the directory opens it, under the directory's lock. Until then
+        // the directory knows it from the room's shared state.
         self.claims_owed = true;
+        self.shared.mark_restored(Arc::clone(&sub));
         self.players.insert(
             pid,
             PlayerSlot {
@@ -273,6 +275,7 @@ impl<G: Game> RoomCore<G> {
         for p in self.players.values_mut().filter(|p| p._claim.is_none()) {
             p._claim = Some(self.directory.claim(&p.sub, &self.name, true));
         }
+        self.shared.restored_entered();
     }
 
     /// The whole room as bytes, for [`RoomCore::restore`] here or on another node: the
