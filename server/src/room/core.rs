@@ -16,8 +16,11 @@
 //! says which accounts have a player here whenever that changes; [`RoomCore::move_out`]
 //! sends every member where the room lives now (`moved`, then close 1012) and ends it.
 //!
-//! Must not read a clock, touch tokio or a socket, or block: the async driver
-//! ([`super::task`]) and the test harness both feed it time and commands.
+//! Must not read a clock, touch tokio, or block: the async driver ([`super::task`]) and
+//! the test harness both feed it time and commands. Its only IO is through outboxes: on
+//! plain TCP an outbox writes a snapshot to its socket at once if the socket takes it
+//! without blocking, else keeps it for the session (see [`super::outbox`]); the harness's
+//! outboxes have no socket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
