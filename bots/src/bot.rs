@@ -740,7 +740,12 @@ impl<'a> Session<'a> {
                     self.round = Some(round);
                     // Everyone respawned: the prediction starts over.
                     if let Some(eyes) = &mut self.eyes {
-                        eyes.prediction.restart();
+                        eyes.prediction.round_started();
+                    }
+                }
+                Ok(ServerMessage::Event(Event::RoundEnd { .. })) => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.round_over();
                     }
                 }
                 Ok(ServerMessage::Event(Event::Map(map))) => {
