@@ -10,6 +10,12 @@
 //! player stands, drops the connection abruptly, reconnects after a short pause and checks
 //! that the resumed player stands where it left it, with the same score.
 //!
+//! With `--match` a bot asks `GET /match` on the target's node where to play before each
+//! connection (the first, and after a lost one: `/match` sends it back to its room,
+//! `resume`); any bot follows a 421 to the room's node, and `moved` + close 1012 to the
+//! room's new node at once, where it resumes and checks that its player is as the last
+//! snapshot before `moved` showed it (see [`crate::handoff`]).
+//!
 //! Abusive bots play nicely for `abuse_after`, then misbehave in their mode and expect to
 //! be cut off. When the run ends, a bot stops sending, waits (bounded) for the ack of its
 //! last input and closes with 1000.
@@ -22,6 +28,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use std::borrow::Cow;
 
 use rallypoint_client::{
     ConnectError, Endpoint, FrameOutcome, Incoming, Kind, Received, Request, TokenIn,
@@ -38,7 +46,7 @@ use crate::handoff::{self, Standing, Verdict};
 use crate::net::ConnectFailure;
 use crate::predict::Prediction;
 use crate::sight::{Drawn, Sight};
-use crate::stats::{Aggregate, Group, Local, SessionEnd, SessionSummary};
+use crate::stats::{Aggregate, Group, Handoffs, Local, MOVED, SessionEnd, SessionSummary};
 use crate::wire;
 use rallypoint_protocol::rng::SplitMix64 as Rng;
 
@@ -69,6 +77,22 @@ const HANDOFF_LIMIT: Duration = Duration::from_secs(8);
 const HANDOFF_ACK_WAIT: Duration = Duration::from_secs(1);
 /// Wait before a well-behaved bot reconnects after an unexpected close.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// 421s followed in a row before an attempt counts as failed.
+const MAX_REDIRECTS: u32 = 4;
+/// After a resume with a state to check, how long the bot sends nothing while it waits
+/// for the snapshot that settles the check (none of its new inputs may be in it).
+const HOLD_LIMIT: Duration = Duration::from_secs(2);
+
+/// Why a bot expects to resume its player on its next connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// It dropped the connection on purpose.
+    Churn,
+    /// Its room moved to another node.
+    Move,
+    /// It lost its connection and `/match` said `resume`.
+    Rematch,
+}
 
 /// What a bot is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +135,8 @@ pub struct Shared {
     pub behavior: Behavior,
     /// Probability that a well-behaved bot drops its connection in a given second.
     pub churn_per_s: f64,
+    /// Bots ask `/match` where to play (`--match`).
+    pub matchmaking: bool,
     /// No churn and no new abuse from this instant on, so every bot ends in a session
     /// long enough to settle its final ack, and every abuser has been dealt with.
     pub churn_until: Instant,
@@ -224,19 +250,21 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
             }
         }
     };
-    let request = request(&plan, &shared, &token);
+    let requests = Requests::new(&plan, &shared, &token);
     let mut local = Local::new();
-    let mut resume_of: Option<u32> = None;
-    let mut left: Option<Standing> = None;
+    let mut resume_of: Option<(u32, Cause)> = None;
+    let mut left: Option<(Standing, Cause)> = None;
+    let mut moved_to: Option<String> = None;
     let mut first = true;
     loop {
         if shared.stopping() {
             break;
         }
-        let Some(attempt) = shared.unless_stopped(connect(&shared, &request)).await else {
+        let route = route(&shared, &requests, moved_to.take(), group);
+        let Some(attempt) = shared.unless_stopped(route).await else {
             break;
         };
-        let (mut ws, welcome, handshake) = match attempt {
+        let (mut ws, welcome, handshake, matched_resume) = match attempt {
             Ok(c) => c,
             Err(f) => {
                 let retry = f.retry_in();
@@ -253,22 +281,38 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
                 break;
             }
         };
+        // After a lost connection, only `/match` knows whether the player is still kept.
+        let resuming = resume_of
+            .take()
+            .filter(|(_, cause)| *cause != Cause::Rematch || matched_resume);
         shared.with_stats(|s| {
             s.connected(group, handshake, first);
-            if let Some(you) = resume_of.take() {
+            if let Some((you, cause)) = resuming {
                 let g = s.group(group);
-                if ws.resumed_from(you) {
-                    g.resumes += 1;
-                } else {
-                    g.resume_failures += 1;
-                }
+                let kept = ws.resumed_from(you);
+                let (resumes, failures) = match cause {
+                    Cause::Churn => (&mut g.resumes, &mut g.resume_failures),
+                    Cause::Move | Cause::Rematch => {
+                        (&mut g.cluster.resumes, &mut g.cluster.resume_failures)
+                    }
+                };
+                *(if kept { resumes } else { failures }) += 1;
             }
         });
         first = false;
         let mut session = Session::new(&plan, &shared, &welcome, &mut rng);
         // A failed resume is counted above; a new player has nothing to compare.
-        session.expect = left.take().filter(|_| welcome.resumed);
-        let end = session.drive(&mut ws, &mut local, &mut rng).await;
+        if let Some((standing, cause)) = left.take().filter(|_| welcome.resumed) {
+            session.expect = Some(standing);
+            session.moved_in = cause == Cause::Move;
+        }
+        let end = match session.drive(&mut ws, &mut local, &mut rng).await {
+            SessionEnd::Closed { code: MOVED, error } => SessionEnd::Moved {
+                to: session.moved_to.take(),
+                error,
+            },
+            end => end,
+        };
         let first_desync = count_v2(&ws, &mut local);
         if matches!(end, SessionEnd::Churned) {
             ws.abort();
@@ -281,20 +325,38 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
             s.ended(group, plan.role.mode(), &end, &summary);
             let g = s.group(group);
             if session.expect.is_some() {
-                g.handoffs.unchecked += 1;
+                session.checks(g).unchecked += 1;
             }
-            if matches!(end, SessionEnd::Churned) && session.left.is_none() {
-                g.handoffs.unsettled += 1;
+            match end {
+                SessionEnd::Churned if session.left.is_none() => g.handoffs.unsettled += 1,
+                // Not seen yet: nothing to compare after the move.
+                SessionEnd::Moved { .. } if session.seen.is_none() => {
+                    g.cluster.checks.unsettled += 1;
+                }
+                _ => {}
             }
             if g.first_desync.is_none() {
                 g.first_desync = first_desync;
             }
         });
-        left = session.left.take();
+        left = match end {
+            SessionEnd::Moved { .. } => session.seen.take().map(|s| (s, Cause::Move)),
+            _ => session.left.take().map(|s| (s, Cause::Churn)),
+        };
         match end {
             SessionEnd::Finished => break,
+            SessionEnd::Moved { to, .. } => {
+                // Straight to the room's new node (or back through `/match`), with a
+                // little jitter so a room's players do not all redial in the same instant.
+                resume_of = Some((welcome.you, Cause::Move));
+                moved_to = to;
+                let pause = Duration::from_millis(rng.below(50) as u64);
+                if !shared.sleep_until(Instant::now() + pause).await {
+                    break;
+                }
+            }
             SessionEnd::Churned => {
-                resume_of = Some(welcome.you);
+                resume_of = Some((welcome.you, Cause::Churn));
                 // A short, random pause: a real client notices the drop, then redials.
                 let pause = Duration::from_millis(50 + rng.below(200) as u64);
                 if !shared.sleep_until(Instant::now() + pause).await {
@@ -308,6 +370,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) {
                     || !shared.sleep_until(Instant::now() + RECONNECT_DELAY).await
                 {
                     break;
+                }
+                if shared.matchmaking {
+                    resume_of = Some((welcome.you, Cause::Rematch));
                 }
                 shared.with_stats(|s| s.group(group).reconnects += 1);
             }
@@ -334,27 +399,81 @@ async fn token(plan: &Plan, shared: &Shared) -> Result<String, ConnectFailure> {
 
 type Ws = rallypoint_client::Session;
 
-/// What each of the bot's sessions asks for: its token in the header, its room, and for
-/// a slow reader a small receive buffer.
-fn request(plan: &Plan, shared: &Shared, token: &str) -> Request {
-    let mut request = Request::new([shared.protocol]).token(token, TokenIn::Header);
-    if let Some(room) = &plan.room {
-        request = request.room(room);
+/// What each of the bot's sessions asks for: its token in the header, and for a slow
+/// reader a small receive buffer; with its room for the target and `/match` (`named`),
+/// without for a URL a node gave, which names the room itself (`routed`).
+struct Requests {
+    named: Request,
+    routed: Request,
+}
+
+impl Requests {
+    fn new(plan: &Plan, shared: &Shared, token: &str) -> Requests {
+        let mut routed = Request::new([shared.protocol]).token(token, TokenIn::Header);
+        if plan.role == Role::Abuser(AbuseMode::SlowReader) {
+            routed = routed.recv_buffer(SLOW_READER_RCVBUF);
+        }
+        let named = match &plan.room {
+            Some(room) => routed.clone().room(room),
+            None => routed.clone(),
+        };
+        Requests { named, routed }
     }
-    if plan.role == Role::Abuser(AbuseMode::SlowReader) {
-        request = request.recv_buffer(SLOW_READER_RCVBUF);
+}
+
+/// One connection attempt, wherever it goes: to `moved_to` (the room's new node), else
+/// where `/match` says (`--match`), else the target; then after the room's owner for each
+/// 421. The last item: `/match` said the account still has a player.
+async fn route(
+    shared: &Shared,
+    requests: &Requests,
+    moved_to: Option<String>,
+    group: Group,
+) -> Result<(Ws, Welcome, Duration, bool), ConnectFailure> {
+    let mut resume = false;
+    let (mut endpoint, mut request) = match moved_to {
+        Some(url) => (
+            Cow::Owned(shared.target.elsewhere(&url).await?),
+            &requests.routed,
+        ),
+        None if shared.matchmaking => {
+            let found = shared.target.find_match(&requests.named).await?;
+            resume = found.resume;
+            shared.with_stats(|s| {
+                let c = &mut s.group(group).cluster;
+                c.matches += 1;
+                c.match_resumes += u64::from(found.resume);
+            });
+            let at = shared.target.elsewhere(&found.url).await?;
+            (Cow::Owned(at), &requests.routed)
+        }
+        None => (Cow::Borrowed(&shared.target), &requests.named),
+    };
+    for _ in 0..MAX_REDIRECTS {
+        match connect(shared, &endpoint, request).await {
+            Err(ConnectFailure::Connect(ConnectError::Rejected(r))) if r.status == 421 => {
+                let Some(url) = r.redirect() else {
+                    return Err(ConnectError::Rejected(r).into());
+                };
+                shared.with_stats(|s| s.group(group).cluster.redirects += 1);
+                endpoint = Cow::Owned(shared.target.elsewhere(&url).await?);
+                request = &requests.routed;
+            }
+            other => return other.map(|(ws, welcome, handshake)| (ws, welcome, handshake, resume)),
+        }
     }
-    request
+    Err(ConnectFailure::Redirects(MAX_REDIRECTS))
 }
 
 /// TCP, TLS, upgrade (timed: the handshake), then the `welcome`, each within the
 /// connect timeout.
 async fn connect(
     shared: &Shared,
+    endpoint: &Endpoint,
     request: &Request,
 ) -> Result<(Ws, Welcome, Duration), ConnectFailure> {
     let started = Instant::now();
-    let mut ws = shared.target.connect(request).await?;
+    let mut ws = endpoint.connect(request).await?;
     let handshake = started.elapsed();
     let welcome = tokio::time::timeout(shared.connect_timeout, ws.read_welcome())
         .await
@@ -450,6 +569,12 @@ struct Session<'a> {
     expect: Option<Standing>,
     /// Set by a snapshot that completes the hand-off: drop the connection now.
     drop_now: bool,
+    /// This session resumed a player whose room moved here (`expect` is a move's).
+    moved_in: bool,
+    /// The player as the last snapshot showed it (alive and present), for a move.
+    seen: Option<Standing>,
+    /// The URL of the last `moved`.
+    moved_to: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -470,8 +595,9 @@ impl<'a> Session<'a> {
             encoding: shared.protocol.encoding(),
             v2: shared.protocol.is_v2(),
             behavior: shared.behavior,
-            // Churn checks the player's state across resumes, which takes entities.
-            want_ents: plays || shared.churn_per_s > 0.0,
+            // Churn and moves check the player's state across resumes, which takes
+            // entities.
+            want_ents: plays || shared.churn_per_s > 0.0 || shared.matchmaking,
             you: welcome.you,
             tick_rate,
             snap_period: Duration::from_secs_f64(1.0 / f64::from(snap_rate)),
@@ -499,6 +625,9 @@ impl<'a> Session<'a> {
             left: None,
             expect: None,
             drop_now: false,
+            moved_in: false,
+            seen: None,
+            moved_to: None,
         }
     }
 
@@ -625,6 +754,10 @@ impl<'a> Session<'a> {
                 AbuseMode::SlowReader => self.reading = false,
                 _ => {}
             }
+        }
+        if self.expect.is_some() && now < self.started + HOLD_LIMIT {
+            // Resumed: nothing new may move the player before the check's snapshot.
+            return Ok(());
         }
         let control = match self.behavior {
             // Coming to rest for a churn hand-off.
@@ -765,8 +898,12 @@ impl<'a> Session<'a> {
                 }
                 _ => {}
             },
+            Kind::Moved => match m.decode() {
+                Ok(ServerMessage::Moved(to)) => self.moved_to = Some(to.url),
+                _ => local.c.decode_errors += 1,
+            },
             Kind::Unknown | Kind::Unreadable => local.c.decode_errors += 1,
-            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error | Kind::Moved => {}
+            Kind::Welcome | Kind::Chat | Kind::Event | Kind::Error => {}
         }
     }
 
@@ -822,6 +959,18 @@ impl<'a> Session<'a> {
         if self.leaving.is_some() {
             self.settle(ents);
         }
+        if let Some(round) = self.round {
+            self.seen = handoff::as_seen(self.you, round, ents);
+        }
+    }
+
+    /// Where this session's resume check is counted: churn's, or the moves'.
+    fn checks<'g>(&self, g: &'g mut crate::stats::GroupAgg) -> &'g mut Handoffs {
+        if self.moved_in {
+            &mut g.cluster.checks
+        } else {
+            &mut g.handoffs
+        }
     }
 
     /// A fighter or strafer takes in a snapshot: what it sees, whose health its shots
@@ -866,9 +1015,10 @@ impl<'a> Session<'a> {
         };
         self.expect = None;
         self.shared.with_stats(|s| {
-            let h = &mut s.group(self.role.group()).handoffs;
+            let h = self.checks(s.group(self.role.group()));
             match verdict {
                 Verdict::Kept => h.kept += 1,
+                Verdict::ShotsLanded => h.shots_landed += 1,
                 Verdict::NewRound => h.new_round += 1,
                 Verdict::Lost(what) => {
                     h.lost += 1;

@@ -81,6 +81,10 @@ pub struct Args {
     /// and resume it.
     #[arg(long, default_value_t = 0.0)]
     pub churn: f64,
+    /// Ask `GET /match` on --url's node where each bot plays (a cluster), follow 421s,
+    /// and reconnect through /match after a lost connection.
+    #[arg(long = "match")]
+    pub matchmaking: bool,
     /// Make a fraction of the bots misbehave: MODE FRACTION, MODE one of flood, oversize,
     /// garbage, slow-reader (repeatable).
     #[arg(long, num_args = 2, value_names = ["MODE", "FRACTION"], action = clap::ArgAction::Append)]
@@ -208,6 +212,7 @@ impl Args {
                 ca: self.ca.clone(),
             },
             churn_pct_per_s: self.churn,
+            matchmaking: self.matchmaking,
             abuse,
             abuse_after: self.abuse_after,
             abusers_return: self.abusers_return,

@@ -41,6 +41,11 @@ pub struct Config {
     /// Percentage of the well-behaved bots that drop their connection abruptly each second
     /// and resume it (0 = off).
     pub churn_pct_per_s: f64,
+    /// Every bot asks `GET /match` on `url`'s node where to play and connects there,
+    /// follows 421s, and after a lost connection asks `/match` again (a cluster; works on
+    /// a single node too). Without it bots connect to `url` itself. Either way a bot
+    /// follows `moved` + 1012 to the room's new node.
+    pub matchmaking: bool,
     /// Misbehaving bots: each entry turns a fraction of the bots into abusers of one kind.
     pub abuse: Vec<AbuseSpec>,
     /// How long an abusive bot plays nicely after `welcome` before it misbehaves, so its
@@ -96,6 +101,7 @@ impl Default for Config {
             auth: Auth::DevToken,
             tls: TlsOptions::default(),
             churn_pct_per_s: 0.0,
+            matchmaking: false,
             abuse: Vec::new(),
             abuse_after: Duration::from_secs(1),
             abusers_return: false,

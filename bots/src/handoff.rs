@@ -1,5 +1,5 @@
-//! Churn hand-offs: how a churning bot knows what its player looked like when it dropped
-//! the connection, and whether the resumed player is the same.
+//! Hand-offs: how a churning or moved bot knows what its player looked like when it left
+//! its connection, and whether the resumed player is the same.
 //!
 //! The server freezes a dropped player where it stands, with its health and score, for
 //! the resume grace period. A client cannot see the exact moment the server notices the
@@ -9,6 +9,14 @@
 //! score). That [`Standing`] is what the resumed player must show in the first snapshot
 //! after the resume, unless a new round started meanwhile (a new round respawns everyone
 //! with no score, so there is nothing to compare).
+//!
+//! A move to another node (`moved`, close 1012) needs no rest: the draining node writes
+//! the room's final state right after the last tick it sent a snapshot of, so the last
+//! snapshot before `moved` is what the new node restores ([`as_seen`]). Only the
+//! player's own shots still flying then may add to its score on the new node before it
+//! is back ([`Verdict::ShotsLanded`]). A player dead at the move is compared by score
+//! alone: its respawn may come, somewhere else, before it is back. The resumed bot sends nothing until that first
+//! snapshot, so none of its new inputs is in it.
 //!
 //! Pure: no IO, no clock.
 
@@ -25,6 +33,10 @@ pub struct Standing {
     pub score: i32,
     /// Round the bot last heard of.
     pub round: u32,
+    /// Some of its shots were still flying (a move; never at rest).
+    pub shots_in_flight: bool,
+    /// Dead, waiting for its respawn (a move; never at rest): only the score counts.
+    pub dead: bool,
 }
 
 /// What the first snapshot after a resume showed.
@@ -34,6 +46,9 @@ pub enum Verdict {
     Kept,
     /// A new round started while the bot was away: everyone respawned with no score.
     NewRound,
+    /// Same position; the score grew by kills of shots that were still flying when the
+    /// player left.
+    ShotsLanded,
     /// Something differs; the text says what, for the report.
     Lost(String),
 }
@@ -50,6 +65,25 @@ fn row(me: u32, ents: &[Entity]) -> Option<(f32, f32, i32, u8)> {
             ..
         } if id == me => Some((x, y, score, flags)),
         _ => None,
+    })
+}
+
+/// Whether one of `me`'s shots is still flying.
+fn shooting(me: u32, ents: &[Entity]) -> bool {
+    ents.iter()
+        .any(|e| matches!(*e, Entity::Projectile { owner, .. } if owner == me))
+}
+
+/// `me` as this snapshot shows it, when present: what a move must keep.
+pub fn as_seen(me: u32, round: u32, ents: &[Entity]) -> Option<Standing> {
+    let (x, y, score, flags) = row(me, ents)?;
+    (flags & PLAYER_AWAY == 0).then(|| Standing {
+        x,
+        y,
+        score,
+        round,
+        shots_in_flight: shooting(me, ents),
+        dead: flags & PLAYER_DEAD != 0,
     })
 }
 
@@ -70,10 +104,14 @@ pub fn at_rest(
 ) -> Option<Standing> {
     let (x, y, score, flags) = row(me, ents)?;
     let alive = flags & (PLAYER_DEAD | PLAYER_AWAY) == 0;
-    let shooting = ents
-        .iter()
-        .any(|e| matches!(*e, Entity::Projectile { owner, .. } if owner == me));
-    (alive && previous == Some((x, y)) && !shooting).then_some(Standing { x, y, score, round })
+    (alive && previous == Some((x, y)) && !shooting(me, ents)).then_some(Standing {
+        x,
+        y,
+        score,
+        round,
+        shots_in_flight: false,
+        dead: false,
+    })
 }
 
 /// Compares the standing before the drop with the first snapshot after the resume, in
@@ -83,8 +121,12 @@ pub fn compare(me: u32, before: &Standing, round: u32, ents: &[Entity]) -> Optio
     if round != before.round {
         return Some(Verdict::NewRound);
     }
-    if (x, y, score) == (before.x, before.y, before.score) {
+    let place = before.dead || (x, y) == (before.x, before.y);
+    if place && score == before.score {
         return Some(Verdict::Kept);
+    }
+    if place && before.shots_in_flight && score > before.score {
+        return Some(Verdict::ShotsLanded);
     }
     Some(Verdict::Lost(format!(
         "player {me} left at ({}, {}) with score {} and came back at ({x}, {y}) with score {score}",
@@ -133,7 +175,9 @@ mod tests {
                 x: 10.0,
                 y: 20.0,
                 score: 2,
-                round: 1
+                round: 1,
+                shots_in_flight: false,
+                dead: false,
             })
         );
         assert_eq!(at_rest(3, Some((10.5, 20.0)), 1, &still), None, "moving");
@@ -153,6 +197,8 @@ mod tests {
             y: 20.0,
             score: 2,
             round: 4,
+            shots_in_flight: false,
+            dead: false,
         };
         let same = [player(3, 10.0, 20.0, 2, 0)];
         assert_eq!(compare(3, &before, 4, &same), Some(Verdict::Kept));
@@ -169,5 +215,43 @@ mod tests {
         ));
         assert_eq!(compare(3, &before, 5, &reset), Some(Verdict::NewRound));
         assert_eq!(compare(8, &before, 4, &same), None);
+        let scored = [player(3, 10.0, 20.0, 3, 0)];
+        assert!(
+            matches!(compare(3, &before, 4, &scored), Some(Verdict::Lost(_))),
+            "no shot was flying: a higher score is a loss too"
+        );
+    }
+
+    #[test]
+    fn a_move_keeps_the_player_as_last_seen_and_its_flying_shots_may_still_score() {
+        let firing = [player(3, 10.0, 20.0, 2, 0), shot(3)];
+        let seen = as_seen(3, 4, &firing).unwrap();
+        assert!(seen.shots_in_flight && !seen.dead);
+        assert_eq!(as_seen(3, 4, &[player(3, 1.0, 1.0, 0, PLAYER_AWAY)]), None);
+        let dead = as_seen(3, 4, &[player(3, 1.0, 1.0, 2, PLAYER_DEAD)]).unwrap();
+        assert!(dead.dead);
+        let respawned = [player(3, 12.0, 9.0, 2, 0)];
+        assert_eq!(
+            compare(3, &dead, 4, &respawned),
+            Some(Verdict::Kept),
+            "dead at the move: the score alone counts"
+        );
+        let reset = [player(3, 12.0, 9.0, 0, 0)];
+        assert!(matches!(
+            compare(3, &dead, 4, &reset),
+            Some(Verdict::Lost(_))
+        ));
+        let landed = [player(3, 10.0, 20.0, 3, 0)];
+        assert_eq!(compare(3, &seen, 4, &landed), Some(Verdict::ShotsLanded));
+        let elsewhere = [player(3, 11.0, 20.0, 3, 0)];
+        assert!(matches!(
+            compare(3, &seen, 4, &elsewhere),
+            Some(Verdict::Lost(_))
+        ));
+        let fewer = [player(3, 10.0, 20.0, 1, 0)];
+        assert!(matches!(
+            compare(3, &seen, 4, &fewer),
+            Some(Verdict::Lost(_))
+        ));
     }
 }

@@ -1,12 +1,16 @@
 //! Getting a bot onto the server, through the client library: the target resolved once
 //! ([`target`]), and what a failed attempt means for the report and for the bot
-//! ([`ConnectFailure`]: the key the report counts, and whether to try again).
+//! ([`ConnectFailure`]: the key the report counts, and whether to try again). A failed
+//! attempt may also be a `/match` that gave no room, a URL it (or a 421, or `moved`)
+//! named that does not resolve, or too many 421s in a row.
 //!
 //! Must not log tokens; must not keep per-connection state.
 
 use std::time::Duration;
 
-use rallypoint_client::{ConnectError, Endpoint, EndpointError, HttpError, SessionConfig};
+use rallypoint_client::{
+    ConnectError, Endpoint, EndpointError, HttpError, MatchError, SessionConfig,
+};
 
 use crate::config::TlsOptions;
 
@@ -45,6 +49,15 @@ pub enum ConnectFailure {
     /// No token could be obtained otherwise (minting failed, no token for this bot).
     #[error("token: {0}")]
     Token(String),
+    /// `/match` named no room.
+    #[error(transparent)]
+    Match(#[from] MatchError),
+    /// A URL from `/match`, a 421 or `moved` cannot be used.
+    #[error("a node's URL: {0}")]
+    Url(#[from] EndpointError),
+    /// 421 after 421: the nodes disagree about who owns the room.
+    #[error("{0} redirects (421) in a row")]
+    Redirects(u32),
 }
 
 impl ConnectFailure {
@@ -65,6 +78,12 @@ impl ConnectFailure {
             ConnectFailure::DevToken(HttpError::Io(_)) => "connect_error".into(),
             ConnectFailure::DevToken(HttpError::Timeout(_)) => "timeout".into(),
             ConnectFailure::DevToken(_) | ConnectFailure::Token(_) => "token_error".into(),
+            ConnectFailure::Match(MatchError::Refused(r)) => format!("match_{}", r.status),
+            ConnectFailure::Match(MatchError::Http(HttpError::Io(_))) => "connect_error".into(),
+            ConnectFailure::Match(MatchError::Http(HttpError::Timeout(_))) => "timeout".into(),
+            ConnectFailure::Match(_) => "match_error".into(),
+            ConnectFailure::Url(_) => "bad_url".into(),
+            ConnectFailure::Redirects(_) => "redirects".into(),
         }
     }
 
@@ -80,9 +99,23 @@ impl ConnectFailure {
                 _ => None,
             },
             ConnectFailure::Connect(e) if e.is_retryable() => Some(PAUSE),
-            ConnectFailure::Connect(_) | ConnectFailure::DevToken(_) | ConnectFailure::Token(_) => {
+            ConnectFailure::Match(MatchError::Refused(r)) if r.status != 429 && r.status != 503 => {
                 None
             }
+            ConnectFailure::Match(MatchError::Refused(r)) => {
+                Some(r.retry_after.unwrap_or(PAUSE).min(MAX_WAIT))
+            }
+            ConnectFailure::Match(e) if e.is_retryable() => Some(PAUSE),
+            // A node that went away between naming a URL and the lookup; the nodes'
+            // ownership settling after a 421 loop.
+            ConnectFailure::Url(EndpointError::Resolve { .. }) | ConnectFailure::Redirects(_) => {
+                Some(PAUSE)
+            }
+            ConnectFailure::Connect(_)
+            | ConnectFailure::DevToken(_)
+            | ConnectFailure::Token(_)
+            | ConnectFailure::Match(_)
+            | ConnectFailure::Url(_) => None,
         }
     }
 }

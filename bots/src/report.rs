@@ -66,6 +66,9 @@ pub struct Report {
     pub v2: V2Report,
     /// Deliberate disconnects and resumes.
     pub churn: Churn,
+    /// `/match`, 421s and moves between nodes (a cluster).
+    #[serde(default)]
+    pub cluster: Cluster,
     /// Fighters' shots and hits.
     #[serde(default)]
     pub fight: Shots,
@@ -103,6 +106,9 @@ pub struct RunConfig {
     pub auth: String,
     /// Churn, percent of well-behaved bots per second.
     pub churn_pct_per_s: f64,
+    /// Bots found their room through `GET /match` (`--match`).
+    #[serde(default)]
+    pub matchmaking: bool,
     /// Abuse modes and fractions.
     pub abuse: Vec<AbuseConfig>,
     /// Runtime worker threads.
@@ -297,6 +303,41 @@ pub struct Churn {
     pub unchecked: u64,
 }
 
+/// Where the bots were sent in a cluster: `/match` answers, 421s followed, rooms that
+/// moved to another node (`moved` + 1012) and what their players looked like there.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// `/match` answers followed.
+    pub matches: u64,
+    /// Of those, answers that said `resume` (after a lost connection).
+    pub match_resumes: u64,
+    /// 421s followed to the room's node.
+    pub redirects: u64,
+    /// Sessions moved to the room's new node (`moved`, then 1012).
+    pub moves: u64,
+    /// Sessions closed with 1012 without a `moved` (found again through `/match`).
+    pub moves_unguided: u64,
+    /// Reconnections after a move or a `/match` `resume` that resumed the same player.
+    pub resumes: u64,
+    /// Those that did not (must be 0).
+    pub resume_failures: u64,
+    /// Moved players found as the last snapshot before `moved` showed them.
+    pub state_kept: u64,
+    /// Position kept, score grown by the player's own shots still flying at the move.
+    pub shots_landed: u64,
+    /// Moved players with another position or a lower score (must be 0).
+    pub state_lost: u64,
+    /// The first such loss, described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_state_loss: Option<String>,
+    /// Moved into a new round (nothing to compare).
+    pub new_round: u64,
+    /// Moved before any snapshot showed the player (not checked).
+    pub unsettled: u64,
+    /// Resumed sessions that ended before their first snapshot (not checked).
+    pub unchecked: u64,
+}
+
 /// Fighters' shots (`fight` bots tap the trigger, one shot per tap).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Shots {
@@ -368,6 +409,9 @@ pub struct Inputs {
     pub lost_at_churn: u64,
     /// Unacked because the server closed or the connection was lost.
     pub lost_at_close: u64,
+    /// Unacked because the room moved to another node while they were in flight.
+    #[serde(default)]
+    pub lost_at_move: u64,
     /// Unacked after a normal end and the final-ack wait: nothing explains these.
     pub unexplained: u64,
 }
@@ -379,6 +423,7 @@ impl Inputs {
             acked: i.acked,
             lost_at_churn: i.lost_at_churn,
             lost_at_close: i.lost_at_close,
+            lost_at_move: i.lost_at_move,
             unexplained: i.unexplained,
         }
     }
@@ -699,6 +744,22 @@ pub(crate) fn build(groups: &[GroupAgg; 2], facts: RunFacts) -> Report {
             unsettled: sum(|g| g.handoffs.unsettled),
             unchecked: sum(|g| g.handoffs.unchecked),
         },
+        cluster: Cluster {
+            matches: sum(|g| g.cluster.matches),
+            match_resumes: sum(|g| g.cluster.match_resumes),
+            redirects: sum(|g| g.cluster.redirects),
+            moves: sum(|g| g.cluster.moves),
+            moves_unguided: sum(|g| g.cluster.moves_unguided),
+            resumes: sum(|g| g.cluster.resumes),
+            resume_failures: sum(|g| g.cluster.resume_failures),
+            state_kept: sum(|g| g.cluster.checks.kept),
+            shots_landed: sum(|g| g.cluster.checks.shots_landed),
+            state_lost: sum(|g| g.cluster.checks.lost),
+            first_state_loss: wb.cluster.checks.first_loss.clone(),
+            new_round: sum(|g| g.cluster.checks.new_round),
+            unsettled: sum(|g| g.cluster.checks.unsettled),
+            unchecked: sum(|g| g.cluster.checks.unchecked),
+        },
         fight: Shots {
             shots: sum(|g| g.c.shots),
             hits: sum(|g| g.c.hits),
@@ -879,6 +940,33 @@ impl Report {
                 let _ = writeln!(s, "               first loss: {first}");
             }
         }
+        let cl = &self.cluster;
+        if self.config.matchmaking || cl.moves + cl.moves_unguided + cl.redirects > 0 {
+            let _ = writeln!(
+                s,
+                "  cluster     {} matches ({} resume), {} redirects (421), {} moves ({} without a URL); {} resumed, {} failed to resume",
+                cl.matches,
+                cl.match_resumes,
+                cl.redirects,
+                cl.moves,
+                cl.moves_unguided,
+                cl.resumes,
+                cl.resume_failures
+            );
+            let _ = writeln!(
+                s,
+                "               after a move: position and score kept {}, own shots landed {}, lost {}; not comparable: {} new round, {} unsettled, {} unchecked",
+                cl.state_kept,
+                cl.shots_landed,
+                cl.state_lost,
+                cl.new_round,
+                cl.unsettled,
+                cl.unchecked
+            );
+            if let Some(first) = &cl.first_state_loss {
+                let _ = writeln!(s, "               first loss: {first}");
+            }
+        }
         if self.fight.shots > 0 {
             let f = &self.fight;
             let _ = writeln!(
@@ -1010,8 +1098,8 @@ fn group_text(s: &mut String, name: &str, g: &GroupReport) {
     );
     let _ = writeln!(
         s,
-        "               inputs sent {} = acked {} + lost at churn {} + lost at close {} + unexplained {}",
-        i.sent, i.acked, i.lost_at_churn, i.lost_at_close, i.unexplained
+        "               inputs sent {} = acked {} + lost at churn {} + lost at close {} + lost at move {} + unexplained {}",
+        i.sent, i.acked, i.lost_at_churn, i.lost_at_close, i.lost_at_move, i.unexplained
     );
     if g.keyframes + g.deltas + g.desyncs > 0 {
         let _ = writeln!(

@@ -140,6 +140,7 @@ pub async fn run_with(
         token_ttl: config.duration + Duration::from_secs(600),
         behavior: config.behavior,
         churn_per_s: config.churn_pct_per_s / 100.0,
+        matchmaking: config.matchmaking,
         // Room for the last hand-off (coming to rest, the pause, the resumed snapshot) or
         // the last abuser's cut-off: 30 % of the run, at most 5 s.
         churn_until: end_at
@@ -290,6 +291,7 @@ fn run_config(c: &Config, seed: u64, mode_bots: &BTreeMap<AbuseMode, u64>) -> Ru
             Auth::DevToken => "dev".into(),
         },
         churn_pct_per_s: c.churn_pct_per_s,
+        matchmaking: c.matchmaking,
         abuse: c
             .abuse
             .iter()

@@ -20,6 +20,9 @@ use rallypoint_client::V2Stats;
 use crate::config::AbuseMode;
 use crate::predict::Sample;
 
+/// Close code of a session whose room moved to another node (Service Restart).
+pub const MOVED: u16 = 1012;
+
 /// Samples a bot keeps before it must flush: at 30 snapshots a second this is about two
 /// seconds, so the once-a-second flush normally comes first.
 const SAMPLE_CAP: usize = 64;
@@ -218,6 +221,9 @@ pub struct Inputs {
     /// Unacked because the server closed or the connection was lost (each such session
     /// is also an unexpected close or an abuser's cut-off).
     pub lost_at_close: u64,
+    /// Unacked because the room moved to another node (`moved`, close 1012) while they
+    /// were in flight.
+    pub lost_at_move: u64,
     /// Unacked at a normal end of run, after waiting for the final ack: nothing explains
     /// these.
     pub unexplained: u64,
@@ -289,6 +295,8 @@ pub struct GroupAgg {
     pub resume_failures: u64,
     /// What resumed players looked like.
     pub handoffs: Handoffs,
+    /// Where the bots were sent, and what moved players looked like.
+    pub cluster: ClusterAgg,
     /// Input reconciliation.
     pub inputs: Inputs,
     /// Total time bots spent connected.
@@ -324,6 +332,7 @@ impl Default for GroupAgg {
             resumes: 0,
             resume_failures: 0,
             handoffs: Handoffs::default(),
+            cluster: ClusterAgg::default(),
             inputs: Inputs::default(),
             connected_time: Duration::ZERO,
             modes: BTreeMap::new(),
@@ -347,6 +356,30 @@ pub struct Handoffs {
     pub unsettled: u64,
     /// Resumed sessions that ended before their first snapshot (not checked).
     pub unchecked: u64,
+    /// Position kept (moves: unless dead at the move), score grown by the player's own shots that were still flying when
+    /// it left (moves only: a churning bot waits for its shots to land).
+    pub shots_landed: u64,
+}
+
+/// Matchmaking and moves between nodes (`--match`, `moved`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ClusterAgg {
+    /// `/match` answers that named a room.
+    pub matches: u64,
+    /// `/match` answers that said `resume` (the account still had a player).
+    pub match_resumes: u64,
+    /// 421s followed to the room's node.
+    pub redirects: u64,
+    /// Sessions ended by 1012 after a `moved` naming the room's new node.
+    pub moves: u64,
+    /// Sessions ended by 1012 without a `moved` (found again through `/match`).
+    pub moves_unguided: u64,
+    /// Reconnections after a move or through `/match` that resumed the same player.
+    pub resumes: u64,
+    /// Those that did not (`resumed` false or another `you`).
+    pub resume_failures: u64,
+    /// What players moved to another node looked like in their first snapshot there.
+    pub checks: Handoffs,
 }
 
 /// Latency samples since the last progress line, all bots.
@@ -367,6 +400,14 @@ pub enum SessionEnd {
     Finished,
     /// The bot dropped the connection on purpose (churn).
     Churned,
+    /// The room moved to another node: close 1012, after a `moved` with its URL when the
+    /// node knew it.
+    Moved {
+        /// The `moved` URL.
+        to: Option<String>,
+        /// `error` message code received before the close, if any.
+        error: Option<String>,
+    },
     /// The server closed (`code` from its close frame) or the connection was lost (1006).
     Closed {
         /// Close code.
@@ -495,6 +536,18 @@ impl Aggregate {
                 group.churn_drops += 1;
                 group.inputs.lost_at_churn += missing;
             }
+            SessionEnd::Moved { to, error } => {
+                *group.closes.entry(MOVED).or_default() += 1;
+                if let Some(e) = error {
+                    *group.errors.entry(e.clone()).or_default() += 1;
+                }
+                group.inputs.lost_at_move += missing;
+                if to.is_some() {
+                    group.cluster.moves += 1;
+                } else {
+                    group.cluster.moves_unguided += 1;
+                }
+            }
             SessionEnd::Closed { code, error } => {
                 *group.closes.entry(*code).or_default() += 1;
                 if let Some(e) = error {
@@ -566,6 +619,7 @@ mod tests {
                 acked: 13,
                 lost_at_churn: 2,
                 lost_at_close: 0,
+                lost_at_move: 0,
                 unexplained: 0
             }
         );

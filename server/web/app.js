@@ -5,10 +5,13 @@
 // Page URL options (query string): `name=` display name and `role=spectator` in dev
 // mode, `room=` room to join, `proto=v1` to speak `rallypoint.v1.msgpack` only,
 // `proto=json` `rallypoint.v1.json` (debugging); otherwise v2 first, then v1 MessagePack.
-// The token comes from token.js; the socket goes to `/play` on this page's host, `wss:`
-// when the page is https. Everything about the protocol is the SDK's (`/sdk/`, from
-// protocol/js), the own player's prediction included (its ArenaPredictor); this file
-// only decides what the player sees.
+// The token comes from token.js. The page asks `GET /match` on its host where to play
+// (in a cluster, the room's node; on a single node, this one) and connects there, `wss:`
+// when the page is https; without an answer it connects to `/play` on its host. When the
+// room moves to another node (`moved`), the SDK reconnects there and the banner says so.
+// Everything about the protocol is the SDK's (`/sdk/`, from protocol/js), the own
+// player's prediction included (its ArenaPredictor); this file only decides what the
+// player sees.
 
 import { Controls } from "./input.js";
 import { Hud } from "./hud.js";
@@ -195,6 +198,7 @@ function wire(c) {
     }
   });
   c.on("chat", (m) => world.chat(m, performance.now()));
+  c.on("moved", () => setStatus("Moving to another server…", "connecting", true));
   c.on("pong", (p) => {
     state.rtt = Math.round(p.rtt * 10) / 10;
   });
@@ -263,6 +267,29 @@ function frame() {
   requestAnimationFrame(frame);
 }
 
+/**
+ * Where to play, from `GET /match` on this page's host (token as for `/play`), or null
+ * when it does not answer (an older server, the cluster's directory down: `/play` here
+ * still places the player).
+ * @param {string} token
+ * @returns {Promise<string | null>}
+ */
+async function matchUrl(token) {
+  const ask = new URL("/match", location.href);
+  const room = query.get("room");
+  if (room) ask.searchParams.set("room", room);
+  try {
+    const r = await fetch(ask, { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+    if (!r.ok) return null;
+    const url = new URL((await r.json()).url);
+    // Behind a TLS proxy a node may name itself ws://: the page's own host keeps wss.
+    if (url.host === location.host) url.protocol = scheme + ":";
+    return url.href;
+  } catch {
+    return null;
+  }
+}
+
 async function start() {
   if (!globalThis.MessagePack && protocols.includes(V1_MSGPACK)) {
     setStatus("The MessagePack library did not load; reload the page.", "stopped");
@@ -280,7 +307,15 @@ async function start() {
     setStatus(e.message, "stopped");
     return;
   }
-  client = new Client({ url: playUrl.href, room: query.get("room") || undefined, token, protocols, predictor });
+  let matched = null;
+  try {
+    matched = await matchUrl(typeof token === "function" ? await token({ fresh: false }) : token);
+  } catch {
+    // No token for /match: the SDK's own attempt says why.
+  }
+  // A matched URL names its room (the player's own, when it still has one).
+  const room = matched === null ? query.get("room") || undefined : undefined;
+  client = new Client({ url: matched ?? playUrl.href, room, token, protocols, predictor });
   wire(client);
   client.connect();
 }

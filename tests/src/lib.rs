@@ -133,6 +133,7 @@ pub struct ServerBuilder {
     env: Vec<(String, String)>,
     dev_mode: bool,
     assets: PathBuf,
+    listen: Option<SocketAddr>,
 }
 
 impl ServerBuilder {
@@ -144,6 +145,7 @@ impl ServerBuilder {
             env: Vec::new(),
             dev_mode: false,
             assets: repo_assets(),
+            listen: None,
         }
     }
 
@@ -179,6 +181,13 @@ impl ServerBuilder {
         ])
     }
 
+    /// Listen for players at this address (a restarted node taking its old port back)
+    /// instead of a free port.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
     /// Serve assets from this directory.
     pub fn assets(mut self, dir: impl Into<PathBuf>) -> Self {
         self.assets = dir.into();
@@ -193,11 +202,14 @@ impl ServerBuilder {
                 b"abcdefghijklmnopqrstuvwxyz0123456789"[(i * 7 + std::process::id() as usize) % 36]
             })
             .collect();
+        let listen = self
+            .listen
+            .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string());
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                &listen,
                 "--admin-listen",
                 "127.0.0.1:0",
                 "--log-format",

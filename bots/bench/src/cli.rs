@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
-use crate::{Bench, floor, handshakes, memory, procfs, rooms, soak, sys};
+use crate::{Bench, cluster, floor, handshakes, memory, procfs, rooms, soak, sys};
 use rallypoint_bots::config::parse_duration;
 
 /// Measure the Rallypoint server over loopback: handshakes per second, memory per idle
@@ -69,6 +69,10 @@ enum What {
     Memory,
     /// CPU per player-tick and p99 tick at 10x10, 10x50, 20x100, against the floor.
     Rooms,
+    /// A private redis-server and three nodes: /match per second, kill -9 to resumed,
+    /// the drain hand-off's gap, the directory's CPU per room (not part of `all`: it
+    /// needs `redis-server` on PATH).
+    Cluster,
     /// Soak: fighting, churning and returning abusive bots for a long run; the server's
     /// memory sampled; exit 1 if it panicked, grew, or anyone well-behaved noticed.
     Soak(soak::SoakArgs),
@@ -253,7 +257,7 @@ async fn measure(bench: &Bench, what: &What, runs: u32) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     header(bench);
     let all = matches!(what, What::All);
-    let (mut hs, mut mem, mut rm) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut hs, mut mem, mut rm, mut cl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         if runs > 1 {
             println!();
@@ -267,6 +271,9 @@ async fn measure(bench: &Bench, what: &What, runs: u32) -> anyhow::Result<()> {
         }
         if all || matches!(what, What::Rooms) {
             rm.push(rooms::run(bench).await?);
+        }
+        if matches!(what, What::Cluster) {
+            cl.push(cluster::run(bench).await?);
         }
     }
     println!();
@@ -285,6 +292,9 @@ async fn measure(bench: &Bench, what: &What, runs: u32) -> anyhow::Result<()> {
     }
     if !rm.is_empty() {
         rooms::summary(&rm);
+    }
+    if !cl.is_empty() {
+        cluster::summary(&cl);
     }
     Ok(())
 }

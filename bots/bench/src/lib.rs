@@ -16,6 +16,8 @@
 //!   also the hidden `idle` command, which holds idle connections open against a server
 //!   started by hand (for heap profiles).
 //! - [`rooms`]: CPU per player-tick and tick duration under bots, game against floor.
+//! - [`cluster`]: a private Redis and three nodes: `/match` per second, kill -9 to
+//!   resumed, the drain hand-off's gap in snapshots, the directory's CPU per room.
 //! - [`soak`]: the server under fighting, churning and abusive bots for minutes, its
 //!   memory sampled, judged by the [`rallypoint_bots::soak`] gates (this one has a
 //!   verdict).
@@ -31,6 +33,7 @@
 
 pub mod child;
 pub mod cli;
+pub mod cluster;
 pub mod cpu;
 pub mod floor;
 pub mod handshakes;
@@ -102,8 +105,30 @@ impl Bench {
         label: &str,
         overrides: &[(&str, String)],
     ) -> anyhow::Result<GameServer> {
+        self.spawn_server(label, overrides, random_secret(), &[], self.server_cpu)
+    }
+
+    /// A node of a cluster (or a single node to compare with): [`Bench::start_server`]'s
+    /// settings with the game as shipped, trusting `secret` (shared by the nodes), with
+    /// `extra` arguments (`--redis-url`, `--node-id`), not pinned.
+    pub fn start_node(
+        &self,
+        label: &str,
+        secret: &[u8],
+        extra: &[String],
+    ) -> anyhow::Result<GameServer> {
+        self.spawn_server(label, &[], secret.to_vec(), extra, None)
+    }
+
+    fn spawn_server(
+        &self,
+        label: &str,
+        overrides: &[(&str, String)],
+        secret: Vec<u8>,
+        extra: &[String],
+        cpu: Option<usize>,
+    ) -> anyhow::Result<GameServer> {
         let scratch = Scratch::new(label)?;
-        let secret = random_secret();
         let secret_path = scratch.join("secret");
         std::fs::write(&secret_path, &secret)?;
         let assets = scratch.join("assets");
@@ -129,8 +154,9 @@ impl Bench {
             .args(["--max-connections-per-ip", "100000"])
             .args(["--handshake-rate", "1000000/1000000"])
             .args(["--max-pending-handshakes-per-ip", "100000"])
+            .args(extra)
             .env("RUST_LOG", "info");
-        let proc = Running::start(cmd, self.server_cpu, "the rallypoint server")?;
+        let proc = Running::start(cmd, cpu, "the rallypoint server")?;
         Ok(GameServer {
             proc,
             secret,

@@ -180,6 +180,46 @@ impl Endpoint {
         })
     }
 
+    /// Another URL (`/match`'s answer, a 421's or a `moved` URL: another node of the same
+    /// cluster) with this endpoint's trust, time limit and session settings. The host is
+    /// looked up (first address); no connection is made.
+    pub async fn elsewhere(&self, url: &str) -> Result<Endpoint, EndpointError> {
+        let url = Url::parse(url)?;
+        let resolve_err = |source| EndpointError::Resolve {
+            host: url.host.clone(),
+            source,
+        };
+        let addr = tokio::net::lookup_host((url.host.as_str(), url.port))
+            .await
+            .map_err(resolve_err)?
+            .next()
+            .ok_or_else(|| resolve_err(io::Error::new(io::ErrorKind::NotFound, "no address")))?;
+        let tls = match (&self.tls, url.tls) {
+            (_, false) => None,
+            (Some((connector, _)), true) => {
+                let name =
+                    ServerName::try_from(url.host.clone()).map_err(|e| EndpointError::Url {
+                        url: url.host.clone(),
+                        why: format!("not a valid server name: {e}"),
+                    })?;
+                Some((connector.clone(), name))
+            }
+            (None, true) => {
+                return Err(EndpointError::Url {
+                    url: url.host.clone(),
+                    why: "a wss:// URL from a plain ws:// endpoint: resolve it with a trust".into(),
+                });
+            }
+        };
+        Ok(Endpoint {
+            url,
+            addr,
+            tls,
+            timeout: self.timeout,
+            session: self.session,
+        })
+    }
+
     /// A plain `ws://`/`http://` endpoint at an address, path `/play` (no lookup).
     pub fn plain(addr: SocketAddr) -> Endpoint {
         let host = addr.ip().to_string();
@@ -308,13 +348,24 @@ impl Endpoint {
     /// One body-less request (`GET`, `POST`, ...) to `path`; any status is returned.
     /// Responses are bounded to 64 MiB (a metrics page of many rooms is a few MiB).
     pub async fn request(&self, method: &str, path: &str) -> Result<Response, HttpError> {
+        self.request_with(method, path, &[]).await
+    }
+
+    /// [`Endpoint::request`] with extra headers (checked for line breaks by the caller).
+    pub(crate) async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, HttpError> {
         const MAX: usize = 64 << 20;
         let exchange = async {
             let mut stream = self.open(None).await.map_err(|e| match e {
                 ConnectError::Io(e) | ConnectError::Tls(e) => HttpError::Io(e),
                 other => HttpError::Io(io::Error::other(other.to_string())),
             })?;
-            http::exchange(&mut stream, method, &self.url.host_header(), path, MAX).await
+            let host = self.url.host_header();
+            http::exchange(&mut stream, method, &host, path, headers, MAX).await
         };
         tokio::time::timeout(self.timeout, exchange)
             .await

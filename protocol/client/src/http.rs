@@ -212,13 +212,15 @@ fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, HttpError> {
     }
 }
 
-/// Sends one body-less request over `stream` and reads the response, bounded by
-/// `max_bytes` (the server is asked to close after answering).
+/// Sends one body-less request over `stream` (with `headers`, already checked for line
+/// breaks) and reads the response, bounded by `max_bytes` (the server is asked to close
+/// after answering).
 pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     method: &str,
     host: &str,
     path: &str,
+    headers: &[(&str, &str)],
     max_bytes: usize,
 ) -> Result<Response, HttpError> {
     let length = if method == "GET" || method == "HEAD" {
@@ -226,8 +228,12 @@ pub(crate) async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     } else {
         "Content-Length: 0\r\n"
     };
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{length}\r\n");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{length}");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await?;
     stream.flush().await?;
     let mut raw = Vec::with_capacity(4096);

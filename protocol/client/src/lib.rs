@@ -11,6 +11,7 @@
 //!
 //! - [`endpoint`]: a URL resolved once with its TLS connector; sessions and HTTP
 //!   requests start there.
+//! - [`matchmaking`]: `GET /match` on any node of a cluster: where to play ([`Match`]).
 //! - [`tls`]: which certificates a `wss://` client trusts ([`Trust`]).
 //! - [`upgrade`]: the [`Request`] (token in a header, a subprotocol entry or the query;
 //!   room; subprotocols in preference order) and the upgrade, with refusals typed as
@@ -35,6 +36,7 @@ pub mod decode;
 pub mod endpoint;
 pub mod frame;
 pub mod http;
+pub mod matchmaking;
 pub mod session;
 pub mod stream;
 pub mod tls;
@@ -44,6 +46,7 @@ pub mod v2;
 pub use decode::{Decoder, Kind};
 pub use endpoint::{Endpoint, EndpointError, Url};
 pub use http::{HttpError, Response};
+pub use matchmaking::{Match, MatchError};
 pub use session::{
     Close, Incoming, Received, RecvError, SendError, Session, SessionConfig, Traffic,
 };

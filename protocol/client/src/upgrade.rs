@@ -116,6 +116,15 @@ impl Request {
         self
     }
 
+    /// The token when it travels in a header or a subprotocol entry (`/match` carries
+    /// both as `Authorization: Bearer`).
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        match &self.token {
+            Some((t, TokenIn::Header | TokenIn::Subprotocol)) => Some(t),
+            _ => None,
+        }
+    }
+
     pub(crate) fn recv_buffer_size(&self) -> Option<u32> {
         self.recv_buffer
     }
@@ -208,7 +217,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn from_response(response: http::Response) -> Rejection {
+    pub(crate) fn from_response(response: http::Response) -> Rejection {
         let json = response.json();
         let text = |k: &str| json[k].as_str().unwrap_or_default().to_owned();
         Rejection {
@@ -224,6 +233,13 @@ impl Rejection {
     /// room moved (421: connect to the `url` in the body).
     pub fn is_retryable(&self) -> bool {
         matches!(self.status, 421 | 429 | 503)
+    }
+
+    /// A 421's `url`: the room's node, where to connect instead.
+    pub fn redirect(&self) -> Option<String> {
+        (self.status == 421)
+            .then(|| self.response.json()["url"].as_str().map(str::to_owned))
+            .flatten()
     }
 }
 

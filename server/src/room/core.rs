@@ -16,8 +16,11 @@
 //! says which accounts have a player here whenever that changes; [`RoomCore::move_out`]
 //! sends every member where the room lives now (`moved`, then close 1012) and ends it.
 //!
-//! Must not read a clock, touch tokio or a socket, or block: the async driver
-//! ([`super::task`]) and the test harness both feed it time and commands.
+//! Must not read a clock, touch tokio, or block: the async driver ([`super::task`]) and
+//! the test harness both feed it time and commands. Its only IO is through outboxes: on
+//! plain TCP an outbox writes a snapshot to its socket at once if the socket takes it
+//! without blocking, else keeps it for the session (see [`super::outbox`]); the harness's
+//! outboxes have no socket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -243,8 +246,10 @@ impl<G: Game> RoomCore<G> {
         }
         let sub: Arc<str> = Arc::from(p.sub.as_str());
         // The account's place in the directory is taken on the first tick: a room is
-        // restored while the directory opens it, under the directory's lock.
+        // restored while the directory opens it, under the directory's lock. Until then
+        // the directory knows it from the room's shared state.
         self.claims_owed = true;
+        self.shared.mark_restored(Arc::clone(&sub));
         self.players.insert(
             pid,
             PlayerSlot {
@@ -273,6 +278,7 @@ impl<G: Game> RoomCore<G> {
         for p in self.players.values_mut().filter(|p| p._claim.is_none()) {
             p._claim = Some(self.directory.claim(&p.sub, &self.name, true));
         }
+        self.shared.restored_entered();
     }
 
     /// The whole room as bytes, for [`RoomCore::restore`] here or on another node: the

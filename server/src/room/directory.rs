@@ -45,9 +45,32 @@ pub struct RoomShared {
     pub player_capacity: AtomicU32,
     /// Spectator capacity in force.
     pub spectator_capacity: AtomicU32,
+    /// Accounts of a room reopened from a checkpoint whose players wait in it but are not
+    /// yet entered in the directory (the room enters them on its first tick): until then
+    /// their return is a resume all the same, not a new player needing a free seat.
+    restored: Mutex<HashSet<Arc<str>>>,
 }
 
 impl RoomShared {
+    /// Whether `sub` is a restored player not yet entered in the directory.
+    pub fn is_restored(&self, sub: &str) -> bool {
+        self.restored_lock().contains(sub)
+    }
+
+    /// `sub`'s player waits in the room, restored from a checkpoint.
+    pub fn mark_restored(&self, sub: Arc<str>) {
+        self.restored_lock().insert(sub);
+    }
+
+    /// Every restored player is entered in the directory now.
+    pub fn restored_entered(&self) {
+        self.restored_lock().clear();
+    }
+
+    fn restored_lock(&self) -> std::sync::MutexGuard<'_, HashSet<Arc<str>>> {
+        self.restored.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Counters for a room with these capacities and nobody in it.
     pub fn new(player_capacity: u16, spectator_capacity: u16) -> RoomShared {
         RoomShared {
@@ -56,6 +79,7 @@ impl RoomShared {
             spectators: 0.into(),
             player_capacity: u32::from(player_capacity).into(),
             spectator_capacity: u32::from(spectator_capacity).into(),
+            restored: Mutex::default(),
         }
     }
 }
@@ -369,6 +393,15 @@ impl Directory {
         room: RoomHandle,
     ) -> Result<Reservation, PlaceError> {
         let spectator = role == Role::Spectator;
+        if !spectator && room.shared.is_restored(sub) {
+            // A player of a just-reopened room, back before the room entered it in the
+            // directory: its entity holds its seat already, as for any resume.
+            return Ok(Reservation {
+                seat: Seat::force(&room.shared, spectator),
+                room,
+                claim: None,
+            });
+        }
         let seat = Seat::try_take(&room.shared, spectator).ok_or(PlaceError::RoomFull)?;
         let previous = inner.accounts.get(sub).map(|a| Arc::clone(&a.room));
         if let Some(old) = previous.filter(|old| *old != room.name)
@@ -405,6 +438,9 @@ impl Directory {
         let spectator = role == Role::Spectator;
         match placement {
             Placement::Named(name) => match inner.rooms.get(name.as_str()) {
+                Some(room) if !spectator && room.shared.is_restored(sub) => {
+                    Ok((name.clone(), true))
+                }
                 Some(room) if !has_space(room, spectator) => Err(PlaceError::RoomFull),
                 Some(_) => Ok((name.clone(), false)),
                 None if inner.rooms.len() >= self.max_rooms => Err(PlaceError::NoRoom),
@@ -597,5 +633,49 @@ fn replace_in(room: &RoomHandle, sub: &str) {
         rt.spawn(async move {
             let _ = tx.send(cmd).await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory whose rooms have two player seats; a reopened room comes back with
+    /// `ana` and `bob` waiting in it, their seats held, not yet entered in the directory.
+    fn directory() -> Arc<Directory> {
+        let open: RoomOpener = Box::new(move |name, _, opening| {
+            // Nothing here sends to the room.
+            let (tx, _) = mpsc::channel(1);
+            let shared = Arc::new(RoomShared::new(2, 0));
+            if let Opening::Restore(_) = opening {
+                for sub in ["ana", "bob"] {
+                    shared.mark_restored(Arc::from(sub));
+                    shared.players.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            RoomHandle { name, tx, shared }
+        });
+        Directory::clustered(8, open)
+    }
+
+    #[test]
+    fn players_of_a_reopened_room_come_back_before_its_first_tick_and_strangers_find_it_full() {
+        let d = directory();
+        let named = Placement::Named("r".into());
+        let ana = d.reserve_opening("ana", Role::Player, "r", Opening::Restore(Vec::new()));
+        assert!(ana.is_ok(), "{ana:?}");
+        assert_eq!(d.peek("bob", Role::Player, &named), Ok(("r".into(), true)));
+        let bob = d.reserve_here("bob", Role::Player, &named);
+        assert!(matches!(bob, Ok(Some(_))), "{bob:?}");
+        let carol = d.reserve_here("carol", Role::Player, &named);
+        assert!(matches!(carol, Err(PlaceError::RoomFull)), "{carol:?}");
+        // Once the room has entered them, they are known by their accounts instead.
+        let _entered = d.claim("bob", "r", true);
+        d.rooms()[0].shared.restored_entered();
+        assert_eq!(d.peek("bob", Role::Player, &named), Ok(("r".into(), true)));
+        let late = d.reserve_here("bob", Role::Player, &named);
+        assert!(matches!(late, Ok(Some(_))), "{late:?}");
+        let carol = d.reserve_here("carol", Role::Player, &named);
+        assert!(matches!(carol, Err(PlaceError::RoomFull)), "{carol:?}");
     }
 }

@@ -34,6 +34,9 @@ fn documented_commands() -> Vec<(String, Vec<String>)> {
         "server/web/README.md",
         "protocol/PROTOCOL.md",
         "tests/fuzz/README.md",
+        "server/GAME.md",
+        "protocol/client/README.md",
+        "protocol/js/README.md",
     ];
     let mut out = Vec::new();
     for file in files {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use libtest_mimic::Trial;
+use rallypoint_bots::{Auth, Behavior, Config, MintOptions, Report};
 use rallypoint_client::{ConnectError, Endpoint, Kind, Received, Request, Session, TokenIn};
 use rallypoint_protocol::Subprotocol;
 use rallypoint_protocol::entity::{Entity, PLAYER_AWAY, PLAYER_DEAD};
@@ -31,6 +32,7 @@ pub fn trials(needs: &Needs) -> Vec<Trial> {
         racing_play_and_match_for_one_room_end_in_one_instance,
         a_killed_nodes_players_come_back_elsewhere_with_their_ids_and_scores,
         a_drained_node_moves_every_player_to_another_node,
+        a_rolling_restart_under_match_bots_keeps_every_score_and_explains_every_lost_input,
         an_admin_drain_stops_readiness_and_matching_and_hands_rooms_over,
         a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it,
         a_node_cut_off_from_redis_loses_its_room_to_the_node_that_reopened_it,
@@ -78,6 +80,17 @@ fn field_assets(capacity: u16) -> TempDir {
 
 /// A node of the cluster at `redis`, named `id`.
 fn node(redis: &str, id: &str, assets: &TempDir, extra: &[&str]) -> TestServer {
+    node_on(None, redis, id, assets, extra)
+}
+
+/// [`node`], listening for players at `listen` when given (a node restarted in place).
+fn node_on(
+    listen: Option<SocketAddr>,
+    redis: &str,
+    id: &str,
+    assets: &TempDir,
+    extra: &[&str],
+) -> TestServer {
     let args = [
         "--redis-url",
         redis,
@@ -90,10 +103,14 @@ fn node(redis: &str, id: &str, assets: &TempDir, extra: &[&str]) -> TestServer {
         "--max-pending-handshakes-per-ip",
         "1000",
     ];
-    server()
+    let builder = server()
         .assets(&assets.0)
-        .args(args.iter().chain(extra).copied())
-        .start()
+        .args(args.iter().chain(extra).copied());
+    match listen {
+        Some(addr) => builder.listen(addr),
+        None => builder,
+    }
+    .start()
 }
 
 /// `n` nodes `n0`.. on `redis`, each registered before this returns.
@@ -655,6 +672,85 @@ async fn a_drained_node_moves_every_player_to_another_node(redis: Tool) {
     assert!(!live_node(&view, "n0"));
     assert_ne!(owner_of(&view, "d1").as_deref(), Some("n0"));
     let _ = nodes.remove(0);
+}
+
+/// A deploy: every node in turn is sent SIGTERM (its rooms are handed over, its players
+/// told where with `moved`), restarted at the same address and waited for in the
+/// directory, while 60 bots that found their rooms through `/match` fight. Every moved
+/// player comes back as the last snapshot before `moved` showed it, and every input is
+/// acknowledged or was in flight at a move.
+async fn a_rolling_restart_under_match_bots_keeps_every_score_and_explains_every_lost_input(
+    redis: Tool,
+) {
+    const BOTS: usize = 60;
+    let redis = RedisServer::start(redis.path());
+    let assets = field_assets(10);
+    let mut nodes = nodes(&redis.url(), 3, &assets).await;
+    let config = Config {
+        url: nodes[0].play_url(),
+        bots: BOTS,
+        ramp_per_s: 60.0,
+        duration: Duration::from_secs(24),
+        behavior: Behavior::Fight,
+        matchmaking: true,
+        auth: Auth::Mint(MintOptions::new(nodes[0].secret.clone())),
+        seed: Some(15),
+        ..Config::default()
+    };
+    // The bots get a runtime of their own: the trial's waits for a node's exit block.
+    let bots = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the bots");
+        runtime.block_on(rallypoint_bots::run(config))
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ids = ["n0", "n1", "n2"];
+    for i in 0..nodes.len() {
+        let started = Instant::now();
+        nodes[i].signal("TERM");
+        assert_eq!(nodes[i].wait_exit(Duration::from_secs(15)), Some(0));
+        let addr = nodes[i].game;
+        nodes[i] = node_on(Some(addr), &redis.url(), ids[i], &assets, &[]);
+        registered(&nodes[(i + 1) % 3], &ids).await;
+        eprintln!(
+            "{}: drained, restarted and registered in {:?}",
+            ids[i],
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let report: Report = bots
+        .join()
+        .expect("the bots' thread")
+        .expect("the bots run");
+    let text = report.render_text();
+    eprintln!("{text}");
+    let (wb, cl) = (&report.well_behaved, &report.cluster);
+    assert_eq!(wb.ever_connected, BOTS as u64, "{text}");
+    assert_eq!(wb.unexpected_closes, 0, "{text}");
+    assert!(cl.matches >= BOTS as u64, "{text}");
+    assert!(
+        cl.moves >= BOTS as u64,
+        "every bot moved at least once: {text}"
+    );
+    assert_eq!(cl.moves_unguided, 0, "{text}");
+    assert_eq!(
+        (cl.resumes, cl.resume_failures),
+        (cl.moves, 0),
+        "every move resumed the player: {text}"
+    );
+    assert_eq!(cl.state_lost, 0, "no position or score lost: {text}");
+    assert!(cl.state_kept + cl.shots_landed > 0, "{text}");
+    assert_eq!(report.decode_errors, 0, "{text}");
+    let i = &wb.inputs;
+    assert_eq!(i.unexplained, 0, "{text}");
+    assert_eq!(i.lost_at_close + i.lost_at_churn, 0, "{text}");
+    assert_eq!(i.sent, i.acked + i.lost_at_move, "{text}");
+    let view = cluster_view(&nodes[0]).await;
+    assert!(ids.iter().all(|id| live_node(&view, id)), "{view}");
 }
 
 async fn a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it(redis: Tool) {
