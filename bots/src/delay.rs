@@ -9,12 +9,17 @@
 //! stops reading that side, and TCP flow control pushes back on the sender, as a full
 //! link would (nothing is dropped).
 //!
+//! [`Relays`] keeps one relay per server address, so bots sent to other nodes (`--match`,
+//! 421, `moved`) are delayed too.
+//!
 //! Must not reorder, drop or alter bytes; must not outlive the run (dropping the [`Relay`]
 //! ends every connection it carries).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use rallypoint_client::Endpoint;
 use rallypoint_protocol::rng::SplitMix64;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -109,6 +114,42 @@ impl Relay {
     /// Where the bots connect.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+}
+
+/// One [`Relay`] per server address a run reaches (the target, and with `--match` every
+/// node `/match`, a 421 or `moved` names), started on first use and kept to the end of
+/// the run. As many relays as nodes: bounded by the cluster's size.
+#[derive(Debug)]
+pub struct Relays {
+    latency: Latency,
+    seed: u64,
+    by_upstream: tokio::sync::Mutex<HashMap<SocketAddr, Relay>>,
+}
+
+impl Relays {
+    /// No relay yet; each one draws its jitter from `seed` and its place in the order.
+    pub fn new(latency: Latency, seed: u64) -> Relays {
+        Relays {
+            latency,
+            seed,
+            by_upstream: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `endpoint`, reached through the relay to its address.
+    pub async fn via(&self, endpoint: Endpoint) -> std::io::Result<Endpoint> {
+        let upstream = endpoint.addr();
+        let mut relays = self.by_upstream.lock().await;
+        let relay = match relays.get(&upstream) {
+            Some(relay) => relay,
+            None => {
+                let seed = self.seed.wrapping_add(relays.len() as u64);
+                let relay = Relay::start(upstream, self.latency, seed).await?;
+                relays.entry(upstream).or_insert(relay)
+            }
+        };
+        Ok(endpoint.via(relay.addr()))
     }
 }
 
@@ -270,6 +311,20 @@ mod tests {
             "jitter needs a latency"
         );
         assert!(parse(&["--latency", "10ms", "--jitter", "30ms"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn each_server_address_gets_one_relay() {
+        let relays = Relays::new(LATENCY, 9);
+        let a: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:7002".parse().unwrap();
+        let via_a = relays.via(Endpoint::plain(a)).await.unwrap();
+        let again = relays.via(Endpoint::plain(a)).await.unwrap();
+        let via_b = relays.via(Endpoint::plain(b)).await.unwrap();
+        assert_eq!(via_a.addr(), again.addr());
+        assert_ne!(via_a.addr(), via_b.addr());
+        assert!(via_a.addr().ip().is_loopback() && via_a.addr() != a);
+        assert_eq!(via_a.url().port, 7001, "the URL stays the server's");
     }
 
     #[tokio::test]

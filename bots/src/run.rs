@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::bot::{self, Plan, Role, Shared};
 use crate::config::{AbuseMode, Auth, Config, ConfigError, Rooms};
-use crate::delay::Relay;
+use crate::delay::Relays;
 use crate::net;
 use crate::progress::Progress;
 use crate::report::{self, AbuseConfig, Report, RunConfig, RunFacts};
@@ -84,15 +84,14 @@ pub async fn run_with(
     let mut rng = Rng::new(seed);
     let run_id = rng.next_u64() as u32;
     let target = net::target(&config.url, &config.tls, config.connect_timeout).await?;
-    // Kept to the end of the run: dropping the relay ends the connections it carries.
-    let (target, _relay) = match config.latency {
-        Some(latency) => {
-            let relay = Relay::start(target.addr(), latency, seed ^ RELAY_SEED)
-                .await
-                .map_err(RunError::Relay)?;
-            (target.via(relay.addr()), Some(relay))
-        }
-        None => (target, None),
+    // Kept to the end of the run (in `Shared`): dropping them ends the connections they
+    // carry.
+    let relays = config
+        .latency
+        .map(|latency| Relays::new(latency, seed ^ RELAY_SEED));
+    let target = match &relays {
+        Some(relays) => relays.via(target).await.map_err(RunError::Relay)?,
+        None => target,
     };
     if let Auth::DevToken = config.auth {
         // Fail fast with one clear error instead of one per bot.
@@ -134,6 +133,7 @@ pub async fn run_with(
     }
     let shared = Arc::new(Shared {
         target,
+        relays,
         protocol: config.protocol,
         auth: config.auth.clone(),
         // Valid through the run, the end phase and some slack for clock skew.
