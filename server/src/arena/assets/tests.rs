@@ -136,7 +136,7 @@ fn shipped_assets_load_cleanly_with_both_maps() {
 #[test]
 fn shipped_maps_load_alone_for_render_map() {
     let tuning = Tuning::default();
-    for name in ["courtyard", "warehouse"] {
+    for name in ["courtyard", "warehouse", "field"] {
         let path = shipped_dir().join("maps").join(format!("{name}.toml"));
         let map = load_map_file(&path, &tuning).unwrap_or_else(|r| panic!("{}", r.render_text()));
         assert_eq!(map.name, name);
