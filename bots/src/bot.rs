@@ -42,6 +42,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::behavior::{self, Control, Fighter, Strafe, Wander};
 use crate::config::{AbuseMode, Auth, Behavior};
+use crate::delay::Relays;
 use crate::handoff::{self, Standing, Verdict};
 use crate::net::ConnectFailure;
 use crate::predict::Prediction;
@@ -125,6 +126,9 @@ impl Role {
 pub struct Shared {
     /// Where to connect.
     pub target: Endpoint,
+    /// `--latency`: the relays every connection goes through (the target is already
+    /// reached through one; other nodes get theirs in [`Shared::reach`]).
+    pub relays: Option<Relays>,
     /// Offered subprotocol.
     pub protocol: Subprotocol,
     /// Token source.
@@ -162,6 +166,16 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Another node's URL (`/match`, a 421, `moved`) as an endpoint, through its relay
+    /// with `--latency`.
+    async fn reach(&self, url: &str) -> Result<Endpoint, ConnectFailure> {
+        let endpoint = self.target.elsewhere(url).await?;
+        match &self.relays {
+            Some(relays) => relays.via(endpoint).await.map_err(ConnectFailure::Relay),
+            None => Ok(endpoint),
+        }
+    }
+
     /// No abuser starts misbehaving in `mode` from this instant on.
     fn abuse_until(&self, mode: AbuseMode) -> Instant {
         match mode {
@@ -432,10 +446,7 @@ async fn route(
 ) -> Result<(Ws, Welcome, Duration, bool), ConnectFailure> {
     let mut resume = false;
     let (mut endpoint, mut request) = match moved_to {
-        Some(url) => (
-            Cow::Owned(shared.target.elsewhere(&url).await?),
-            &requests.routed,
-        ),
+        Some(url) => (Cow::Owned(shared.reach(&url).await?), &requests.routed),
         None if shared.matchmaking => {
             let found = shared.target.find_match(&requests.named).await?;
             resume = found.resume;
@@ -444,7 +455,7 @@ async fn route(
                 c.matches += 1;
                 c.match_resumes += u64::from(found.resume);
             });
-            let at = shared.target.elsewhere(&found.url).await?;
+            let at = shared.reach(&found.url).await?;
             (Cow::Owned(at), &requests.routed)
         }
         None => (Cow::Borrowed(&shared.target), &requests.named),
@@ -456,7 +467,7 @@ async fn route(
                     return Err(ConnectError::Rejected(r).into());
                 };
                 shared.with_stats(|s| s.group(group).cluster.redirects += 1);
-                endpoint = Cow::Owned(shared.target.elsewhere(&url).await?);
+                endpoint = Cow::Owned(shared.reach(&url).await?);
                 request = &requests.routed;
             }
             other => return other.map(|(ws, welcome, handshake)| (ws, welcome, handshake, resume)),
@@ -873,7 +884,12 @@ impl<'a> Session<'a> {
                     self.round = Some(round);
                     // Everyone respawned: the prediction starts over.
                     if let Some(eyes) = &mut self.eyes {
-                        eyes.prediction.restart();
+                        eyes.prediction.round_started();
+                    }
+                }
+                Ok(ServerMessage::Event(Event::RoundEnd { .. })) => {
+                    if let Some(eyes) = &mut self.eyes {
+                        eyes.prediction.round_over();
                     }
                 }
                 Ok(ServerMessage::Event(Event::Map(map))) => {

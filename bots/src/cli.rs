@@ -17,8 +17,8 @@ use rallypoint_protocol::Subprotocol;
 
 use crate::assert::{self, Assertion};
 use crate::config::{
-    AbuseMode, AbuseSpec, Auth, Behavior, Config, MintOptions, Rooms, TlsOptions, parse_duration,
-    parse_protocol,
+    AbuseMode, AbuseSpec, Auth, Behavior, Config, Latency, MintOptions, Rooms, TlsOptions,
+    parse_duration, parse_protocol,
 };
 use crate::progress::Progress;
 
@@ -133,6 +133,14 @@ pub struct Args {
     /// the ramp plus a fifth of --duration].
     #[arg(long, value_parser = parse_duration)]
     pub warmup: Option<Duration>,
+    /// Round trip added to every bot connection by a delaying relay inside the bots: each
+    /// direction is held half of it (e.g. 150ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub latency: Option<Duration>,
+    /// Jitter of the added latency: each direction is delayed ± half of it (needs
+    /// --latency).
+    #[arg(long, value_parser = parse_duration, requires = "latency")]
+    pub jitter: Option<Duration>,
 }
 
 impl Args {
@@ -217,6 +225,10 @@ impl Args {
             admin: self.admin.clone(),
             sample_every: self.sample_every,
             warmup: self.warmup,
+            latency: self.latency.map(|rtt| Latency {
+                rtt,
+                jitter: self.jitter.unwrap_or_default(),
+            }),
             ..Config::default()
         };
         config.validate()?;

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use rallypoint_protocol::Subprotocol;
 
+pub use crate::delay::Latency;
+
 /// A load-test run.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -81,6 +83,9 @@ pub struct Config {
     /// Samples before this are warm-up, left out of the memory figures. `None`: the ramp
     /// plus a fifth of the duration.
     pub warmup: Option<Duration>,
+    /// Latency added to every bot connection, both directions, by a relay inside the
+    /// bots (see [`crate::delay`]). `None`: connections go straight to the server.
+    pub latency: Option<Latency>,
 }
 
 impl Default for Config {
@@ -110,6 +115,7 @@ impl Default for Config {
             admin: None,
             sample_every: Duration::from_secs(10),
             warmup: None,
+            latency: None,
         }
     }
 }
@@ -178,6 +184,9 @@ impl Config {
         }
         if self.sub_prefix.is_empty() || self.sub_prefix.len() > 64 {
             return bad("--sub-prefix must be 1-64 bytes".into());
+        }
+        if let Some(why) = self.latency.as_ref().and_then(Latency::invalid) {
+            return bad(why);
         }
         if self.admin.is_some() && self.sample_every.is_zero() {
             return bad("--sample-every must be positive".into());

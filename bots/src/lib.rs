@@ -12,6 +12,8 @@
 //! - `bot`: one bot task: token, connect, one session after another, churn, abuse.
 //! - [`handoff`]: what a churning bot checks across a resume (pure).
 //! - [`net`]: the target resolved once, and what a failed connection attempt means.
+//! - [`delay`]: `--latency`/`--jitter`, a delaying relay every bot connection goes
+//!   through.
 //! - [`token`]: HS256 tokens minted per bot.
 //! - [`wire`]: inputs from controls, and the abusers' messages.
 //! - [`behavior`]: idle / wander / fight / strafe decisions (pure).
@@ -36,6 +38,7 @@ pub mod behavior;
 mod bot;
 pub mod cli;
 pub mod config;
+pub mod delay;
 pub mod handoff;
 pub mod net;
 pub mod predict;
@@ -52,7 +55,9 @@ pub mod token;
 pub mod wire;
 
 pub use assert::{Assertion, Outcome};
-pub use config::{AbuseMode, AbuseSpec, Auth, Behavior, Config, MintOptions, Rooms, TlsOptions};
+pub use config::{
+    AbuseMode, AbuseSpec, Auth, Behavior, Config, Latency, MintOptions, Rooms, TlsOptions,
+};
 pub use progress::Progress;
 pub use report::Report;
 pub use run::{RunError, run, run_with};

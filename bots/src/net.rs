@@ -58,6 +58,9 @@ pub enum ConnectFailure {
     /// 421 after 421: the nodes disagree about who owns the room.
     #[error("{0} redirects (421) in a row")]
     Redirects(u32),
+    /// `--latency`: no relay could listen on the loopback for another node.
+    #[error("--latency relay: {0}")]
+    Relay(#[source] std::io::Error),
 }
 
 impl ConnectFailure {
@@ -84,6 +87,7 @@ impl ConnectFailure {
             ConnectFailure::Match(_) => "match_error".into(),
             ConnectFailure::Url(_) => "bad_url".into(),
             ConnectFailure::Redirects(_) => "redirects".into(),
+            ConnectFailure::Relay(_) => "relay_error".into(),
         }
     }
 
@@ -107,10 +111,10 @@ impl ConnectFailure {
             }
             ConnectFailure::Match(e) if e.is_retryable() => Some(PAUSE),
             // A node that went away between naming a URL and the lookup; the nodes'
-            // ownership settling after a 421 loop.
-            ConnectFailure::Url(EndpointError::Resolve { .. }) | ConnectFailure::Redirects(_) => {
-                Some(PAUSE)
-            }
+            // ownership settling after a 421 loop; file descriptors for a relay.
+            ConnectFailure::Url(EndpointError::Resolve { .. })
+            | ConnectFailure::Redirects(_)
+            | ConnectFailure::Relay(_) => Some(PAUSE),
             ConnectFailure::Connect(_)
             | ConnectFailure::DevToken(_)
             | ConnectFailure::Token(_)

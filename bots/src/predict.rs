@@ -21,7 +21,8 @@
 //! - *compared*: none of these. The prediction runs the server's own code from the
 //!   server's state with the server's inputs, so anything but 0 here is a bug.
 //!
-//! Deaths, respawns and round starts restart the prediction and are not compared.
+//! Deaths, respawns and round starts restart the prediction and are not compared; nothing
+//! is predicted during the intermission between a round's end and the next start.
 //!
 //! Time is not read here; must not do IO. The pending inputs are bounded.
 
@@ -82,6 +83,9 @@ pub struct Prediction {
     /// The player as predicted after the newest input.
     body: Body,
     pending: VecDeque<Pending>,
+    /// Between a `round_end` and the next `round_start` (the intermission) the server
+    /// moves nobody: nothing is predicted or compared.
+    frozen: bool,
 }
 
 impl Prediction {
@@ -100,6 +104,7 @@ impl Prediction {
             base: None,
             body: Body::default(),
             pending: VecDeque::with_capacity(PENDING_CAP),
+            frozen: false,
         }
     }
 
@@ -127,6 +132,18 @@ impl Prediction {
     /// start) or died: predict afresh from the next snapshot.
     pub fn restart(&mut self) {
         self.base = None;
+    }
+
+    /// The round ended: nobody moves until the next round starts.
+    pub fn round_over(&mut self) {
+        self.frozen = true;
+        self.restart();
+    }
+
+    /// A round started (everyone respawned): predict afresh from the next snapshot.
+    pub fn round_started(&mut self) {
+        self.frozen = false;
+        self.restart();
     }
 
     /// Where the prediction has the player now, once it has a base.
@@ -179,7 +196,7 @@ impl Prediction {
         if acked.is_some() {
             self.pending.pop_front();
         }
-        let Some((x, y)) = at.filter(|_| self.mover.is_some()) else {
+        let Some((x, y)) = at.filter(|_| self.mover.is_some() && !self.frozen) else {
             self.base = None;
             return None;
         };
@@ -357,6 +374,28 @@ mod tests {
         assert!(e > 0.0);
         assert_eq!(p.snapshot(14, 3, None), None);
         assert_eq!(p.position(), None, "dead: no prediction");
+    }
+
+    #[test]
+    fn nothing_is_predicted_or_compared_between_rounds() {
+        let mut p = Prediction::new(&welcome());
+        p.map(&map());
+        p.snapshot(10, 0, Some((5.0, 5.0)));
+        p.round_over();
+        // The server holds everyone still in the intermission; inputs are still sent.
+        for seq in 1..=3 {
+            p.input(right(seq));
+            let shown = p.snapshot(10 + seq, seq, Some((5.0, 5.0)));
+            assert_eq!(shown, None, "input {seq} compared in the intermission");
+            assert_eq!(p.position(), None);
+        }
+        p.round_started();
+        p.snapshot(20, 3, Some((7.0, 7.0)));
+        assert_eq!(
+            p.position(),
+            Some((7.0, 7.0)),
+            "predicting again from the new round"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::bot::{self, Plan, Role, Shared};
 use crate::config::{AbuseMode, Auth, Config, ConfigError, Rooms};
+use crate::delay::Relays;
 use crate::net;
 use crate::progress::Progress;
 use crate::report::{self, AbuseConfig, Report, RunConfig, RunFacts};
@@ -28,6 +29,10 @@ use crate::server_stats::{self, Sampler};
 use crate::stats::{Aggregate, Group};
 use rallypoint_client::{EndpointError, HttpError};
 use rallypoint_protocol::rng::SplitMix64 as Rng;
+
+/// Mixed into the run's seed for the relay's jitter, so `--latency` leaves every other
+/// random choice of a seeded run as it was.
+const RELAY_SEED: u64 = 0x6a69_7474_6572_0001;
 
 /// Time after the final-ack wait for closing handshakes and slow-reader drains.
 const END_SLACK: Duration = Duration::from_secs(4);
@@ -57,6 +62,9 @@ pub enum RunError {
     /// tokens are needed).
     #[error("cannot reach the server: {0}")]
     Unreachable(HttpError),
+    /// The delaying relay of `--latency` could not listen on the loopback.
+    #[error("--latency relay: {0}")]
+    Relay(#[source] std::io::Error),
 }
 
 /// Runs a load test to the end of its duration and returns the report.
@@ -76,6 +84,15 @@ pub async fn run_with(
     let mut rng = Rng::new(seed);
     let run_id = rng.next_u64() as u32;
     let target = net::target(&config.url, &config.tls, config.connect_timeout).await?;
+    // Kept to the end of the run (in `Shared`): dropping them ends the connections they
+    // carry.
+    let relays = config
+        .latency
+        .map(|latency| Relays::new(latency, seed ^ RELAY_SEED));
+    let target = match &relays {
+        Some(relays) => relays.via(target).await.map_err(RunError::Relay)?,
+        None => target,
+    };
     if let Auth::DevToken = config.auth {
         // Fail fast with one clear error instead of one per bot.
         let probe = format!("{}-{run_id:08x}-probe", config.sub_prefix);
@@ -116,6 +133,7 @@ pub async fn run_with(
     }
     let shared = Arc::new(Shared {
         target,
+        relays,
         protocol: config.protocol,
         auth: config.auth.clone(),
         // Valid through the run, the end phase and some slack for clock skew.

@@ -112,6 +112,8 @@ export interface ArenaInput {
   /** Radians, 0 = +x, growing towards +y. */
   aim: number;
   fire: boolean;
+  /** The tick being drawn, for lag compensation: `sendInput` fills it in for the arena. */
+  view?: number;
   [extra: string]: unknown;
 }
 
@@ -631,7 +633,11 @@ export declare class Client extends Emitter<ClientEvents> {
   reconnectNow(opts?: { freshToken?: boolean }): void;
   /** Leaves with a normal close; no reconnect. */
   close(code?: number, reason?: string): void;
-  /** Sends an input with the next `seq`; null when not sent. Throws on NaN or infinity. */
+  /**
+   * Sends an input with the next `seq`; null when not sent. Throws on NaN or infinity.
+   * For the arena (lag compensation) the message also carries `view`, `renderTick()`
+   * rounded, once a snapshot has arrived; a `view` among `fields` wins.
+   */
   sendInput<F extends Record<string, unknown> = ArenaInput>(fields: F): InputRecord<F> | null;
   /** Sends a chat line (at most 200 characters, else throws); false when not open. */
   sendChat(text: string): boolean;

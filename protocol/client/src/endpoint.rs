@@ -249,6 +249,13 @@ impl Endpoint {
         self
     }
 
+    /// The same endpoint reached through another address (a relay on the way to the
+    /// server): the URL, `Host` header and TLS server name stay the server's.
+    pub fn via(mut self, addr: SocketAddr) -> Endpoint {
+        self.addr = addr;
+        self
+    }
+
     /// The resolved address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -71,6 +71,8 @@ const MAX_PINGS_IN_FLIGHT = 8;
 const GAME_EVENTS = new Set(["player", "leave", "kill", "respawn", "pickup", "map", "round_start", "round_end", "tuning"]);
 /** The server's limit on chat text (PROTOCOL.md, Limits). */
 const MAX_CHAT_CHARS = 200;
+/** Games whose inputs carry `view`, the tick the player was drawing (PROTOCOL.md, "Lag compensation"). */
+const VIEW_GAMES = new Set(["arena"]);
 
 /** @extends {Emitter<ClientEvents>} */
 export class Client extends Emitter {
@@ -208,10 +210,22 @@ export class Client extends Emitter {
       // The server closes with 1007 on NaN or infinity: refuse here, where the bug is.
       if (typeof v === "number" && !Number.isFinite(v)) throw new RangeError(`input.${k} is ${v}`);
     }
-    const record = this.inputs.push(fields, this.now());
-    this.send({ t: "input", seq: record.seq, ...fields });
+    const now = this.now();
+    const record = this.inputs.push(fields, now);
+    this.send({ t: "input", seq: record.seq, ...this.viewField(now), ...fields });
     this.predictor?.input(record);
     return /** @type {import("../index.js").InputRecord<F>} */ (record);
+  }
+
+  /**
+   * `{view}`: the tick being drawn (`renderTick`, rounded), for games whose shots are
+   * judged against what the shooter saw (lag compensation); empty for other games and
+   * before the first snapshot. A `view` in the caller's fields wins.
+   * @param {number} now
+   */
+  viewField(now) {
+    if (!VIEW_GAMES.has(String(this.welcome?.game)) || !this.snapshots.latest()) return {};
+    return { view: Math.min(Math.max(Math.round(this.renderTick(now)), 0), 0xffffffff) };
   }
 
   /**

@@ -195,3 +195,27 @@ test("close() leaves for good, even while waiting to retry", async (t) => {
   await settle();
   assert.equal(ScriptedSocket.made.length, 1);
 });
+
+test("arena inputs carry view, the tick being drawn; other games' inputs do not", async (t) => {
+  let clock = 1000;
+  const { c, last } = setup(t, { now: () => clock });
+  c.connect();
+  await settle();
+  last().accept();
+  last().deliver(welcome({ game: "arena" }));
+  const input = { mx: 1, my: 0, aim: 0, fire: true };
+  c.sendInput(input);
+  last().deliver({ t: "snap", tick: 200, ack: 1, ents: [] });
+  c.sendInput(input);
+  clock += 100; // three ticks at 30 Hz later
+  c.sendInput(input);
+  c.sendInput({ ...input, view: 150 });
+  const sent = () => last().sent.filter((m) => m.t === "input");
+  const rendered = Math.round(c.renderTick(clock));
+  assert.deepEqual(sent().map((m) => m.view), [undefined, rendered - 3, rendered, 150]);
+  assert.equal(rendered, 200, "100 ms of interpolation delay behind the stream");
+  assert.deepEqual(c.inputs.pending().map((r) => r.fields.view), [undefined, undefined, 150]);
+  last().deliver(welcome({ game: "other" }));
+  c.sendInput(input);
+  assert.equal(sent().at(-1).view, undefined, "a game without lag compensation gets no view");
+});
