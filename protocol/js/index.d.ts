@@ -475,8 +475,20 @@ export interface Predictor<F extends Record<string, unknown> = Record<string, un
 export interface ClientOptions {
   /** The `/play` URL, `ws://` or `wss://`. */
   url: string;
-  /** Join (or create) this room (`?room=`). */
+  /** Join (or create) this room (`?room=`; with `match`, `/match?room=`). */
   room?: string;
+  /**
+   * Cluster: ask `GET /match` where to play before every connection attempt, so a
+   * reconnect after a drop, a dead node or a 1012 without `moved` finds the room wherever
+   * it now lives. `true`: `/match` on `url`'s host; or the URLs of one or more nodes
+   * (`http(s)://host[:port]`, `/match` implied), asked in turn when one does not answer.
+   * In browsers the endpoint must be same-origin (the token travels in `Authorization`).
+   */
+  match?: boolean | string | readonly string[];
+  /** How long one `/match` request may take (ms). Default 5000. */
+  matchTimeoutMs?: number;
+  /** A `fetch` for `/match`. Default `globalThis.fetch`. */
+  fetch?: (url: string, init: { headers: Record<string, string>; cache: "no-store"; signal: AbortSignal }) => Promise<MatchResponse>;
   /**
    * The JWT, or a function called before every connection attempt (`fresh` is true when
    * the last token may have been the problem: after 4001 or a refused handshake). Throw a
@@ -520,6 +532,25 @@ export interface ClientOptions {
   /** Random source in [0, 1) for the backoff jitter. Default `Math.random`. */
   random?: () => number;
   predictor?: Predictor;
+}
+
+/** What `fetch` must give for `/match`: the status, its `Retry-After`, the JSON body. */
+export interface MatchResponse {
+  ok: boolean;
+  status: number;
+  headers?: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** A `/match` answer (PROTOCOL.md, "GET /match"). */
+export interface MatchAnswer {
+  /** The `/play` URL to connect to, naming the room. */
+  url: string;
+  room: string;
+  /** The node that owns (or will open) the room. */
+  node: string;
+  /** The account still has a seat there: the connection resumes it. */
+  resume: boolean;
 }
 
 /** The visible connection state. */
@@ -583,6 +614,8 @@ export interface ClientEvents {
   error: [ServerError];
   /** Cluster: the room moved; the client reconnects there. */
   moved: [{ url: string }];
+  /** `/match` said where to play (before each attempt, with the `match` option). */
+  matched: [MatchAnswer];
   close: [CloseInfo];
   /** Every decoded message, before its own event. */
   message: [{ t: string; [key: string]: unknown }];
@@ -603,8 +636,10 @@ export declare class TokenError extends Error {
 
 export declare class Client extends Emitter<ClientEvents> {
   constructor(opts: ClientOptions);
-  /** The current `/play` URL (a `moved` message changes it). */
+  /** The `/play` URL (a `moved` message changes it when there is no `match`). */
   url: string;
+  /** The last `/match` answer, or null. */
+  readonly matched: MatchAnswer | null;
   readonly state: ConnectionState;
   /** The current session's `welcome`. */
   readonly welcome: Welcome | null;

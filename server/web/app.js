@@ -5,10 +5,11 @@
 // Page URL options (query string): `name=` display name and `role=spectator` in dev
 // mode, `room=` room to join, `proto=v1` to speak `rallypoint.v1.msgpack` only,
 // `proto=json` `rallypoint.v1.json` (debugging); otherwise v2 first, then v1 MessagePack.
-// The token comes from token.js. The page asks `GET /match` on its host where to play
-// (in a cluster, the room's node; on a single node, this one) and connects there, `wss:`
-// when the page is https; without an answer it connects to `/play` on its host. When the
-// room moves to another node (`moved`), the SDK reconnects there and the banner says so.
+// The token comes from token.js. Before every connection attempt the SDK asks `GET /match`
+// on the page's host where to play (in a cluster, the room's node, wherever it reopened
+// after a node died; on a single node, this one); a server without `/match` is played at
+// `/play` on its host. When the room moves to another node (`moved`), the SDK reconnects
+// there and the banner says so.
 // Everything about the protocol is the SDK's (`/sdk/`, from protocol/js), the own
 // player's prediction included (its ArenaPredictor); this file only decides what the
 // player sees.
@@ -74,6 +75,8 @@ const state = {
   lastClose: null,
   welcomes: 0,
   resumed: false,
+  /** The host:port of the node this session plays on (in a cluster, `/match` and `moved` pick it). */
+  server: null,
   /** The SDK's connection state: connecting, open, resuming, closed. */
   connection: "closed",
   /** What the banner says, and its kind: connecting, retrying, stopped, playing. */
@@ -148,6 +151,7 @@ function welcomed(w) {
   state.welcomes += 1;
   state.connected = true;
   state.protocol = client.protocol;
+  state.server = client.ws ? new URL(client.ws.url).host : null;
   state.you = w.you;
   state.room = world.room;
   state.map = world.mapName;
@@ -267,29 +271,6 @@ function frame() {
   requestAnimationFrame(frame);
 }
 
-/**
- * Where to play, from `GET /match` on this page's host (token as for `/play`), or null
- * when it does not answer (an older server, the cluster's directory down: `/play` here
- * still places the player).
- * @param {string} token
- * @returns {Promise<string | null>}
- */
-async function matchUrl(token) {
-  const ask = new URL("/match", location.href);
-  const room = query.get("room");
-  if (room) ask.searchParams.set("room", room);
-  try {
-    const r = await fetch(ask, { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
-    if (!r.ok) return null;
-    const url = new URL((await r.json()).url);
-    // Behind a TLS proxy a node may name itself ws://: the page's own host keeps wss.
-    if (url.host === location.host) url.protocol = scheme + ":";
-    return url.href;
-  } catch {
-    return null;
-  }
-}
-
 async function start() {
   if (!globalThis.MessagePack && protocols.includes(V1_MSGPACK)) {
     setStatus("The MessagePack library did not load; reload the page.", "stopped");
@@ -307,15 +288,8 @@ async function start() {
     setStatus(e.message, "stopped");
     return;
   }
-  let matched = null;
-  try {
-    matched = await matchUrl(typeof token === "function" ? await token({ fresh: false }) : token);
-  } catch {
-    // No token for /match: the SDK's own attempt says why.
-  }
-  // A matched URL names its room (the player's own, when it still has one).
-  const room = matched === null ? query.get("room") || undefined : undefined;
-  client = new Client({ url: matched ?? playUrl.href, room, token, protocols, predictor });
+  const room = query.get("room") || undefined;
+  client = new Client({ url: playUrl.href, match: true, room, token, protocols, predictor });
   wire(client);
   client.connect();
 }

@@ -211,21 +211,45 @@ impl Needs {
     {
         let tool = self.tool(need);
         let required = self.required.contains(&need);
-        Trial::ignorable_test(name, move || run_trial(tool, need, required, test))
+        Trial::ignorable_test(name, move || {
+            run_trial(tool, need.require_var(), required, test)
+        })
+    }
+
+    /// [`Needs::trial`] for a test that needs two programs: it runs when both are found,
+    /// and is ignored (or fails, when either need is required) naming the missing one.
+    pub fn trial2<F, Fut>(&self, name: &str, needs: [Need; 2], test: F) -> Trial
+    where
+        F: FnOnce(Tool, Tool) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let (tools, missing) = self.tools(needs);
+        let required = self.required.contains(&missing);
+        Trial::ignorable_test(name, move || {
+            run_trial(tools, missing.require_var(), required, |(a, b)| test(a, b))
+        })
+    }
+
+    /// Both programs, or why not; and the need to blame when one is missing (the first
+    /// that is).
+    fn tools(&self, needs: [Need; 2]) -> (Result<(Tool, Tool), String>, Need) {
+        let (a, b) = (self.tool(needs[0]), self.tool(needs[1]));
+        let missing = needs[usize::from(a.is_ok())];
+        (a.and_then(|a| b.map(|b| (a, b))), missing)
     }
 }
 
 /// Runs `test` with its tool on a fresh tokio runtime, or says why not: ignored when the
 /// tool is missing, failed when it is missing and `required`. A panic in `test` is a
 /// failure (libtest-mimic catches it).
-fn run_trial<F, Fut>(
-    tool: Result<Tool, String>,
-    need: Need,
+fn run_trial<T, F, Fut>(
+    tool: Result<T, String>,
+    require_var: String,
     required: bool,
     test: F,
 ) -> Result<Completion, Failed>
 where
-    F: FnOnce(Tool) -> Fut,
+    F: FnOnce(T) -> Fut,
     Fut: Future<Output = ()>,
 {
     match tool {
@@ -238,8 +262,7 @@ where
             Ok(Completion::Completed)
         }
         Err(why) if required => Err(Failed::from(format!(
-            "{why}; {}=1 requires this test to run",
-            need.require_var()
+            "{why}; {require_var}=1 requires this test to run"
         ))),
         Err(why) => Ok(Completion::ignored_with(why)),
     }
@@ -318,7 +341,8 @@ mod tests {
     fn redis_trial(needs: &Needs) -> (Result<Completion, Failed>, bool) {
         let ran = Cell::new(false);
         let required = needs.required.contains(&Need::Redis);
-        let outcome = run_trial(needs.tool(Need::Redis), Need::Redis, required, |tool| {
+        let var = Need::Redis.require_var();
+        let outcome = run_trial(needs.tool(Need::Redis), var, required, |tool| {
             ran.set(true);
             async move { assert_eq!(tool.need, Need::Redis) }
         });
@@ -331,6 +355,23 @@ mod tests {
         assert_eq!(Need::Python.require_var(), "RALLYPOINT_REQUIRE_PYTHON");
         assert_eq!(Need::Node.require_var(), "RALLYPOINT_REQUIRE_NODE");
         assert_eq!(Need::Redis.require_var(), "RALLYPOINT_REQUIRE_REDIS");
+    }
+
+    #[test]
+    fn a_trial_of_two_programs_blames_the_missing_one() {
+        let needs = Needs::from_results(
+            vec![
+                (Need::Node, Ok(PathBuf::from("/usr/bin/node"))),
+                (Need::Redis, Err("redis-server not found".into())),
+            ],
+            &[Need::Redis],
+        );
+        let (tools, missing) = needs.tools([Need::Node, Need::Redis]);
+        assert_eq!(missing, Need::Redis);
+        assert!(tools.unwrap_err().starts_with("redis-server not found"));
+        let (tools, missing) = needs.tools([Need::Redis, Need::Node]);
+        assert_eq!(missing, Need::Redis);
+        assert!(tools.is_err());
     }
 
     #[test]

@@ -17,6 +17,10 @@
 // thrown at the application and no row of a broken state reaches it. `stats` counts
 // keyframes, deltas, desyncs and bytes by kind.
 //
+// In a cluster (`match`), every attempt first asks `GET /match` where to play, so a drop,
+// a dead node or a 1012 without `moved` finds the room wherever it now lives; a `moved`
+// URL is used once, for the reconnect right after it, without asking.
+//
 // Prediction plugs in through `predictor`: it sees every welcome, game event and input,
 // and on every snapshot the server's state with the inputs still unacknowledged, oldest
 // first.
@@ -90,6 +94,14 @@ export class Client extends Emitter {
     /** @type {new (url: string, protocols?: string[], options?: object) => WebSocketLike} */
     this.WebSocket = WS;
     this.url = opts.url;
+    /** The `/match` endpoints to ask before each attempt (empty: connect to `url`). */
+    this.matchUrls = matchEndpoints(opts.match, opts.url);
+    /** The endpoint that answered last: asked first next time. */
+    this.matchIndex = 0;
+    /** The last `/match` answer, or null. */
+    this.matched = /** @type {import("../index.js").MatchAnswer | null} */ (null);
+    /** A `moved` URL for the next attempt only. */
+    this.movedTo = /** @type {string | null} */ (null);
     this.protocols = [...(opts.protocols ?? DEFAULT_PROTOCOLS)];
     this.tokenIn = opts.tokenIn && opts.tokenIn !== "auto" ? opts.tokenIn : autoCarriage(WS);
     this.backoff = opts.reconnect === false ? null : { ...DEFAULT_BACKOFF, ...opts.reconnect };
@@ -309,17 +321,99 @@ export class Client extends Emitter {
       return;
     }
     if (gen !== this.generation || this.stopped) return;
-    this.open(gen, token, msgpack);
+    const where = await this.destination(token);
+    if (gen !== this.generation || this.stopped) return;
+    if ("url" in where) this.open(gen, token, msgpack, where.url);
+    else if (where.retry) this.schedule(where.info, where.freshToken, undefined, where.delayMs);
+    else this.setState({ state: "closed", reason: where.info, attempt: this.failures, retryInMs: null });
+  }
+
+  /**
+   * Where this attempt connects: the `moved` URL once, else what `/match` answers (each
+   * endpoint in turn, the last one that answered first), else `url`.
+   * @param {string | null} token
+   * @returns {Promise<{url: string} | {info: CloseInfo, retry: boolean, freshToken: boolean, delayMs?: number}>}
+   */
+  async destination(token) {
+    const moved = this.movedTo;
+    this.movedTo = null;
+    if (moved !== null) return { url: moved };
+    const n = this.matchUrls.length;
+    if (n === 0) return { url: this.url };
+    const failures = [];
+    for (let i = 0; i < n; i++) {
+      const at = (this.matchIndex + i) % n;
+      const answer = await this.askMatch(this.matchUrls[at], token);
+      if ("url" in answer) {
+        this.matchIndex = at;
+        return answer;
+      }
+      if (!answer.next) return answer;
+      failures.push(answer.info.text);
+    }
+    return { info: localClose(`No /match endpoint answered: ${failures.join("; ")}`, 0), retry: true, freshToken: false };
+  }
+
+  /**
+   * One `GET /match`. `next`: this endpoint failed, another may answer.
+   * @param {string} endpoint
+   * @param {string | null} token
+   * @returns {Promise<{url: string} | {info: CloseInfo, retry: boolean, freshToken: boolean, delayMs?: number, next?: boolean}>}
+   */
+  async askMatch(endpoint, token) {
+    const ask = new URL(endpoint);
+    if (this.opts.room) ask.searchParams.set("room", this.opts.room);
+    const fetchFn = this.opts.fetch ?? globalThis.fetch;
+    /** @type {Record<string, string>} */
+    const headers = token === null ? {} : { Authorization: "Bearer " + token };
+    let r;
+    try {
+      const signal = AbortSignal.timeout(this.opts.matchTimeoutMs ?? 5000);
+      r = await fetchFn(ask.href, { headers, cache: "no-store", signal });
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      return { info: localClose(`${ask.host}: ${why}`, 0), retry: true, freshToken: false, next: true };
+    }
+    /** @type {any} */
+    let body = null;
+    try {
+      body = await r.json();
+    } catch {
+      // Not JSON: the status alone says what happened.
+    }
+    if (r.ok && body && typeof body.url === "string") {
+      this.matched = { url: body.url, room: String(body.room), node: String(body.node), resume: body.resume === true };
+      this.emit("matched", this.matched);
+      return { url: body.url };
+    }
+    const code = typeof body?.error === "string" ? body.error : `http_${r.status}`;
+    const text = `/match answered ${r.status} ${code}${typeof body?.message === "string" ? `: ${body.message}` : ""}`;
+    const info = { ...localClose(text, 0), errorCode: code, message: body?.message ?? null };
+    // A server without `/match` (an older one) places players at `/play` itself.
+    if (r.status === 404) return { url: this.url };
+    if (r.status === 401 || r.status === 403) {
+      // The token: a source that can refresh is asked for a new one, a fixed one cannot help.
+      return { info, retry: typeof this.opts.token === "function", freshToken: true };
+    }
+    if (r.status === 503 || r.status === 429) {
+      const after = Number(r.headers?.get?.("Retry-After"));
+      const delayMs = Number.isFinite(after) && after > 0 ? after * 1000 : undefined;
+      return { info, retry: true, freshToken: false, delayMs };
+    }
+    if (r.status >= 500 || r.ok) return { info, retry: true, freshToken: false, next: true };
+    return { info, retry: false, freshToken: false };
   }
 
   /**
    * @param {number} gen
    * @param {string | null} token
    * @param {MsgpackCodec} msgpack
+   * @param {string} target the `/play` URL (from `url`, `/match` or `moved`)
    */
-  open(gen, token, msgpack) {
-    const url = new URL(this.url);
-    if (this.opts.room) url.searchParams.set("room", this.opts.room);
+  open(gen, token, msgpack, target) {
+    const url = new URL(target);
+    // A URL from `/match` or `moved` names its room already.
+    if (this.opts.room && !url.searchParams.has("room")) url.searchParams.set("room", this.opts.room);
     const protocols = [...this.protocols];
     /** @type {object | undefined} */
     let options;
@@ -405,8 +499,12 @@ export class Client extends Emitter {
         this.lastError = { code: String(m.code), message: String(m.message) };
         return this.emit("error", this.lastError);
       case "moved":
-        // Cluster: the room moved; the close that follows (1012) reconnects there.
-        if (typeof m.url === "string") this.url = m.url;
+        // Cluster: the room moved; the close that follows (1012) reconnects there. Without
+        // `/match` to ask, later reconnects go there too.
+        if (typeof m.url === "string") {
+          this.movedTo = m.url;
+          if (this.matchUrls.length === 0) this.url = m.url;
+        }
         return this.emit("moved", { url: m.url });
       default:
         return;
@@ -557,7 +655,9 @@ export class Client extends Emitter {
   closed(code, reason) {
     this.stopPings();
     const errorCode = this.lastError?.code ?? null;
-    const refreshable = typeof this.opts.token === "function";
+    // With `/match` a retry is safe even with a fixed token: `/match` checks the token
+    // first and answers 401 in words, where a refused handshake is only a 1006.
+    const refreshable = typeof this.opts.token === "function" || this.matchUrls.length > 0;
     const meaning = describeClose(code, errorCode, { opened: this.opened, canRefreshToken: refreshable });
     /** @type {CloseInfo} */
     const info = {
@@ -583,8 +683,9 @@ export class Client extends Emitter {
    * @param {CloseInfo} info why
    * @param {boolean} freshToken
    * @param {number} [firstDelayMs]
+   * @param {number} [atLeastMs] the server's `Retry-After`
    */
-  schedule(info, freshToken, firstDelayMs) {
+  schedule(info, freshToken, firstDelayMs, atLeastMs = 0) {
     const backoff = this.backoff;
     this.failures += 1;
     if (backoff === null || this.failures > backoff.maxAttempts) {
@@ -592,7 +693,7 @@ export class Client extends Emitter {
       this.setState({ state: "closed", reason: gaveUp, attempt: this.failures - 1, retryInMs: null });
       return;
     }
-    const delay = backoffDelay(this.failures, backoff, this.random(), firstDelayMs);
+    const delay = Math.max(backoffDelay(this.failures, backoff, this.random(), firstDelayMs), atLeastMs);
     const state = this.sessionSeen ? "resuming" : "connecting";
     this.setState({ state, reason: info, attempt: this.failures, retryInMs: delay });
     this.retryTimer = setTimeout(() => {
@@ -640,6 +741,25 @@ function autoCarriage(WS) {
   return typeof WS.prototype?.on === "function" && typeof WS.prototype?.terminate === "function"
     ? "header"
     : "subprotocol";
+}
+
+/**
+ * The `/match` endpoints of the `match` option: `true` is `/match` on `url`'s host.
+ * @param {ClientOptions["match"]} match
+ * @param {string} url
+ * @returns {string[]}
+ */
+function matchEndpoints(match, url) {
+  if (match === undefined || match === false || match === null) return [];
+  const list = match === true ? [url] : Array.isArray(match) ? match : [match];
+  return list.map((u) => {
+    const e = new URL(u);
+    if (e.protocol === "ws:") e.protocol = "http:";
+    if (e.protocol === "wss:") e.protocol = "https:";
+    if (match === true || e.pathname === "/" || e.pathname === "/play") e.pathname = "/match";
+    e.search = "";
+    return e.href;
+  });
 }
 
 /**

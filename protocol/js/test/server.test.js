@@ -70,6 +70,22 @@ test("v2 is what the SDK speaks by default: keyframe, deltas, checked hashes, no
   assert.deepEqual(c.snapshots.schema[0].columns.map((col) => col[0]), ["aim", "hp", "score", "flags", "vx", "vy"]);
 });
 
+test("match: one node answers /match with itself, in the room asked for, and a drop resumes through it", async (t) => {
+  const server = await startServer(t);
+  const c = await client(server, "mo", { match: true, room: "m1" });
+  const matched = [];
+  c.on("matched", (m) => matched.push(m));
+  const w = await play(c);
+  assert.equal(w.room, "m1");
+  assert.deepEqual(matched, [{ url: `ws://${server.game}/play?room=m1`, room: "m1", node: "local", resume: false }]);
+  c.ws?.terminate?.(); // the `ws` package: drop without a close frame
+  const back = await next(c, "welcome");
+  assert.equal(back.resumed, true);
+  assert.equal(back.you, w.you);
+  assert.equal(matched.length, 2);
+  assert.equal(matched[1].resume, true, "/match knew the account still had its seat");
+});
+
 test("v2: resuming after a dropped connection starts from a keyframe", async (t) => {
   const server = await startServer(t);
   const relay = await startRelay(t, server.game);

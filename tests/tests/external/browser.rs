@@ -47,7 +47,10 @@ pub fn trials(needs: &Needs) -> Vec<Trial> {
 /// Longest wait for anything the page should do.
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn launch(exe: &std::path::Path, ignore_certificate_errors: bool) -> (Browser, Page) {
+pub(crate) async fn launch(
+    exe: &std::path::Path,
+    ignore_certificate_errors: bool,
+) -> (Browser, Page) {
     let browser = Browser::launch(
         exe,
         LaunchOptions {
@@ -62,14 +65,14 @@ async fn launch(exe: &std::path::Path, ignore_certificate_errors: bool) -> (Brow
 }
 
 /// `window.rallypoint`, without its functions.
-async fn state(page: &Page) -> Value {
+pub(crate) async fn state(page: &Page) -> Value {
     page.eval("JSON.parse(JSON.stringify(window.rallypoint))")
         .await
         .expect("read window.rallypoint")
 }
 
 /// Waits until the page is welcomed and its own player is in a snapshot.
-async fn wait_playing(page: &Page) -> Value {
+pub(crate) async fn wait_playing(page: &Page) -> Value {
     page.wait_for(
         "rallypoint.connected && rallypoint.players[rallypoint.you] !== undefined",
         WAIT,
@@ -103,7 +106,7 @@ async fn walk_right(page: &Page) {
 }
 
 /// The page reported no uncaught error and no CSP violation.
-async fn assert_clean(page: &Page) {
+pub(crate) async fn assert_clean(page: &Page) {
     let s = state(page).await;
     assert_eq!(s["errors"], serde_json::json!([]), "page errors");
     assert_eq!(s["decodeErrors"], 0);
@@ -116,7 +119,7 @@ async fn assert_clean(page: &Page) {
 }
 
 /// Saves a screenshot under `$CARGO_TARGET_TMPDIR` and returns its path.
-async fn screenshot(page: &Page, name: &str) -> PathBuf {
+pub(crate) async fn screenshot(page: &Page, name: &str) -> PathBuf {
     let png = page.screenshot_png().await.expect("screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);

@@ -27,7 +27,7 @@ use crate::server;
 
 /// This module's trials.
 pub fn trials(needs: &Needs) -> Vec<Trial> {
-    external_trials!(needs, Need::Redis => [
+    let mut trials = external_trials!(needs, Need::Redis => [
         match_from_any_node_fills_rooms_across_the_cluster,
         racing_play_and_match_for_one_room_end_in_one_instance,
         a_killed_nodes_players_come_back_elsewhere_with_their_ids_and_scores,
@@ -37,7 +37,18 @@ pub fn trials(needs: &Needs) -> Vec<Trial> {
         a_redis_outage_goes_unnoticed_by_players_and_match_waits_for_it,
         a_node_cut_off_from_redis_loses_its_room_to_the_node_that_reopened_it,
         a_node_cut_off_past_the_grace_gives_its_rooms_up,
-    ])
+    ]);
+    trials.push(needs.trial2(
+        "nodes::the_js_sdk_finds_its_room_through_match_after_a_kill_and_follows_moved_on_a_drain",
+        [Need::Redis, Need::Node],
+        the_js_sdk_finds_its_room_through_match_after_a_kill_and_follows_moved_on_a_drain,
+    ));
+    trials.push(needs.trial2(
+        "nodes::the_browser_follows_moved_to_another_node_and_says_so",
+        [Need::Redis, Need::Chromium],
+        the_browser_follows_moved_to_another_node_and_says_so,
+    ));
+    trials
 }
 
 /// Assets for these trials: rooms of `capacity` seats playing an open field where four
@@ -1018,4 +1029,179 @@ async fn an_admin_drain_stops_readiness_and_matching_and_hands_rooms_over(redis:
             .metric("rallypoint_matches_total", "outcome=\"assigned\"")
             .await;
     assert_eq!(assigned, 6.0);
+}
+
+/// What the SDK's cluster player (`protocol/js/test-support/cluster-player.js`) prints,
+/// one JSON object per line, read as it comes.
+struct SdkPlayer {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<Value>,
+}
+
+impl SdkPlayer {
+    /// Starts the SDK player for `token` in `room`, asking `/match` of every node.
+    fn start(node: &Tool, nodes: &[TestServer], token: &str, room: &str) -> SdkPlayer {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/js");
+        let urls: Vec<String> = nodes.iter().map(|n| format!("http://{}", n.game)).collect();
+        let mut child = node
+            .command()
+            .arg("test-support/cluster-player.js")
+            .current_dir(package)
+            .env("RALLYPOINT_MATCH", urls.join(","))
+            .env("RALLYPOINT_TOKEN", token)
+            .env("RALLYPOINT_ROOM", room)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                eprintln!("sdk: {line}");
+                let _ = tx.send(serde_json::from_str(&line).unwrap_or(Value::String(line)));
+            }
+        });
+        SdkPlayer { child, lines }
+    }
+
+    /// The next line whose `t` is `kind`, skipping others; panics after 30 s.
+    async fn next(&mut self, kind: &str) -> Value {
+        let within = Duration::from_secs(30);
+        let found = tokio::time::timeout(within, async {
+            loop {
+                match self.lines.recv().await {
+                    Some(v) if v["t"] == kind => return v,
+                    Some(_) => {}
+                    None => panic!("the SDK player exited before {kind}"),
+                }
+            }
+        });
+        found
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within {within:?}"))
+    }
+}
+
+impl Drop for SdkPlayer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The node whose game port is `host` (`127.0.0.1:port`).
+fn node_at(nodes: &[TestServer], host: &Value) -> usize {
+    nodes
+        .iter()
+        .position(|n| host.as_str() == Some(n.game.to_string().as_str()))
+        .unwrap_or_else(|| panic!("no node at {host}"))
+}
+
+/// A player on the JavaScript SDK with `match` set to every node: its node is killed
+/// (the SDK's reconnect asks `/match`, passing over the dead node's endpoint, and resumes
+/// where the room reopened), then the new node drains (the SDK follows `moved`). Each
+/// time: the same entity, `resumed`, on a live node.
+async fn the_js_sdk_finds_its_room_through_match_after_a_kill_and_follows_moved_on_a_drain(
+    redis: Tool,
+    node: Tool,
+) {
+    let redis = RedisServer::start(redis.path());
+    let assets = field_assets(10);
+    let nodes = nodes(&redis.url(), 3, &assets).await;
+    let token = nodes[0].token("sdk-player");
+    let mut player = SdkPlayer::start(&node, &nodes, &token, "js1");
+    let first = player.next("welcome").await;
+    assert_eq!(first["resumed"], false, "{first}");
+    let you = first["you"].clone();
+    let owner = node_at(&nodes, &first["host"]);
+    // A checkpoint after the join, so the reopened room knows the player.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    nodes[owner].signal("KILL");
+    let killed = Instant::now();
+    let back = player.next("welcome").await;
+    eprintln!("kill -9 to the SDK's resume: {:?}", killed.elapsed());
+    assert_eq!(
+        (&back["resumed"], &back["you"]),
+        (&Value::Bool(true), &you),
+        "{back}"
+    );
+    let second = node_at(&nodes, &back["host"]);
+    assert_ne!(second, owner, "resumed on a live node");
+
+    nodes[second].signal("TERM");
+    let moved = player.next("moved").await;
+    let close = player.next("close").await;
+    assert_eq!(close["code"], 1012, "{close}");
+    let after = player.next("welcome").await;
+    assert_eq!(
+        (&after["resumed"], &after["you"]),
+        (&Value::Bool(true), &you),
+        "{after}"
+    );
+    let third = node_at(&nodes, &after["host"]);
+    assert!(third != owner && third != second, "{moved} → {after}");
+    drop(player.child.stdin.take()); // the player leaves
+}
+
+/// The browser client on a cluster of two: the page, served by the node that holds its
+/// room, plays; that node drains (SIGTERM). The page tells the player it is moving to
+/// another server, follows `moved` to the other node and plays on as the same player.
+async fn the_browser_follows_moved_to_another_node_and_says_so(redis: Tool, chromium: Tool) {
+    let redis = RedisServer::start(redis.path());
+    let assets = field_assets(10);
+    let nodes = nodes(&redis.url(), 2, &assets).await;
+    let mut claims = rallypoint_tests::claims("browser-mover");
+    claims["name"] = "mo".into();
+    let token = nodes[0].token_with(&claims);
+    let (_browser, page) = crate::browser::launch(&chromium.path, false).await;
+    // The room is opened through `/match` on the page's node, the least loaded: one of
+    // the two. Whichever it is drains.
+    page.navigate(&format!("http://{}/?room=mv1#token={token}", nodes[0].game))
+        .await
+        .expect("load the page");
+    let before = crate::browser::wait_playing(&page).await;
+    let view = cluster_view(&nodes[0]).await;
+    let owner = owner_of(&view, "mv1").expect("the room has an owner");
+    let (draining, other) = match owner.as_str() {
+        "n0" => (&nodes[0], nodes[1].game),
+        _ => (&nodes[1], nodes[0].game),
+    };
+    page.eval(
+        "window.banners = []; new MutationObserver(() => banners.push(\
+         document.getElementById('banner-text').textContent)).observe(\
+         document.getElementById('banner-text'), {childList: true, characterData: true, subtree: true}); true",
+    )
+    .await
+    .expect("watch the banner");
+    draining.signal("TERM");
+    page.wait_for(
+        "rallypoint.welcomes >= 2 && rallypoint.connected && rallypoint.ack > 0",
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("the page reconnects on the other node and plays on");
+    let after = crate::browser::state(&page).await;
+    assert_eq!(after["lastClose"]["code"], 1012, "{}", after["lastClose"]);
+    assert_eq!(after["resumed"], true);
+    assert_eq!(after["you"], before["you"], "the same player");
+    let banners = page.eval("banners").await.expect("banners");
+    assert!(
+        banners.as_array().is_some_and(|b| b.iter().any(|t| t
+            .as_str()
+            .is_some_and(|t| t.contains("Moving to another server")))),
+        "the player was told: {banners}"
+    );
+    let moved_to = page
+        .eval("rallypoint.server")
+        .await
+        .expect("the page's server");
+    assert_eq!(moved_to, other.to_string(), "playing on the other node");
+    crate::browser::assert_clean(&page).await;
 }
