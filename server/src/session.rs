@@ -25,7 +25,7 @@ use rallypoint_protocol::inbound::{Inbound, decode_inbound};
 use rallypoint_protocol::message::{ErrorMessage, MessageKind, Pong, ServerMessage};
 use rallypoint_protocol::{CloseReason, DecodeLimits, Encoding, Subprotocol};
 use serde::de::IgnoredAny;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
@@ -552,9 +552,13 @@ impl Conn<'_> {
 /// How long the peer may be silent before a drain stops waiting for more.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
-/// Reads and discards what the peer still sends until it closes, fails, or is quiet for
-/// [`DRAIN_QUIET`]; the caller bounds the whole.
+/// Ends this side of the connection (a FIN, after TLS's close_notify), then reads and
+/// discards what the peer still sends until it closes, fails, or is quiet for
+/// [`DRAIN_QUIET`]; the caller bounds the whole. The FIN first: a client that waits for
+/// the server to close TCP, as RFC 6455 §7.1.1 asks, closes at once instead of waiting out
+/// the quiet time.
 async fn drain(stream: &mut FragmentCap<SessionStream>) {
+    let _ = stream.shutdown().await;
     let mut sink = [0u8; 512];
     loop {
         match tokio::time::timeout(DRAIN_QUIET, stream.read(&mut sink)).await {

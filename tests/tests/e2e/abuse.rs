@@ -628,6 +628,31 @@ async fn a_peer_that_never_answers_the_close_is_dropped_after_the_linger() {
     bystander.finish().await;
 }
 
+/// A client that closes gets the server's close frame and then, straight away, the end
+/// of the TCP connection: the server shuts its side first (RFC 6455 §7.1.1 has the server
+/// close TCP; a client waits for it), even while the client still has bytes on the way,
+/// rather than reading until its 2 s linger runs out.
+#[tokio::test]
+async fn after_a_client_close_the_server_ends_tcp_at_once() {
+    let s = server().start();
+    let mut c = attacker(&s, "leaver", MSGPACK).await;
+    c.send(&close_frame(1000, b"bye")).await.unwrap();
+    assert_eq!(c.closed().await.code, 1000, "the close is answered");
+    let started = Instant::now();
+    // Bytes still arriving keep the server's drain from ever going quiet.
+    let flood = c.flood(vec![0], Duration::from_secs(10));
+    assert!(
+        c.read_frame().await.is_none(),
+        "nothing after the close frame"
+    );
+    let ended_after = started.elapsed();
+    flood.abort();
+    assert!(
+        ended_after < Duration::from_millis(1500),
+        "the server ended TCP {ended_after:?} after its close frame (the linger is 2 s)"
+    );
+}
+
 #[tokio::test]
 async fn invalid_utf8_on_json_is_1007() {
     let s = server().start();
