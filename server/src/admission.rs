@@ -7,6 +7,9 @@
 //! dropping either gives it back, so counts cannot leak whatever path a connection ends
 //! by.
 //!
+//! Time comes from a governor [`Clock`]: the system's in the server, a fake one that the
+//! tests advance by hand, so a test of the handshake rate and its recovery never sleeps.
+//!
 //! Must not do IO; callers turn a [`Refusal`] into an HTTP response.
 
 use std::collections::HashMap;
@@ -17,6 +20,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::HashMapStateStore;
 use governor::{Quota as GovernorQuota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -45,17 +49,19 @@ pub enum Busy {
     Address,
 }
 
-type KeyedLimiter = RateLimiter<IpAddr, HashMapStateStore<IpAddr>, DefaultClock>;
+type KeyedLimiter<C> =
+    RateLimiter<IpAddr, HashMapStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Connection accounting shared by every accept loop.
 #[derive(Debug)]
-pub struct Admission {
+pub struct Admission<C: Clock = DefaultClock> {
     max_connections: usize,
     max_per_ip: usize,
     /// Loopback peers skip the per-IP checks (dev mode: bots and browsers on one machine).
     exempt_loopback: bool,
     counts: Mutex<Counts>,
-    handshakes: KeyedLimiter,
+    clock: C,
+    handshakes: KeyedLimiter<C>,
     pending: Arc<Semaphore>,
     max_pending_per_ip: usize,
     /// Handshakes in progress per peer address (entries removed at zero).
@@ -73,12 +79,12 @@ struct Counts {
 
 /// A held connection slot; dropping it releases the slot.
 #[derive(Debug)]
-pub struct ConnectionSlot {
-    admission: Arc<Admission>,
+pub struct ConnectionSlot<C: Clock = DefaultClock> {
+    admission: Arc<Admission<C>>,
     ip: IpAddr,
 }
 
-impl Drop for ConnectionSlot {
+impl<C: Clock> Drop for ConnectionSlot<C> {
     fn drop(&mut self) {
         let mut c = self
             .admission
@@ -98,13 +104,13 @@ impl Drop for ConnectionSlot {
 /// A handshake in progress; dropping it frees its place in the pool and its address's
 /// share.
 #[derive(Debug)]
-pub struct PendingHandshake {
+pub struct PendingHandshake<C: Clock = DefaultClock> {
     _permit: OwnedSemaphorePermit,
     /// The address charged, `None` when exempt.
-    charged: Option<(Arc<Admission>, IpAddr)>,
+    charged: Option<(Arc<Admission<C>>, IpAddr)>,
 }
 
-impl Drop for PendingHandshake {
+impl<C: Clock> Drop for PendingHandshake<C> {
     fn drop(&mut self) {
         if let Some((admission, ip)) = self.charged.take() {
             let mut map = admission
@@ -128,9 +134,22 @@ fn governor_quota(q: Quota) -> GovernorQuota {
 }
 
 impl Admission {
-    /// Accounting for the given limits. `exempt_loopback` (dev mode) lifts the per-IP
-    /// limits for loopback peers; `proxies` are exempt from the per-IP pending cap.
+    /// Accounting for the given limits on the system clock. `exempt_loopback` (dev mode)
+    /// lifts the per-IP limits for loopback peers; `proxies` are exempt from the per-IP
+    /// pending cap.
     pub fn new(limits: &Limits, exempt_loopback: bool, proxies: &[IpAddr]) -> Arc<Admission> {
+        Admission::with_clock(limits, exempt_loopback, proxies, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> Admission<C> {
+    /// [`Admission::new`] on `clock`.
+    pub fn with_clock(
+        limits: &Limits,
+        exempt_loopback: bool,
+        proxies: &[IpAddr],
+        clock: C,
+    ) -> Arc<Admission<C>> {
         Arc::new(Admission {
             max_connections: limits.max_connections,
             max_per_ip: limits.max_connections_per_ip,
@@ -139,8 +158,9 @@ impl Admission {
             handshakes: RateLimiter::new(
                 governor_quota(limits.handshakes_per_ip),
                 HashMapStateStore::default(),
-                DefaultClock::default(),
+                clock.clone(),
             ),
+            clock,
             pending: Arc::new(Semaphore::new(limits.max_pending_handshakes)),
             max_pending_per_ip: limits.max_pending_handshakes_per_ip,
             pending_per_ip: Mutex::new(HashMap::new()),
@@ -151,7 +171,7 @@ impl Admission {
     /// A place in the handshake pool for a socket from `peer`, if the pool and the
     /// address's share of it have room. Taken at accept time, before anything is read, so
     /// idle sockets from one address cannot hold more than their share.
-    pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Result<PendingHandshake, Busy> {
+    pub fn begin_handshake(self: &Arc<Self>, peer: IpAddr) -> Result<PendingHandshake<C>, Busy> {
         let permit = Arc::clone(&self.pending)
             .try_acquire_owned()
             .map_err(|_| Busy::Server)?;
@@ -177,14 +197,18 @@ impl Admission {
     /// handshake rate: true for game sessions and tokens, false for the browser client's
     /// static files (a page load is a dozen requests; they still count towards the
     /// connection caps).
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, handshake: bool) -> Result<ConnectionSlot, Refusal> {
+    pub fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        handshake: bool,
+    ) -> Result<ConnectionSlot<C>, Refusal> {
         let exempt = self.exempt_loopback && ip.is_loopback();
         if handshake
             && !exempt
             && let Err(not_until) = self.handshakes.check_key(&ip)
         {
             return Err(Refusal::TooManyHandshakes(
-                not_until.wait_time_from(DefaultClock::default().now()),
+                not_until.wait_time_from(self.clock.now()),
             ));
         }
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -205,7 +229,7 @@ impl Admission {
 
     /// [`Admission::admit`] for a game session.
     #[cfg(test)]
-    fn admit_session(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, Refusal> {
+    fn admit_session(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot<C>, Refusal> {
         self.admit(ip, true)
     }
 
@@ -284,6 +308,48 @@ mod tests {
         // Static files are not handshakes.
         assert!(a.admit(ip, false).is_ok());
         drop(slots);
+    }
+
+    /// The rate refills at its quota (1 a second here) on the admission's own clock, and
+    /// an address quiet for long enough is forgotten: virtual time, no sleeping.
+    #[test]
+    fn the_handshake_rate_refills_with_time_and_quiet_addresses_are_forgotten() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let roomy = Limits {
+            max_connections_per_ip: 100,
+            max_connections: 100,
+            ..limits()
+        };
+        let a = Admission::with_clock(&roomy, false, &[], clock.clone());
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        let burst: Vec<_> = (0..5).map(|_| a.admit_session(ip).unwrap()).collect();
+        match a.admit_session(ip) {
+            Err(Refusal::TooManyHandshakes(wait)) => assert_eq!(wait, Duration::from_secs(1)),
+            other => panic!("{other:?}"),
+        }
+        clock.advance(Duration::from_millis(400));
+        match a.admit_session(ip) {
+            Err(Refusal::TooManyHandshakes(wait)) => {
+                assert_eq!(wait, Duration::from_millis(600), "told how long is left")
+            }
+            other => panic!("{other:?}"),
+        }
+        clock.advance(Duration::from_millis(600));
+        let one = a.admit_session(ip).expect("one more after a second");
+        assert!(a.admit_session(ip).is_err(), "and only one");
+        assert_eq!(a.tracked_ips(), 1);
+        a.forget_quiet_ips();
+        assert_eq!(a.tracked_ips(), 1, "not quiet yet");
+        // The burst of 5 is whole again 5 s after the last handshake; governor forgets an
+        // address one period (1 s) after that.
+        clock.advance(Duration::from_secs(5));
+        a.forget_quiet_ips();
+        assert_eq!(a.tracked_ips(), 1, "only just whole again");
+        clock.advance(Duration::from_secs(1));
+        a.forget_quiet_ips();
+        assert_eq!(a.tracked_ips(), 0, "quiet for long enough: forgotten");
+        let again: Vec<_> = (0..5).map(|_| a.admit_session(ip).unwrap()).collect();
+        drop((burst, one, again));
     }
 
     #[test]
