@@ -902,9 +902,9 @@ impl<'a> Session<'a> {
                         eyes.prediction.tuning(&t);
                     }
                 }
-                Ok(ServerMessage::Event(Event::Respawn { id, .. })) if id == self.you => {
+                Ok(ServerMessage::Event(Event::Respawn { id, x, y })) if id == self.you => {
                     if let Some(eyes) = &mut self.eyes {
-                        eyes.prediction.restart();
+                        eyes.prediction.respawned((x, y));
                     }
                 }
                 _ => {}

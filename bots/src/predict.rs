@@ -15,14 +15,22 @@
 //!   the same step, so it stepped an input twice or skipped one. A timing effect, not a
 //!   rule the prediction got wrong;
 //! - *unsettled*: the step was one-to-one, but the velocity the prediction started from
-//!   may not be the server's (v1 rows carry no velocity): after a slip or a collision,
-//!   until a step's steering reaches the input's velocity, which no longer depends on
-//!   the past;
+//!   may not be the server's (v1 rows carry no velocity);
 //! - *compared*: none of these. The prediction runs the server's own code from the
 //!   server's state with the server's inputs, so anything but 0 here is a bug.
 //!
-//! Deaths, respawns and round starts restart the prediction and are not compared; nothing
-//! is predicted during the intermission between a round's end and the next start.
+//! Whether the velocity is the server's is tracked as a bound on how far off it can be
+//! (`slack`, units/s). A respawn or a round start puts the player at rest and the server
+//! moves it one step in the same tick, so the velocity of the first snapshot after it is
+//! known exactly. After a join, a death, a slip or a collision the bound grows (by what
+//! the missed steps or the wall could have changed); it shrinks only as far as the
+//! steering provably takes any velocity within it to the input's: steering towards one
+//! target never pulls two velocities apart, and a step whose predicted velocity reaches
+//! the target with `m` units/s to spare brings every velocity within `m` of the guess to
+//! the target too. Only a bound of 0 makes the next step *compared*.
+//!
+//! Nothing is predicted during the intermission between a round's end and the next
+//! start.
 //!
 //! Time is not read here; must not do IO. The pending inputs are bounded.
 
@@ -55,6 +63,9 @@ struct Pending {
     body: Body,
     /// What this input's predicted step met.
     step: Step,
+    /// How much closer than one step's steering the velocity was to this input's target
+    /// before the step (units/s; negative: the step did not reach it).
+    margin: f32,
 }
 
 /// The snapshot the prediction was last reset to.
@@ -64,9 +75,19 @@ struct Base {
     ack: u32,
     /// The velocity the prediction gave the server's position (v1 rows carry none).
     velocity: (f32, f32),
-    /// That velocity is known to be the server's.
-    trusted: bool,
+    /// How far (units/s) that velocity may be from the server's.
+    slack: f32,
 }
+
+impl Base {
+    /// The velocity is the server's.
+    fn trusted(&self) -> bool {
+        self.slack <= VELOCITY_EXACT
+    }
+}
+
+/// A velocity bound this small counts as exact (f32 rounding of the steering).
+const VELOCITY_EXACT: f32 = 1e-4;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -86,6 +107,9 @@ pub struct Prediction {
     /// Between a `round_end` and the next `round_start` (the intermission) the server
     /// moves nobody: nothing is predicted or compared.
     frozen: bool,
+    /// Where the player was put at rest (a respawn): the next snapshot shows it one step
+    /// later, when that step from there is where it shows it.
+    spawn: Option<(f32, f32)>,
 }
 
 impl Prediction {
@@ -105,6 +129,7 @@ impl Prediction {
             body: Body::default(),
             pending: VecDeque::with_capacity(PENDING_CAP),
             frozen: false,
+            spawn: None,
         }
     }
 
@@ -132,6 +157,15 @@ impl Prediction {
     /// start) or died: predict afresh from the next snapshot.
     pub fn restart(&mut self) {
         self.base = None;
+        self.spawn = None;
+    }
+
+    /// The player respawned at `at`: at rest there, then moved one step by its latest
+    /// input in the same tick. Predict afresh from the next snapshot, whose velocity is
+    /// known when that one step explains where it shows the player.
+    pub fn respawned(&mut self, at: (f32, f32)) {
+        self.restart();
+        self.spawn = Some(at);
     }
 
     /// The round ended: nobody moves until the next round starts.
@@ -140,10 +174,11 @@ impl Prediction {
         self.restart();
     }
 
-    /// A round started (everyone respawned): predict afresh from the next snapshot.
+    /// A round started (everyone respawned): predict afresh from the next snapshot (the
+    /// player's own `respawn` event says where).
     pub fn round_started(&mut self) {
         self.frozen = false;
-        self.restart();
+        self.base = None;
     }
 
     /// Where the prediction has the player now, once it has a base.
@@ -170,6 +205,7 @@ impl Prediction {
 
     /// An input was sent: the player moves at once.
     pub fn input(&mut self, input: Input) {
+        let margin = self.margin(&self.body, &input);
         let step = match (&self.mover, self.base) {
             (Some(mover), Some(_)) => mover.step(&mut self.body, &input, self.dt),
             _ => Step::default(),
@@ -182,7 +218,19 @@ impl Prediction {
             input,
             body: self.body,
             step,
+            margin,
         });
+    }
+
+    /// One step's steering (units/s) less the distance from `body`'s velocity to
+    /// `input`'s target velocity.
+    fn margin(&self, body: &Body, input: &Input) -> f32 {
+        let Some((_, speed, acceleration)) = self.movement else {
+            return f32::NEG_INFINITY;
+        };
+        let (mx, my) = input.clamped_move();
+        let (tx, ty) = (mx * speed, my * speed);
+        acceleration * self.dt - (tx - body.vx).hypot(ty - body.vy)
     }
 
     /// A snapshot of `tick` acknowledging `ack` shows the player at `at` (`None`: dead,
@@ -203,7 +251,7 @@ impl Prediction {
         let previous = self.base;
         let one_to_one = previous
             .is_some_and(|b| tick == b.tick.wrapping_add(1) && ack == b.ack.wrapping_add(1));
-        let was_trusted = previous.is_some_and(|b| b.trusted);
+        let was_trusted = previous.is_some_and(|b| b.trusted());
         let sample = match (previous, acked) {
             (Some(_), Some(p)) => {
                 let error = (p.body.x - x).hypot(p.body.y - y);
@@ -219,15 +267,8 @@ impl Prediction {
             }
             _ => None,
         };
-        let trusted =
-            acked.is_some_and(|p| one_to_one && !p.step.blocked && (was_trusted || p.step.settled));
-        // The server's position; its velocity is not in v1 rows, so the predicted one
-        // (the previous base's when the server stepped the same input again).
-        let velocity = match (acked, previous) {
-            (Some(p), _) => (p.body.vx, p.body.vy),
-            (None, Some(b)) => b.velocity,
-            (None, None) => (0.0, 0.0),
-        };
+        let (velocity, slack) = self.server_velocity(previous, acked, tick, ack, (x, y));
+        self.spawn = None;
         self.body = Body {
             x,
             y,
@@ -238,17 +279,75 @@ impl Prediction {
             tick,
             ack,
             velocity,
-            trusted,
+            slack,
         });
         self.replay();
         sample
     }
 
+    /// The server's velocity at this snapshot as well as the prediction can tell (v1 rows
+    /// carry none), and how far off it may be. See the module docs.
+    fn server_velocity(
+        &self,
+        previous: Option<Base>,
+        acked: Option<Pending>,
+        tick: u32,
+        ack: u32,
+        at: (f32, f32),
+    ) -> ((f32, f32), f32) {
+        let unknown = self
+            .movement
+            .map_or(f32::INFINITY, |(_, speed, _)| 2.0 * speed);
+        match (acked, previous) {
+            (Some(p), None) if self.spawn.is_some() => {
+                let (Some(mover), Some((x, y))) = (&self.mover, self.spawn) else {
+                    return ((p.body.vx, p.body.vy), unknown);
+                };
+                let mut body = Body {
+                    x,
+                    y,
+                    vx: 0.0,
+                    vy: 0.0,
+                };
+                let _ = mover.step(&mut body, &p.input, self.dt);
+                // Anything but exactly one step of this input from the spawn (a snapshot
+                // skipped, another input): the velocity is not known.
+                let exact = (body.x, body.y) == at;
+                ((body.vx, body.vy), if exact { 0.0 } else { unknown })
+            }
+            (Some(p), Some(b)) => {
+                // Steps the server made that the prediction did not, or the other way
+                // round: each changed the velocity by at most one step's steering.
+                let missed = tick.wrapping_sub(b.tick).abs_diff(ack.wrapping_sub(b.ack))
+                    + u32::from(tick.wrapping_sub(b.tick) != 1);
+                let steering = self.movement.map_or(0.0, |(_, _, a)| a * self.dt);
+                let mut slack = b.slack + steering * missed as f32;
+                if p.step.blocked {
+                    slack = unknown;
+                } else if p.step.settled {
+                    slack = (slack - p.margin.max(0.0)).max(0.0);
+                }
+                ((p.body.vx, p.body.vy), slack.min(unknown))
+            }
+            (Some(p), None) => ((p.body.vx, p.body.vy), unknown),
+            // The server stepped the same input again: the previous guess, one step's
+            // steering less sure.
+            (None, Some(b)) => {
+                let steering = self.movement.map_or(0.0, |(_, _, a)| a * self.dt);
+                (b.velocity, (b.slack + steering).min(unknown))
+            }
+            (None, None) => ((0.0, 0.0), unknown),
+        }
+    }
+
     fn replay(&mut self) {
         let Some(mover) = &self.mover else { return };
-        for p in &mut self.pending {
+        for i in 0..self.pending.len() {
+            let margin = self.margin(&self.body, &self.pending[i].input);
+            let p = &mut self.pending[i];
             p.step = mover.step(&mut self.body, &p.input, self.dt);
             p.body = self.body;
+            p.margin = margin;
         }
     }
 }
@@ -337,9 +436,10 @@ mod tests {
             p.input(right(seq + 2));
         }
         assert!(compared > 50 && collided > 0, "{compared} {collided}");
-        // The velocity at the first snapshot is unknown until the steering reaches
-        // 8 units/s: 4 steps at 60 units/s² from a standstill.
-        assert_eq!(unsettled, 4);
+        // The velocity at the first snapshot is unknown: anything up to 8 units/s in any
+        // direction, up to 16 units/s from the guess. The steering (2 units/s a step)
+        // brings the guess to 8 units/s in 4 steps, and any velocity there within 8 more.
+        assert_eq!(unsettled, 12);
         let (x, _) = p.position().unwrap();
         assert!(x < 30.0 - 0.5, "stopped by the wall: {x}");
     }
@@ -374,6 +474,107 @@ mod tests {
         assert!(e > 0.0);
         assert_eq!(p.snapshot(14, 3, None), None);
         assert_eq!(p.position(), None, "dead: no prediction");
+    }
+
+    /// Runs `p` against a server body, one input (right) per tick, each acked at once;
+    /// returns the samples.
+    fn play(p: &mut Prediction, server: &mut Body, ticks: std::ops::Range<u32>) -> Vec<Sample> {
+        let mover = Mover::new(&map(), 0.5, 8.0, 60.0);
+        let mut out = Vec::new();
+        for tick in ticks {
+            p.input(right(tick));
+            let _ = mover.step(server, &right(tick), 1.0 / 30.0);
+            out.extend(p.snapshot(tick, tick, Some((server.x, server.y))));
+        }
+        out
+    }
+
+    /// The server puts a respawned player at rest and moves it one step in the same tick.
+    /// With the spawn point from the `respawn` event that first velocity is known, so
+    /// the very next step is compared, and exact.
+    #[test]
+    fn after_a_respawn_the_velocity_is_known_and_the_next_step_is_exact() {
+        let mut p = Prediction::new(&welcome());
+        p.map(&map());
+        let mut server = Body {
+            x: 5.0,
+            y: 5.0,
+            ..Body::default()
+        };
+        p.snapshot(9, 9, Some((5.0, 5.0)));
+        let running = play(&mut p, &mut server, 10..40);
+        assert!(matches!(running.last(), Some(Sample::Compared(e)) if *e == 0.0));
+        // Killed at full speed, respawned at (10, 20).
+        assert_eq!(p.snapshot(40, 39, None), None);
+        p.respawned((10.0, 20.0));
+        let mut server = Body {
+            x: 10.0,
+            y: 20.0,
+            ..Body::default()
+        };
+        let after = play(&mut p, &mut server, 41..45);
+        assert_eq!(after.first(), Some(&Sample::Compared(0.0)), "{after:?}");
+        assert!(
+            after.iter().all(|s| *s == Sample::Compared(0.0)),
+            "{after:?}"
+        );
+    }
+
+    /// Without knowing where the player respawned, the velocity it had before dying is
+    /// no guide: the steps after the respawn are never compared against it (this is what
+    /// made fighters' first steps after a respawn look a quarter of a step off).
+    #[test]
+    fn a_stale_velocity_is_never_trusted_because_a_step_settles_from_it() {
+        let mut p = Prediction::new(&welcome());
+        p.map(&map());
+        let mut server = Body {
+            x: 5.0,
+            y: 5.0,
+            ..Body::default()
+        };
+        p.snapshot(9, 9, Some((5.0, 5.0)));
+        let _ = play(&mut p, &mut server, 10..40);
+        p.restart();
+        let mut server = Body {
+            x: 10.0,
+            y: 20.0,
+            ..Body::default()
+        };
+        for s in play(&mut p, &mut server, 40..60) {
+            assert!(
+                !matches!(s, Sample::Compared(e) if e != 0.0),
+                "a comparison from a guessed velocity: {s:?}"
+            );
+        }
+    }
+
+    /// A respawn snapshot that is not one step from the spawn (a snapshot in between was
+    /// never delivered) gives no velocity.
+    #[test]
+    fn a_respawn_seen_late_is_not_taken_for_one_step_from_rest() {
+        let mut p = Prediction::new(&welcome());
+        p.map(&map());
+        p.respawned((10.0, 20.0));
+        let mover = Mover::new(&map(), 0.5, 8.0, 60.0);
+        let mut server = Body {
+            x: 10.0,
+            y: 20.0,
+            ..Body::default()
+        };
+        p.input(right(1));
+        p.input(right(2));
+        let _ = mover.step(&mut server, &right(1), 1.0 / 30.0);
+        let _ = mover.step(&mut server, &right(2), 1.0 / 30.0);
+        assert_eq!(p.snapshot(2, 2, Some((server.x, server.y))), None);
+        p.input(right(3));
+        let _ = mover.step(&mut server, &right(3), 1.0 / 30.0);
+        assert!(
+            matches!(
+                p.snapshot(3, 3, Some((server.x, server.y))),
+                Some(Sample::Unsettled(_))
+            ),
+            "two steps are not one: the velocity is a guess"
+        );
     }
 
     #[test]
