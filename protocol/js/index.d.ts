@@ -483,6 +483,7 @@ export interface ClientOptions {
    * it now lives. `true`: `/match` on `url`'s host; or the URLs of one or more nodes
    * (`http(s)://host[:port]`, `/match` implied), asked in turn when one does not answer.
    * In browsers the endpoint must be same-origin (the token travels in `Authorization`).
+   * An answer naming the host asked over `https:` is played over `wss:`.
    */
   match?: boolean | string | readonly string[];
   /** How long one `/match` request may take (ms). Default 5000. */

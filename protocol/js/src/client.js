@@ -382,9 +382,10 @@ export class Client extends Emitter {
       // Not JSON: the status alone says what happened.
     }
     if (r.ok && body && typeof body.url === "string") {
-      this.matched = { url: body.url, room: String(body.room), node: String(body.node), resume: body.resume === true };
+      const url = sameHostKeepsTls(body.url, ask);
+      this.matched = { url, room: String(body.room), node: String(body.node), resume: body.resume === true };
       this.emit("matched", this.matched);
-      return { url: body.url };
+      return { url };
     }
     const code = typeof body?.error === "string" ? body.error : `http_${r.status}`;
     const text = `/match answered ${r.status} ${code}${typeof body?.message === "string" ? `: ${body.message}` : ""}`;
@@ -760,6 +761,25 @@ function matchEndpoints(match, url) {
     e.search = "";
     return e.href;
   });
+}
+
+/**
+ * `url` from a `/match` answer, as `wss:` when it names the host `/match` was asked of
+ * over `https:`: behind a TLS-terminating proxy a node knows only its plain address, but
+ * that host is evidently reached over TLS (and a page served over https may not open
+ * `ws:`). Another host keeps the scheme its node gave.
+ * @param {string} url
+ * @param {URL} ask
+ */
+function sameHostKeepsTls(url, ask) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // not a URL: opening it fails and says so
+  }
+  if (u.protocol === "ws:" && ask.protocol === "https:" && u.host === ask.host) u.protocol = "wss:";
+  return u.href;
 }
 
 /**

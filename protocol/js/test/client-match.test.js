@@ -188,3 +188,16 @@ test("a server without /match (404) is played at url, in the room asked for", as
   assert.equal(asked.length, 1);
   assert.equal(last().url, "ws://a.test/play?room=mine");
 });
+
+test("behind TLS: an answer naming the host /match was asked of over https is played over wss", async (t) => {
+  let node = "a";
+  const { c, last } = setup(t, () => at(node), { url: "wss://a.test/play" });
+  c.connect();
+  await settle();
+  assert.equal(last().url, "wss://a.test/play?room=r", "the proxy's host: TLS");
+  node = "b";
+  last().drop(1006);
+  t.mock.timers.tick(c.state.retryInMs ?? 0);
+  await settle();
+  assert.equal(last().url, "ws://b.test/play?room=r", "another node keeps the scheme it gave");
+});
