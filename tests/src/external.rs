@@ -11,7 +11,9 @@
 //!
 //! Adding a need: a variant of [`Need`], its row in [`Need::ALL`], and arms in
 //! [`Need::name`], [`Need::hint`] and [`Need::locate`]. Adding a trial: an `async fn`
-//! taking a [`Tool`], listed with [`external_trials!`](crate::external_trials).
+//! taking a [`Tool`], listed with [`external_trials!`](crate::external_trials); one that
+//! needs two programs (the SDK or a browser against a Redis cluster) takes two and is
+//! made with [`Needs::trial2`].
 //!
 //! Must not depend on the game: this only finds programs and runs tests.
 
