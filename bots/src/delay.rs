@@ -327,6 +327,50 @@ mod tests {
         assert_eq!(via_a.url().port, 7001, "the URL stays the server's");
     }
 
+    /// A server that stops reading stops the relay reading from the bot: what the relay
+    /// and the kernel buffers hold stays bounded (its own queue is 64 × 16 KiB), and
+    /// the bot's writes block, as on a full link. An unbounded queue would take all of
+    /// the 256 MiB offered here.
+    #[tokio::test]
+    async fn a_server_that_stops_reading_pushes_back_on_the_bot() {
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = server.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let (s, _) = server.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(s);
+        });
+        let latency = Latency {
+            rtt: Duration::from_millis(2),
+            jitter: Duration::ZERO,
+        };
+        let relay = Relay::start(upstream, latency, 9).await.unwrap();
+        let mut c = TcpStream::connect(relay.addr()).await.unwrap();
+        let piece = vec![7u8; 64 * 1024];
+        let mut accepted = 0usize;
+        let blocked = loop {
+            if accepted >= 256 << 20 {
+                break false;
+            }
+            match tokio::time::timeout(Duration::from_millis(500), c.write_all(&piece)).await {
+                Ok(Ok(())) => accepted += piece.len(),
+                Ok(Err(e)) => panic!("write failed: {e}"),
+                Err(_) => break true,
+            }
+        };
+        assert!(
+            blocked,
+            "the bot wrote {accepted} bytes without being held back"
+        );
+        // The relay's queue (1 MiB) plus the socket buffers on the way: a few tens of MiB
+        // at most with Linux's default autotuning limits.
+        assert!(
+            accepted < 64 << 20,
+            "{accepted} bytes taken before the push-back"
+        );
+        held.abort();
+    }
+
     #[tokio::test]
     async fn the_relay_delays_both_ways_and_keeps_bytes_in_order() {
         let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
