@@ -225,12 +225,18 @@ impl Prediction {
     /// One step's steering (units/s) less the distance from `body`'s velocity to
     /// `input`'s target velocity.
     fn margin(&self, body: &Body, input: &Input) -> f32 {
-        let Some((_, speed, acceleration)) = self.movement else {
+        let Some((_, speed, _)) = self.movement else {
             return f32::NEG_INFINITY;
         };
         let (mx, my) = input.clamped_move();
         let (tx, ty) = (mx * speed, my * speed);
-        acceleration * self.dt - (tx - body.vx).hypot(ty - body.vy)
+        self.steering() - (tx - body.vx).hypot(ty - body.vy)
+    }
+
+    /// How much one step's steering can change the velocity (units/s).
+    fn steering(&self) -> f32 {
+        self.movement
+            .map_or(0.0, |(_, _, acceleration)| acceleration * self.dt)
     }
 
     /// A snapshot of `tick` acknowledging `ack` shows the player at `at` (`None`: dead,
@@ -320,8 +326,7 @@ impl Prediction {
                 // round: each changed the velocity by at most one step's steering.
                 let missed = tick.wrapping_sub(b.tick).abs_diff(ack.wrapping_sub(b.ack))
                     + u32::from(tick.wrapping_sub(b.tick) != 1);
-                let steering = self.movement.map_or(0.0, |(_, _, a)| a * self.dt);
-                let mut slack = b.slack + steering * missed as f32;
+                let mut slack = b.slack + self.steering() * missed as f32;
                 if p.step.blocked {
                     slack = unknown;
                 } else if p.step.settled {
@@ -332,10 +337,7 @@ impl Prediction {
             (Some(p), None) => ((p.body.vx, p.body.vy), unknown),
             // The server stepped the same input again: the previous guess, one step's
             // steering less sure.
-            (None, Some(b)) => {
-                let steering = self.movement.map_or(0.0, |(_, _, a)| a * self.dt);
-                (b.velocity, (b.slack + steering).min(unknown))
-            }
+            (None, Some(b)) => (b.velocity, (b.slack + self.steering()).min(unknown)),
             (None, None) => ((0.0, 0.0), unknown),
         }
     }
@@ -411,11 +413,7 @@ mod tests {
         let mut p = Prediction::new(&welcome());
         p.map(&map());
         let mover = Mover::new(&map(), 0.5, 8.0, 60.0);
-        let mut server_body = Body {
-            x: 10.0,
-            y: 15.0,
-            ..Body::default()
-        };
+        let mut server_body = at_rest(10.0, 15.0);
         assert_eq!(p.snapshot(100, 0, Some((10.0, 15.0))), None);
         // Two inputs in flight, then one per tick, each acked one tick later.
         p.input(right(1));
@@ -449,11 +447,7 @@ mod tests {
         let mut p = Prediction::new(&welcome());
         p.map(&map());
         let mover = Mover::new(&map(), 0.5, 8.0, 60.0);
-        let mut body = Body {
-            x: 5.0,
-            y: 5.0,
-            ..Body::default()
-        };
+        let mut body = at_rest(5.0, 5.0);
         p.snapshot(10, 0, Some((5.0, 5.0)));
         for seq in 1..=3 {
             p.input(right(seq));
@@ -489,30 +483,35 @@ mod tests {
         out
     }
 
+    /// A player at rest at (`x`, `y`).
+    fn at_rest(x: f32, y: f32) -> Body {
+        Body {
+            x,
+            y,
+            ..Body::default()
+        }
+    }
+
+    /// A prediction that has run right at full speed long enough to be compared exactly.
+    fn running() -> Prediction {
+        let mut p = Prediction::new(&welcome());
+        p.map(&map());
+        p.snapshot(9, 9, Some((5.0, 5.0)));
+        let samples = play(&mut p, &mut at_rest(5.0, 5.0), 10..40);
+        assert!(matches!(samples.last(), Some(Sample::Compared(e)) if *e == 0.0));
+        p
+    }
+
     /// The server puts a respawned player at rest and moves it one step in the same tick.
     /// With the spawn point from the `respawn` event that first velocity is known, so
     /// the very next step is compared, and exact.
     #[test]
     fn after_a_respawn_the_velocity_is_known_and_the_next_step_is_exact() {
-        let mut p = Prediction::new(&welcome());
-        p.map(&map());
-        let mut server = Body {
-            x: 5.0,
-            y: 5.0,
-            ..Body::default()
-        };
-        p.snapshot(9, 9, Some((5.0, 5.0)));
-        let running = play(&mut p, &mut server, 10..40);
-        assert!(matches!(running.last(), Some(Sample::Compared(e)) if *e == 0.0));
+        let mut p = running();
         // Killed at full speed, respawned at (10, 20).
         assert_eq!(p.snapshot(40, 39, None), None);
         p.respawned((10.0, 20.0));
-        let mut server = Body {
-            x: 10.0,
-            y: 20.0,
-            ..Body::default()
-        };
-        let after = play(&mut p, &mut server, 41..45);
+        let after = play(&mut p, &mut at_rest(10.0, 20.0), 41..45);
         assert_eq!(after.first(), Some(&Sample::Compared(0.0)), "{after:?}");
         assert!(
             after.iter().all(|s| *s == Sample::Compared(0.0)),
@@ -525,22 +524,9 @@ mod tests {
     /// made fighters' first steps after a respawn look a quarter of a step off).
     #[test]
     fn a_stale_velocity_is_never_trusted_because_a_step_settles_from_it() {
-        let mut p = Prediction::new(&welcome());
-        p.map(&map());
-        let mut server = Body {
-            x: 5.0,
-            y: 5.0,
-            ..Body::default()
-        };
-        p.snapshot(9, 9, Some((5.0, 5.0)));
-        let _ = play(&mut p, &mut server, 10..40);
+        let mut p = running();
         p.restart();
-        let mut server = Body {
-            x: 10.0,
-            y: 20.0,
-            ..Body::default()
-        };
-        for s in play(&mut p, &mut server, 40..60) {
+        for s in play(&mut p, &mut at_rest(10.0, 20.0), 40..60) {
             assert!(
                 !matches!(s, Sample::Compared(e) if e != 0.0),
                 "a comparison from a guessed velocity: {s:?}"
@@ -556,11 +542,7 @@ mod tests {
         p.map(&map());
         p.respawned((10.0, 20.0));
         let mover = Mover::new(&map(), 0.5, 8.0, 60.0);
-        let mut server = Body {
-            x: 10.0,
-            y: 20.0,
-            ..Body::default()
-        };
+        let mut server = at_rest(10.0, 20.0);
         p.input(right(1));
         p.input(right(2));
         let _ = mover.step(&mut server, &right(1), 1.0 / 30.0);
@@ -623,11 +605,7 @@ mod tests {
             acceleration: 600.0,
         });
         let mover = Mover::new(&map(), 0.5, 16.0, 600.0);
-        let mut body = Body {
-            x: 5.0,
-            y: 5.0,
-            ..Body::default()
-        };
+        let mut body = at_rest(5.0, 5.0);
         p.snapshot(10, 0, Some((5.0, 5.0)));
         p.input(right(1));
         server(&mover, &mut body, 1);
