@@ -201,3 +201,30 @@ test("behind TLS: an answer naming the host /match was asked of over https is pl
   await settle();
   assert.equal(last().url, "ws://b.test/play?room=r", "another node keeps the scheme it gave");
 });
+
+test("a /match that never answers is abandoned after matchTimeoutMs and the next endpoint asked", async (t) => {
+  ScriptedSocket.made = [];
+  const asked = [];
+  const c = new Client({
+    url: "ws://a.test/play",
+    match: ["http://stuck.test", "http://alive.test"],
+    matchTimeoutMs: 50,
+    WebSocket: ScriptedSocket,
+    token: "tok",
+    protocols: [V1_JSON],
+    random: () => 0.5,
+    fetch: (url, init) => {
+      asked.push(url);
+      if (!url.startsWith("http://stuck.test")) return Promise.resolve(at("b"));
+      // Hangs until the client gives up on it, as a blackholed host does.
+      return new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(init.signal.reason)));
+    },
+  });
+  t.after(() => c.close());
+  const started = performance.now();
+  c.connect();
+  while (ScriptedSocket.made.length === 0 && performance.now() - started < 5000) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(asked, ["http://stuck.test/match", "http://alive.test/match"]);
+  assert.equal(ScriptedSocket.made[0]?.url, "ws://b.test/play?room=r");
+  assert.ok(performance.now() - started >= 45, "waited for the timeout");
+});
