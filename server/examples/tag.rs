@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rallypoint::assets::{Check, Files, Limits, Loaded};
+use rallypoint::assets::{Check, Files, Loaded};
 use rallypoint::game::{Game, GameAssets, InputContext, PlayerId, RestoreError};
 use rallypoint_protocol::inbound::InputFields;
 use rallypoint_protocol::message::InvalidMessage;
@@ -42,35 +42,21 @@ pub const IT: u8 = 1;
 /// Player flag: the connection dropped; the player waits for its owner to resume.
 pub const AWAY: u8 = 2;
 
-/// `[tag]` in `game.toml`. Ranges are in [`GameAssets::check_settings`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Rules {
-    /// Yard width, units.
-    pub width: f32,
-    /// Yard height, units.
-    pub height: f32,
-    /// Player radius, units: two players touch when their centres are closer than twice
-    /// this.
-    pub radius: f32,
-    /// Running speed, units/s.
-    pub speed: f32,
-    /// The it's running speed, units/s: at least `speed`, or nobody is ever caught.
-    pub it_speed: f32,
-    /// Seconds during which a new it cannot tag the player who just tagged it.
-    pub no_tag_back_s: f32,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            width: 30.0,
-            height: 20.0,
-            radius: 0.5,
-            speed: 6.0,
-            it_speed: 6.6,
-            no_tag_back_s: 1.5,
-        }
+rallypoint::settings! {
+    /// `[tag]` in `game.toml`: each key with its default, range and unit.
+    pub struct Rules {
+        /// Yard width.
+        width: f32 = 30.0, 4.0..=500.0 "units";
+        /// Yard height.
+        height: f32 = 20.0, 4.0..=500.0 "units";
+        /// Player radius: two players touch when their centres are closer than twice this.
+        radius: f32 = 0.5, 0.1..=2.0 "units";
+        /// Running speed.
+        speed: f32 = 6.0, 0.5..=50.0 "units/s";
+        /// The it's running speed: at least `speed`, or nobody is ever caught.
+        it_speed: f32 = 6.6, 0.5..=50.0 "units/s";
+        /// Seconds during which a new it cannot tag the player who just tagged it.
+        no_tag_back_s: f32 = 1.5, 0.0..=30.0 "seconds";
     }
 }
 
@@ -88,18 +74,8 @@ impl GameAssets for Rules {
 
     fn check_settings(settings: &TagSettings, check: &mut Check<'_>) {
         let (rules, mut tag) = (&settings.tag, check.table("tag"));
-        let size = Limits::new(4.0, 500.0, "units");
-        let speed = Limits::new(0.5, 50.0, "units/s");
-        tag.real("width", rules.width, size);
-        tag.real("height", rules.height, size);
-        tag.real("radius", rules.radius, Limits::new(0.1, 2.0, "units"));
-        let runs = tag.real("speed", rules.speed, speed);
-        let chases = tag.real("it_speed", rules.it_speed, speed);
-        tag.real(
-            "no_tag_back_s",
-            rules.no_tag_back_s,
-            Limits::new(0.0, 30.0, "seconds"),
-        );
+        rules.check(&mut tag);
+        let (runs, chases) = (tag.ok("speed"), tag.ok("it_speed"));
         if runs && chases && rules.it_speed < rules.speed {
             let message = format!(
                 "`tag.it_speed` = {} is slower than `tag.speed` = {}: the it could never catch anyone",

@@ -31,14 +31,11 @@ pub struct Check<'a> {
     log: &'a mut Log,
 }
 
-/// An allowed range of a number and its unit, inclusive at both ends.
+/// An allowed range of a number and its plural unit ("units/s"), inclusive at both ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
-    /// Smallest allowed.
     pub min: f64,
-    /// Largest allowed.
     pub max: f64,
-    /// Plural unit for messages: "units/s", "seconds".
     pub unit: &'static str,
 }
 
@@ -46,9 +43,13 @@ impl Limits {
     /// Any finite number (map coordinates, which other rules place).
     pub const ANY: Limits = Limits::new(f64::NEG_INFINITY, f64::INFINITY, "");
 
-    /// `min` to `max` `unit`.
     pub const fn new(min: f64, max: f64, unit: &'static str) -> Limits {
         Limits { min, max, unit }
+    }
+
+    /// Whether this is a range rather than [`Limits::ANY`].
+    fn bounded(&self) -> bool {
+        *self != Limits::ANY
     }
 
     fn contains(&self, v: f64) -> bool {
@@ -65,123 +66,112 @@ impl Limits {
 /// kind (as messages name it: `spawn #3`), its header's span, and what was made of it.
 #[derive(Debug, Clone)]
 pub struct Entry<T> {
-    /// 1-based, in file order.
     pub number: usize,
-    /// Its `[[kind]]` header (or inline table).
     pub span: Range<usize>,
-    /// What the check made of it.
     pub value: T,
 }
 
 impl<'a> Check<'a> {
     pub(crate) fn new(src: &'a Source, root: &'a DeTable<'a>, log: &'a mut Log) -> Check<'a> {
-        let (table, span, scope) = (Some(root), 0..0, Scope::default());
+        let scope = Scope::default();
         Check {
             src,
-            table,
-            span,
+            table: Some(root),
+            span: 0..0,
             scope,
             log,
+        }
+    }
+
+    /// The checks of a table under this one.
+    fn sub(&mut self, node: Option<&'a Node<'a>>, scope: Scope) -> Check<'_> {
+        Check {
+            src: self.src,
+            table: match node.map(Spanned::get_ref) {
+                Some(DeValue::Table(t)) => Some(t),
+                _ => None,
+            },
+            span: node.map_or(self.span.clone(), Spanned::span),
+            scope,
+            log: self.log,
         }
     }
 
     /// The checks of the `[key]` table; a `key` that is not a table is reported here.
     pub fn table(&mut self, key: &str) -> Check<'_> {
         let node = self.node(key);
-        let table = match node.map(Spanned::get_ref) {
-            Some(DeValue::Table(t)) => Some(t),
-            _ => None,
-        };
-        if let Some(node) = node
-            && table.is_none()
-            && self.claim(node)
-        {
+        let not_table = node.filter(|n| !matches!(n.get_ref(), DeValue::Table(_)));
+        if let Some(node) = not_table.filter(|n| self.claim(n)) {
             let expected = format!("a `[{}]` table", self.scope.key(key).dotted());
             self.wrong_type(key, node, &expected, None);
         }
-        let span = node.map_or(0..0, Spanned::span);
         let scope = self.scope.key(key);
-        Check {
-            src: self.src,
-            table,
-            span,
-            scope,
-            log: self.log,
-        }
+        let mut check = self.sub(node, scope);
+        check.span = node.map_or(0..0, Spanned::span);
+        check
     }
 
     /// An optional number within `limits` (integers are accepted). `value` is what serde
     /// read, shown as the example when the file's is refused. Whether it is valid or absent.
     pub fn real(&mut self, key: &str, value: f32, limits: Limits) -> bool {
-        let Some(node) = self.node(key) else {
-            return true;
+        let example = match limits.contains(value.into()) {
+            true => value,
+            false => limits.min as f32,
         };
-        let help = if limits == Limits::ANY {
-            format!("use a plain number, e.g. `{key} = 12.5`")
-        } else {
-            let example = if limits.contains(value.into()) {
-                value
-            } else {
-                limits.min as f32
-            };
-            format!(
-                "use a number from {}, e.g. `{key} = {example}`",
-                limits.describe()
-            )
-        };
-        if self.claim(node) {
-            self.wrong_type(key, node, "a number", Some(help));
-            return false;
-        }
-        match number(node.get_ref()) {
-            Some(v) if !v.is_finite() => {
-                let found = self.src.snippet(node.span());
-                let message = format!(
-                    "{} must be a finite number, found `{found}`",
-                    self.field(key)
-                );
-                let help =
-                    (limits != Limits::ANY).then(|| format!("allowed: {}", limits.describe()));
-                self.invalid(node.span(), message, help)
-            }
-            Some(v) if !limits.contains(v) => self.out_of_range(key, node, limits),
-            _ => true,
-        }
+        self.number(key, &example.to_string(), limits, false)
     }
 
-    /// An optional whole number within `limits`. `value` is what serde read, shown as the
-    /// example when the file's is refused. Whether it is valid or absent.
+    /// An optional whole number within `limits`; `value` as for [`Check::real`].
     pub fn whole(&mut self, key: &str, value: impl Into<i64>, limits: Limits) -> bool {
+        self.number(key, &value.into().to_string(), limits, true)
+    }
+
+    fn number(&mut self, key: &str, example: &str, limits: Limits, whole: bool) -> bool {
         let Some(node) = self.node(key) else {
             return true;
         };
         let refused = self.claim(node);
+        let found = self.src.snippet(node.span());
+        let v = number(node.get_ref());
         match node.get_ref() {
-            // An integer serde refused does not fit the type: out of range either way.
-            DeValue::Integer(_) => match number(node.get_ref()) {
-                Some(v) if !refused && limits.contains(v) => true,
-                _ => self.out_of_range(key, node, limits),
-            },
-            DeValue::Float(f) => {
-                let v = f.as_str().parse::<f64>().ok();
+            DeValue::Float(_) if whole => {
                 let help = match v.filter(|v| v.fract() == 0.0 && v.abs() < 1e15) {
                     Some(v) => format!("write it without a decimal point: `{key} = {v}`"),
                     None => format!("allowed: whole numbers from {}", limits.describe()),
                 };
-                let found = self.src.snippet(node.span());
                 let message = format!(
                     "{} must be a whole number, found `{found}`",
                     self.field(key)
                 );
                 self.invalid(node.span(), message, Some(help))
             }
+            // An integer serde refused does not fit the type: out of range either way.
+            DeValue::Integer(_) if whole => match v {
+                Some(v) if !refused && limits.contains(v) => true,
+                _ => self.out_of_range(key, node, limits),
+            },
+            DeValue::Integer(_) | DeValue::Float(_) if !refused => match v {
+                Some(v) if !v.is_finite() => {
+                    let field = self.field(key);
+                    let message = format!("{field} must be a finite number, found `{found}`");
+                    let help = limits
+                        .bounded()
+                        .then(|| format!("allowed: {}", limits.describe()));
+                    self.invalid(node.span(), message, help)
+                }
+                Some(v) if !limits.contains(v) => self.out_of_range(key, node, limits),
+                _ => true,
+            },
             _ => {
-                let help = format!(
-                    "use a whole number from {}, e.g. `{key} = {}`",
-                    limits.describe(),
-                    value.into()
-                );
-                self.wrong_type(key, node, "a whole number", Some(help));
+                let kind = if whole { "a whole number" } else { "a number" };
+                let help = match limits.bounded() {
+                    true => format!(
+                        "use {kind} from {}, e.g. `{key} = {example}`",
+                        limits.describe()
+                    ),
+                    false => format!("use a plain number, e.g. `{key} = 12.5`"),
+                };
+                self.wrong_type(key, node, kind, Some(help));
                 false
             }
         }
@@ -189,7 +179,7 @@ impl<'a> Check<'a> {
 
     /// Reports `key` when it is absent (`limits` go into the help); whether it is present.
     pub fn required(&mut self, key: &str, limits: Limits) -> bool {
-        if self.node(key).is_some() {
+        if self.has(key) {
             return true;
         }
         let help = match limits {
@@ -217,20 +207,16 @@ impl<'a> Check<'a> {
             return None;
         };
         let mut names = Vec::new();
-        for (n, item) in items.iter().enumerate() {
+        for (n, item) in (1..).zip(items) {
             if let DeValue::String(s) = item.get_ref() {
                 names.push((s.to_string(), item.span()));
-            } else {
-                self.claim(item);
-                let message = format!(
-                    "entry {} of {} must be a string, found {}",
-                    n + 1,
-                    self.field(key),
-                    type_name(item.get_ref())
-                );
-                let help = "put names in double quotes, e.g. `\"courtyard\"`".to_string();
-                self.report(item.span(), message, Some(help));
+                continue;
             }
+            self.claim(item);
+            let (field, found) = (self.field(key), type_name(item.get_ref()));
+            let message = format!("entry {n} of {field} must be a string, found {found}");
+            let help = "put names in double quotes, e.g. `\"courtyard\"`".to_string();
+            self.report(item.span(), message, Some(help));
         }
         Some(names)
     }
@@ -263,10 +249,10 @@ impl<'a> Check<'a> {
             self.report(extra.span(), message, None);
             return None;
         }
-        for (n, item) in items.iter().enumerate() {
+        for (n, item) in (1..).zip(items) {
             if self.claim(item) {
                 let found = type_name(item.get_ref());
-                let message = format!("{key} #{} must be a table, found {found}", n + 1);
+                let message = format!("{key} #{n} must be a table, found {found}");
                 self.report(item.span(), message, Some(help.clone()));
             }
         }
@@ -276,19 +262,11 @@ impl<'a> Check<'a> {
             let Some(index) = items.iter().position(|item| item.span() == span) else {
                 continue;
             };
-            let mut check = Check {
-                src: self.src,
-                table: match items[index].get_ref() {
-                    DeValue::Table(t) => Some(t),
-                    _ => None,
-                },
-                span: span.clone(),
-                scope: self.scope.key(key).entry(index),
-                log: self.log,
-            };
-            if let Some(value) = read(&mut check, entry.get_ref()) {
+            let scope = self.scope.key(key).entry(index);
+            if let Some(value) = read(&mut self.sub(Some(&items[index]), scope), entry.get_ref()) {
+                let number = index + 1;
                 checked.push(Entry {
-                    number: index + 1,
+                    number,
                     span,
                     value,
                 });
@@ -300,6 +278,12 @@ impl<'a> Check<'a> {
     /// Whether `key` is written.
     pub fn has(&self, key: &str) -> bool {
         self.node(key).is_some()
+    }
+
+    /// Whether `key` is absent or passed every check so far.
+    pub fn ok(&self, key: &str) -> bool {
+        self.node(key)
+            .is_none_or(|n| !self.log.invalid.contains(&n.span()))
     }
 
     /// How many entries the list `key` has as written: 0 when absent, `None` when it is
@@ -353,23 +337,19 @@ impl<'a> Check<'a> {
             }
             _ => help,
         };
-        let message = format!(
-            "{} must be {expected}, found {}",
-            self.field(key),
-            type_name(found)
+        let (field, found) = (self.field(key), type_name(found));
+        self.report(
+            node.span(),
+            format!("{field} must be {expected}, found {found}"),
+            help,
         );
-        self.report(node.span(), message, help);
     }
 
     fn out_of_range(&mut self, key: &str, node: &Node<'_>, limits: Limits) -> bool {
-        let message = format!(
-            "{} is out of range: `{}` is not between {} and {} {}",
-            self.field(key),
-            self.src.snippet(node.span()),
-            limits.min,
-            limits.max,
-            limits.unit
-        );
+        let Limits { min, max, unit } = limits;
+        let (field, found) = (self.field(key), self.src.snippet(node.span()));
+        let message =
+            format!("{field} is out of range: `{found}` is not between {min} and {max} {unit}");
         self.invalid(node.span(), message, None)
     }
 
@@ -426,8 +406,9 @@ impl Scope {
     }
 
     pub(crate) fn entry(&self, index: usize) -> Scope {
+        let keys = self.keys.clone();
         Scope {
-            keys: self.keys.clone(),
+            keys,
             entry: Some(index + 1),
         }
     }

@@ -102,7 +102,7 @@ fn read_game_toml<A: GameAssets>(files: &mut Files<'_>) -> Option<GameToml<A::Se
     doc.unknown_keys(&known);
     let rotation = {
         let mut check = doc.check();
-        let rotation = engine.check(&mut check);
+        let rotation = engine.validate(&mut check);
         A::check_settings(&game, &mut check);
         rotation
     };

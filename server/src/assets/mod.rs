@@ -5,6 +5,8 @@
 //! - [`files`](Files): reading files (size cap, UTF-8) and the version hash.
 //! - [`Document`]: one TOML file parsed with positions, deserialized into serde types
 //!   with every refused value found in one pass, and checked for unknown keys.
+//! - [`settings!`](crate::settings): a table of settings declared once, each key with its
+//!   type, default, range and unit.
 //! - [`Check`]: the validation pass a game (and the engine) runs over what serde read:
 //!   ranges with units, required keys, entries, rules between keys.
 //! - [`Problem`] and [`Report`]: `file:line:column` problems with help, as text or JSON.
@@ -23,6 +25,7 @@ mod files;
 mod hash;
 mod load;
 mod report;
+mod settings;
 mod source;
 mod suggest;
 
@@ -35,4 +38,5 @@ pub use engine::EngineSettings;
 pub use files::{Files, MAX_FILE_BYTES, read_file};
 pub use load::{Assets, Loaded, check_map_name, load_dir};
 pub use report::{Problem, Report};
+pub use settings::Setting;
 pub use source::Source;

@@ -8,6 +8,7 @@
 //! A spawn point cut off from the other spawn points is an error, not a warning: players
 //! starting there could never meet the rest, which breaks every round they spawn into.
 
+use std::cmp::Reverse;
 use std::ops::Range;
 
 use super::reach;
@@ -37,12 +38,55 @@ pub(crate) struct Layout {
 
 /// Reports every geometry rule the map breaks.
 pub(crate) fn check(c: &mut Check<'_>, map: &Layout, tuning: &Tuning) {
-    let (width, height) = (map.width, map.height);
-    let size = format!("{width} × {height}");
-    let radius = tuning.player.radius;
-    let pickup_radius = tuning.pickup.radius;
+    let solid = check_walls(c, map);
+    let (radius, pickup_radius) = (tuning.player.radius, tuning.pickup.radius);
+    let spawns = place(c, map, &solid, &map.spawns, ("spawn", "a player", radius));
+    let pickups = place(
+        c,
+        map,
+        &solid,
+        &map.pickups,
+        ("pickup", "a pickup", pickup_radius),
+    );
+    if spawns.is_empty() {
+        return;
+    }
+    let points = |entries: &[&Entry<Point>]| entries.iter().map(|e| e.value).collect::<Vec<_>>();
+    let arena = reach::Arena {
+        width: map.width,
+        height: map.height,
+        walls: &solid.iter().map(|w| w.value.rect).collect::<Vec<_>>(),
+        radius,
+    };
+    let reach = reach::analyse(
+        &arena,
+        &points(&spawns),
+        &points(&pickups),
+        pickup_radius,
+        reach::MAX_CELLS,
+    );
+    let gap = 2.0 * radius + reach.cell;
+    let gap_help = format!(
+        "players (radius {radius}) fit through gaps at least {gap} units wide, between walls or between a wall and the map edge"
+    );
+    check_spawn_areas(c, &spawns, &reach.spawn_component, &gap_help);
+    for (pickup, _) in pickups
+        .iter()
+        .zip(&reach.pickup_reachable)
+        .filter(|(_, r)| !**r)
+    {
+        let what = describe("pickup", pickup);
+        let message =
+            format!("{what} is unreachable: no player can get to it from any spawn point");
+        let help = format!("open a way to it, or move it; {gap_help}");
+        c.report(pickup.span.clone(), message, Some(help));
+    }
+}
 
-    let mut solid: Vec<&Entry<WallEntry>> = Vec::new();
+/// Walls of a positive size that stay inside the map; returns those with a size.
+fn check_walls<'m>(c: &mut Check<'_>, map: &'m Layout) -> Vec<&'m Entry<WallEntry>> {
+    let (width, height) = (map.width, map.height);
+    let mut solid = Vec::new();
     for wall in &map.walls {
         let r = wall.value.rect;
         if r.w <= 0.0 || r.h <= 0.0 {
@@ -51,190 +95,108 @@ pub(crate) fn check(c: &mut Check<'_>, map: &Layout, tuning: &Tuning) {
             } else {
                 &wall.value.h_span
             };
-            c.report(
-                span.clone(),
-                format!("{} has a non-positive size", describe_wall(wall)),
-                Some("`w` (width) and `h` (height) must both be greater than 0".to_string()),
-            );
+            let message = format!("{} has a non-positive size", describe_wall(wall));
+            let help = "`w` (width) and `h` (height) must both be greater than 0";
+            c.report(span.clone(), message, Some(help.to_string()));
             continue;
         }
         solid.push(wall);
         if r.x < -EPS || r.y < -EPS || r.x + r.w > width + EPS || r.y + r.h > height + EPS {
-            c.report(
-                wall.span.clone(),
-                format!("{} goes outside the {size} map", describe_wall(wall)),
-                Some(format!(
-                    "a wall must satisfy 0 ≤ x, x + w ≤ {width}, 0 ≤ y and y + h ≤ {height} (x, y is its top-left corner)"
-                )),
+            let message = format!(
+                "{} goes outside the {width} × {height} map",
+                describe_wall(wall)
             );
-        }
-    }
-
-    let mut open_spawns: Vec<&Entry<Point>> = Vec::new();
-    for spawn in &map.spawns {
-        let what = format!("spawn #{} at {}", spawn.number, describe_point(spawn.value));
-        if place_circle(
-            c, &what, spawn, radius, "a player", &size, width, height, &solid,
-        ) {
-            open_spawns.push(spawn);
-        }
-    }
-    let mut open_pickups: Vec<&Entry<Point>> = Vec::new();
-    for pickup in &map.pickups {
-        let what = format!(
-            "pickup #{} at {}",
-            pickup.number,
-            describe_point(pickup.value)
-        );
-        if place_circle(
-            c,
-            &what,
-            pickup,
-            pickup_radius,
-            "a pickup",
-            &size,
-            width,
-            height,
-            &solid,
-        ) {
-            open_pickups.push(pickup);
-        }
-    }
-
-    if open_spawns.is_empty() {
-        return;
-    }
-    let rects: Vec<Rect> = solid.iter().map(|w| w.value.rect).collect();
-    let spawn_points: Vec<Point> = open_spawns.iter().map(|s| s.value).collect();
-    let pickup_points: Vec<Point> = open_pickups.iter().map(|p| p.value).collect();
-    let reach = reach::analyse(
-        &reach::Arena {
-            width,
-            height,
-            walls: &rects,
-            radius,
-        },
-        &spawn_points,
-        &pickup_points,
-        pickup_radius,
-        reach::MAX_CELLS,
-    );
-    let gap = 2.0 * radius + reach.cell;
-    let gap_help = format!(
-        "players (radius {radius}) fit through gaps at least {gap} units wide, between walls or between a wall and the map edge"
-    );
-
-    // The area with the most spawn points is "the arena"; ties go to the earliest spawn.
-    let mut counts: Vec<(u16, usize)> = Vec::new();
-    for c in reach.spawn_component.iter().flatten() {
-        match counts.iter_mut().find(|(id, _)| id == c) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((*c, 1)),
-        }
-    }
-    let main = counts
-        .iter()
-        .fold(None, |best: Option<(u16, usize)>, &(id, n)| match best {
-            Some((_, m)) if m >= n => best,
-            _ => Some((id, n)),
-        });
-    let main_spawn = main.and_then(|(id, _)| {
-        reach
-            .spawn_component
-            .iter()
-            .position(|c| *c == Some(id))
-            .map(|i| open_spawns[i].number)
-    });
-    for (spawn, component) in open_spawns.iter().zip(&reach.spawn_component) {
-        let what = format!("spawn #{} at {}", spawn.number, describe_point(spawn.value));
-        match (component, main, main_spawn) {
-            (None, _, _) => c.report(
-                spawn.span.clone(),
-                format!("{what} is boxed in: a player starting there cannot move"),
-                Some(format!("move it into open floor; {gap_help}")),
-            ),
-            (Some(area), Some((main_id, _)), Some(first)) if *area != main_id => c.report(
-                spawn.span.clone(),
-                format!(
-                    "{what} is cut off from spawn #{first}: players starting there can never reach the others"
-                ),
-                Some(format!("open a way through to the other spawn points, or move this one; {gap_help}")),
-            ),
-            _ => {}
-        }
-    }
-    for (pickup, reachable) in open_pickups.iter().zip(&reach.pickup_reachable) {
-        if !reachable {
-            c.report(
-                pickup.span.clone(),
-                format!(
-                    "pickup #{} at {} is unreachable: no player can get to it from any spawn point",
-                    pickup.number,
-                    describe_point(pickup.value)
-                ),
-                Some(format!("open a way to it, or move it; {gap_help}")),
+            let help = format!(
+                "a wall must satisfy 0 ≤ x, x + w ≤ {width}, 0 ≤ y and y + h ≤ {height} (x, y is its top-left corner)"
             );
+            c.report(wall.span.clone(), message, Some(help));
         }
     }
+    solid
 }
 
-/// Checks that a circle of `radius` around the entry fits in the map and touches no wall;
-/// reports the first rule it breaks. Returns whether it is well placed.
-#[allow(clippy::too_many_arguments)]
-fn place_circle(
+/// Spawn points (or pickups) where a circle of the kind's radius fits in the map and
+/// touches no wall; reports the first rule each other one breaks.
+fn place<'m>(
     c: &mut Check<'_>,
-    what: &str,
-    entry: &Entry<Point>,
-    radius: f32,
-    thing: &str,
-    size: &str,
-    width: f32,
-    height: f32,
+    map: &Layout,
     walls: &[&Entry<WallEntry>],
-) -> bool {
-    let p = entry.value;
-    let mut report = |message: String, help: String| {
-        c.report(entry.span.clone(), message, Some(help));
-        false
-    };
-    if p.x < 0.0 || p.y < 0.0 || p.x > width || p.y > height {
-        return report(
-            format!("{what} is outside the {size} map"),
-            format!(
+    entries: &'m [Entry<Point>],
+    (kind, thing, radius): (&str, &str, f32),
+) -> Vec<&'m Entry<Point>> {
+    let (width, height) = (map.width, map.height);
+    let misplaced = |p: Point| -> Option<(String, String)> {
+        if p.x < 0.0 || p.y < 0.0 || p.x > width || p.y > height {
+            let help = format!(
                 "x must be between 0 and {width}, y between 0 and {height} (y grows downwards)"
-            ),
-        );
-    }
-    let edge = p.x.min(p.y).min(width - p.x).min(height - p.y);
-    if edge < radius - EPS {
-        return report(
-            format!("{what} is too close to the edge of the map"),
-            format!(
+            );
+            return Some((format!("is outside the {width} × {height} map"), help));
+        }
+        let edge = p.x.min(p.y).min(width - p.x).min(height - p.y);
+        if edge < radius - EPS {
+            let help = format!(
                 "{thing} (radius {radius}) must fit inside the map: keep it at least {radius} units from every edge (it is {} away)",
                 round2(edge)
+            );
+            return Some(("is too close to the edge of the map".to_string(), help));
+        }
+        if let Some(wall) = walls.iter().find(|w| strictly_inside(p, w.value.rect)) {
+            let message = format!("is inside {}", describe_wall(wall));
+            return Some((message, "move it into open floor".to_string()));
+        }
+        let near = walls.iter().map(|w| (w, distance_to_rect(p, w.value.rect)));
+        let (wall, d) = near.into_iter().find(|(_, d)| *d < radius - EPS)?;
+        let help = format!(
+            "{thing} (radius {radius}) would overlap the wall: move it at least {radius} units away from it (it is {} away)",
+            round2(d)
+        );
+        Some((format!("is too close to {}", describe_wall(wall)), help))
+    };
+    let mut placed = Vec::new();
+    for entry in entries {
+        match misplaced(entry.value) {
+            Some((message, help)) => {
+                let message = format!("{} {message}", describe(kind, entry));
+                c.report(entry.span.clone(), message, Some(help));
+            }
+            None => placed.push(entry),
+        }
+    }
+    placed
+}
+
+/// The area with the most spawn points is "the arena" (ties go to the earliest spawn);
+/// a spawn point elsewhere is cut off, one in no area boxed in.
+fn check_spawn_areas(
+    c: &mut Check<'_>,
+    spawns: &[&Entry<Point>],
+    areas: &[Option<u16>],
+    gap_help: &str,
+) {
+    let size = |a: u16| areas.iter().filter(|b| **b == Some(a)).count();
+    let main = (0..areas.len())
+        .filter_map(|i| Some((areas[i]?, i)))
+        .max_by_key(|&(a, i)| (size(a), Reverse(i)));
+    for (spawn, area) in spawns.iter().zip(areas) {
+        let what = describe("spawn", spawn);
+        let (message, help) = match (area, main) {
+            (None, _) => (
+                format!("{what} is boxed in: a player starting there cannot move"),
+                format!("move it into open floor; {gap_help}"),
             ),
-        );
-    }
-    if let Some(wall) = walls.iter().find(|w| strictly_inside(p, w.value.rect)) {
-        return report(
-            format!("{what} is inside {}", describe_wall(wall)),
-            "move it into open floor".to_string(),
-        );
-    }
-    if let Some((wall, d)) = walls
-        .iter()
-        .map(|w| (w, distance_to_rect(p, w.value.rect)))
-        .find(|(_, d)| *d < radius - EPS)
-    {
-        return report(
-            format!("{what} is too close to {}", describe_wall(wall)),
-            format!(
-                "{thing} (radius {radius}) would overlap the wall: move it at least {radius} units away from it (it is {} away)",
-                round2(d)
+            (Some(area), Some((main, first))) if *area != main => (
+                format!(
+                    "{what} is cut off from spawn #{}: players starting there can never reach the others",
+                    spawns[first].number
+                ),
+                format!(
+                    "open a way through to the other spawn points, or move this one; {gap_help}"
+                ),
             ),
-        );
+            _ => continue,
+        };
+        c.report(spawn.span.clone(), message, Some(help));
     }
-    true
 }
 
 fn strictly_inside(p: Point, r: Rect) -> bool {
@@ -249,15 +211,14 @@ pub(crate) fn distance_to_rect(p: Point, r: Rect) -> f32 {
 }
 
 fn describe_wall(wall: &Entry<WallEntry>) -> String {
-    let r = wall.value.rect;
-    format!(
-        "wall #{} (x={}, y={}, w={}, h={})",
-        wall.number, r.x, r.y, r.w, r.h
-    )
+    let Rect { x, y, w, h } = wall.value.rect;
+    format!("wall #{} (x={x}, y={y}, w={w}, h={h})", wall.number)
 }
 
-fn describe_point(p: Point) -> String {
-    format!("({}, {})", p.x, p.y)
+/// `spawn #3 at (4, 5)`.
+fn describe(kind: &str, entry: &Entry<Point>) -> String {
+    let Point { x, y } = entry.value;
+    format!("{kind} #{} at ({x}, {y})", entry.number)
 }
 
 fn round2(v: f32) -> f32 {

@@ -82,8 +82,7 @@ struct MapFile {
 /// Every `maps/*.toml`, checked against `tuning`.
 pub(super) fn load(tuning: Tuning, files: &mut Files<'_>) -> Loaded<ArenaAssets> {
     let listing = files.list("maps");
-    let mut maps = BTreeMap::new();
-    let mut present = BTreeSet::new();
+    let (mut maps, mut present) = (BTreeMap::new(), BTreeSet::new());
     // Any case, so `Arena.TOML` gets a helpful error instead of being ignored; other
     // extensions (`x.toml~`, `x.toml.wip`) are not maps.
     let toml_files = listing.iter().flatten().filter_map(|file| {
@@ -108,10 +107,8 @@ pub(super) fn load(tuning: Tuning, files: &mut Files<'_>) -> Loaded<ArenaAssets>
         let Some(src) = files.read(&rel) else {
             continue;
         };
-        let mut problems = Vec::new();
-        if let Some(map) = read_map(&src, stem, &tuning, &mut problems) {
-            maps.insert(stem.to_string(), Arc::new(map));
-        }
+        let (map, problems) = read_map(&src, stem, &tuning);
+        maps.extend(map.map(|m| (stem.to_string(), Arc::new(m))));
         files.report(problems);
     }
     let no_maps = match listing {
@@ -138,17 +135,19 @@ pub fn load_map_file(path: &Path, tuning: &Tuning) -> Result<MapDef, Report> {
 /// failed) and every problem found.
 pub fn read_map_file(path: &Path, tuning: &Tuning) -> (Option<MapDef>, Report) {
     let display = path.display().to_string();
-    let mut problems = Vec::new();
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if let Err(help) = check_map_name(&stem) {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let stem = stem.unwrap_or_default();
+    let named = check_map_name(&stem).map_err(|help| {
         let message = format!("`{stem}` is not a valid map name (it comes from the file name)");
-        problems.push(Problem::file(display.clone(), message, Some(help)));
-    }
+        Problem::file(display.clone(), message, Some(help))
+    });
+    let mut problems: Vec<Problem> = named.err().into_iter().collect();
     let map = match read_file(path, &display) {
-        Ok(src) => read_map(&src, &stem, tuning, &mut problems),
+        Ok(src) => {
+            let (map, found) = read_map(&src, &stem, tuning);
+            problems.extend(found);
+            map
+        }
         Err(problem) => {
             problems.push(problem);
             None
@@ -158,23 +157,15 @@ pub fn read_map_file(path: &Path, tuning: &Tuning) -> (Option<MapDef>, Report) {
 }
 
 /// Reads and checks one map. The map comes back whenever it could be read far enough for
-/// its geometry to be checked, even if that check failed: callers refuse it while
-/// `problems` holds anything.
-fn read_map(
-    src: &Source,
-    name: &str,
-    tuning: &Tuning,
-    problems: &mut Vec<Problem>,
-) -> Option<MapDef> {
+/// its geometry to be checked, even if that check failed: callers refuse it while there
+/// are problems.
+fn read_map(src: &Source, name: &str, tuning: &Tuning) -> (Option<MapDef>, Vec<Problem>) {
     let mut doc = Document::parse(src);
-    if !doc.syntax_ok() {
-        problems.extend(doc.finish());
-        return None;
-    }
-    let file: MapFile = doc.read_checked();
-    let map = check(&file, name, tuning, &mut doc.check());
-    problems.extend(doc.finish());
-    map
+    let map = doc.syntax_ok().then(|| {
+        let file: MapFile = doc.read_checked();
+        check(&file, name, tuning, &mut doc.check())
+    });
+    (map.flatten(), doc.finish())
 }
 
 /// The validation pass over one map.

@@ -196,24 +196,18 @@ impl Grid {
         let mut stack = vec![seed];
         self.cells[seed] = label;
         while let Some(idx) = stack.pop() {
-            let (i, j) = (idx % self.nx, idx / self.nx);
-            let mut visit = |n: usize, cells: &mut Vec<u16>| {
-                if cells[n] == FREE {
-                    cells[n] = label;
+            let (i, j, nx) = (idx % self.nx, idx / self.nx, self.nx);
+            let neighbours = [
+                (i > 0).then(|| idx - 1),
+                (i + 1 < nx).then(|| idx + 1),
+                (j > 0).then(|| idx - nx),
+                (j + 1 < self.ny).then(|| idx + nx),
+            ];
+            for n in neighbours.into_iter().flatten() {
+                if self.cells[n] == FREE {
+                    self.cells[n] = label;
                     stack.push(n);
                 }
-            };
-            if i > 0 {
-                visit(idx - 1, &mut self.cells);
-            }
-            if i + 1 < self.nx {
-                visit(idx + 1, &mut self.cells);
-            }
-            if j > 0 {
-                visit(idx - self.nx, &mut self.cells);
-            }
-            if j + 1 < self.ny {
-                visit(idx + self.nx, &mut self.cells);
             }
         }
     }

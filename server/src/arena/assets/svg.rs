@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{MapDef, Tuning};
+use super::{MapDef, Point, Tuning};
 use crate::assets::Problem;
 
 /// Target size of the drawing's longer side, pixels.
@@ -45,257 +45,173 @@ const PROBLEM_ROW_PX: f64 = 18.0;
 /// Renders `map`; spawn circles have `player_radius`, pickups the default pickup radius
 /// (the map alone does not know the tuned one).
 pub fn render_svg(map: &MapDef, player_radius: f32) -> String {
-    render(map, player_radius, &[])
+    render_svg_with_problems(map, player_radius, &[])
 }
 
 /// Renders `map` with its `problems` marked and listed (see the module header).
 pub fn render_svg_with_problems(map: &MapDef, player_radius: f32, problems: &[Problem]) -> String {
-    render(map, player_radius, problems)
-}
-
-fn render(map: &MapDef, player_radius: f32, problems: &[Problem]) -> String {
     let width = sane(f64::from(map.width), 10.0);
     let height = sane(f64::from(map.height), 10.0);
     let scale = (TARGET_PX / width.max(height)).clamp(0.5, 40.0);
-    let (pw, ph) = (width * scale, height * scale);
-    let total_w = pw + MARGIN_LEFT + MARGIN_RIGHT;
-    let list_h = if problems.is_empty() {
-        0.0
-    } else {
-        PROBLEM_ROW_PX * (problems.len() as f64 + 1.0) + 8.0
+    let (pw, ph) = (num(width * scale), num(height * scale));
+    let list_h = match problems.len() {
+        0 => 0.0,
+        n => PROBLEM_ROW_PX * (n as f64 + 1.0) + 8.0,
     };
-    let total_h = ph + MARGIN_TOP + MARGIN_BOTTOM + list_h;
-    let px = |v: f32| num(f64::from(v) * scale);
-
-    let mut s = String::new();
-    // `write!` to a String cannot fail; the results are ignored for that reason.
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" data-map="{name}">"#,
-        w = num(total_w),
-        h = num(total_h),
-        name = escape(&map.name)
+    let floor_h = height * scale + MARGIN_TOP + MARGIN_BOTTOM;
+    let (w, h) = (
+        num(width * scale + MARGIN_LEFT + MARGIN_RIGHT),
+        num(floor_h + list_h),
     );
-    let _ = writeln!(s, "<title>{}</title>", escape(&map.name));
-    let _ = writeln!(s, "<style>{STYLE}</style>");
-    let _ = writeln!(
-        s,
-        r#"<rect class="background" x="0" y="0" width="{}" height="{}"/>"#,
-        num(total_w),
-        num(total_h)
-    );
+    let (name, left, top) = (escape(&map.name), num(MARGIN_LEFT), num(MARGIN_TOP));
     let step = grid_step(width, height, scale);
-    let _ = writeln!(
-        s,
-        r#"<text class="title" x="{}" y="20">{}</text>"#,
-        num(MARGIN_LEFT),
-        escape(&map.name)
-    );
-    let _ = writeln!(
-        s,
-        r#"<text class="subtitle" x="{}" y="38">{} × {} units · {} walls · {} spawns · {} pickups · grid {} unit{} · y grows downwards</text>"#,
-        num(MARGIN_LEFT),
+    let (walls, spawns, pickups) = (map.walls.len(), map.spawns.len(), map.pickups.len());
+    let plural = if step == 1.0 { "" } else { "s" };
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" data-map="{name}">
+<title>{name}</title>
+<style>{STYLE}</style>
+<rect class="background" x="0" y="0" width="{w}" height="{h}"/>
+<text class="title" x="{left}" y="20">{name}</text>
+<text class="subtitle" x="{left}" y="38">{} × {} units · {walls} walls · {spawns} spawns · {pickups} pickups · grid {} unit{plural} · y grows downwards</text>
+<g transform="translate({left} {top})">
+<rect class="floor" x="0" y="0" width="{pw}" height="{ph}"/>
+"#,
         num(width),
         num(height),
-        map.walls.len(),
-        map.spawns.len(),
-        map.pickups.len(),
         num(step),
-        if step == 1.0 { "" } else { "s" }
     );
-    let _ = writeln!(
-        s,
-        r#"<g transform="translate({} {})">"#,
-        num(MARGIN_LEFT),
-        num(MARGIN_TOP)
+    draw_grid(&mut s, [width, height], step, scale);
+    draw_walls(&mut s, map, scale);
+    s += &format!("<rect class=\"border\" x=\"0\" y=\"0\" width=\"{pw}\" height=\"{ph}\"/>\n");
+    draw_things(
+        &mut s,
+        map,
+        sane(f64::from(player_radius), 0.5) * scale,
+        scale,
     );
-    let _ = writeln!(
-        s,
-        r#"<rect class="floor" x="0" y="0" width="{}" height="{}"/>"#,
-        num(pw),
-        num(ph)
-    );
-
-    // Grid: a line every `step` units, a darker labelled one every 5 steps.
-    s.push_str("<g class=\"grid\">\n");
-    let mut k = 0u32;
-    while f64::from(k) * step <= width + 1e-9 {
-        let x = f64::from(k) * step * scale;
-        let class = if k.is_multiple_of(5) {
-            "major"
-        } else {
-            "minor"
-        };
-        let _ = writeln!(
-            s,
-            r#"<line class="{class}" x1="{x}" y1="0" x2="{x}" y2="{}"/>"#,
-            num(ph),
-            x = num(x)
-        );
-        if k.is_multiple_of(5) {
-            let _ = writeln!(
-                s,
-                r#"<text class="axis" x="{}" y="-6" text-anchor="middle">{}</text>"#,
-                num(x),
-                num(f64::from(k) * step)
-            );
-        }
-        k += 1;
-    }
-    let mut k = 0u32;
-    while f64::from(k) * step <= height + 1e-9 {
-        let y = f64::from(k) * step * scale;
-        let class = if k.is_multiple_of(5) {
-            "major"
-        } else {
-            "minor"
-        };
-        let _ = writeln!(
-            s,
-            r#"<line class="{class}" x1="0" y1="{y}" x2="{}" y2="{y}"/>"#,
-            num(pw),
-            y = num(y)
-        );
-        if k.is_multiple_of(5) && k > 0 {
-            let _ = writeln!(
-                s,
-                r#"<text class="axis" x="-6" y="{}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
-                num(y),
-                num(f64::from(k) * step)
-            );
-        }
-        k += 1;
-    }
-    s.push_str("</g>\n");
-
-    s.push_str("<g class=\"walls\">\n");
-    for (i, w) in map.walls.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            r#"<rect class="wall" data-wall="{n}" x="{}" y="{}" width="{}" height="{}"><title>wall #{n}: x={}, y={}, w={}, h={}</title></rect>"#,
-            px(w.x),
-            px(w.y),
-            px(w.w.max(0.0)),
-            px(w.h.max(0.0)),
-            w.x,
-            w.y,
-            w.w,
-            w.h,
-            n = i + 1
-        );
-    }
-    s.push_str("</g>\n");
-    let _ = writeln!(
-        s,
-        r#"<rect class="border" x="0" y="0" width="{}" height="{}"/>"#,
-        num(pw),
-        num(ph)
-    );
-
-    let r = sane(f64::from(player_radius), 0.5) * scale;
-    s.push_str("<g class=\"spawns\">\n");
-    for (i, p) in map.spawns.iter().enumerate() {
-        let (cx, cy) = (f64::from(p.x) * scale, f64::from(p.y) * scale);
-        let _ = writeln!(
-            s,
-            r#"<circle class="spawn" data-spawn="{n}" cx="{}" cy="{}" r="{}"><title>spawn #{n}: ({}, {})</title></circle>"#,
-            num(cx),
-            num(cy),
-            num(r),
-            p.x,
-            p.y,
-            n = i + 1
-        );
-        let _ = writeln!(
-            s,
-            r##"<text class="spawn-label" x="{}" y="{}">#{}</text>"##,
-            num(cx + r + 2.0),
-            num(cy - r),
-            i + 1
-        );
-    }
-    s.push_str("</g>\n");
-
-    let pr = f64::from(Tuning::default().pickup.radius) * scale;
-    s.push_str("<g class=\"pickups\">\n");
-    for (i, p) in map.pickups.iter().enumerate() {
-        let (cx, cy) = (f64::from(p.x) * scale, f64::from(p.y) * scale);
-        let _ = writeln!(
-            s,
-            r#"<polygon class="pickup" data-pickup="{n}" points="{},{} {},{} {},{} {},{}"><title>pickup #{n}: ({}, {})</title></polygon>"#,
-            num(cx),
-            num(cy - pr),
-            num(cx + pr),
-            num(cy),
-            num(cx),
-            num(cy + pr),
-            num(cx - pr),
-            num(cy),
-            p.x,
-            p.y,
-            n = i + 1
-        );
-        let _ = writeln!(
-            s,
-            r#"<text class="pickup-label" x="{}" y="{}">P{}</text>"#,
-            num(cx + pr + 2.0),
-            num(cy - pr),
-            i + 1
-        );
-    }
-    s.push_str("</g>\n");
     mark_problems(&mut s, map, scale, problems);
     s.push_str("</g>\n");
-    list_problems(&mut s, problems, ph + MARGIN_TOP + MARGIN_BOTTOM);
+    list_problems(&mut s, problems, floor_h);
     s.push_str("</svg>\n");
     s
 }
 
-/// The element a problem names, as `(kind, 0-based index)`: its message starts with
-/// `wall #N`, `spawn #N` or `pickup #N`.
-fn named_element(problem: &Problem) -> Option<(&'static str, usize)> {
-    ["wall", "spawn", "pickup"].into_iter().find_map(|kind| {
-        let rest = problem.message.strip_prefix(kind)?.strip_prefix(" #")?;
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        Some((kind, digits.parse::<usize>().ok()?.checked_sub(1)?))
-    })
+/// A line every `step` units, a darker labelled one every 5 steps.
+fn draw_grid(s: &mut String, size: [f64; 2], step: f64, scale: f64) {
+    s.push_str("<g class=\"grid\">\n");
+    for (axis, extent) in size.into_iter().enumerate() {
+        let across = num(size[1 - axis] * scale);
+        let mut k = 0u32;
+        while f64::from(k) * step <= extent + 1e-9 {
+            let (at, label) = (num(f64::from(k) * step * scale), num(f64::from(k) * step));
+            let major = k.is_multiple_of(5);
+            let class = if major { "major" } else { "minor" };
+            let _ = match axis {
+                0 => writeln!(
+                    s,
+                    r#"<line class="{class}" x1="{at}" y1="0" x2="{at}" y2="{across}"/>"#
+                ),
+                _ => writeln!(
+                    s,
+                    r#"<line class="{class}" x1="0" y1="{at}" x2="{across}" y2="{at}"/>"#
+                ),
+            };
+            let _ = match axis {
+                _ if !major => Ok(()),
+                0 => writeln!(
+                    s,
+                    r#"<text class="axis" x="{at}" y="-6" text-anchor="middle">{label}</text>"#
+                ),
+                _ if k == 0 => Ok(()),
+                _ => writeln!(
+                    s,
+                    r#"<text class="axis" x="-6" y="{at}" text-anchor="end" dominant-baseline="middle">{label}</text>"#
+                ),
+            };
+            k += 1;
+        }
+    }
+    s.push_str("</g>\n");
+}
+
+/// Every wall, exactly one `<rect class="wall">` each.
+fn draw_walls(s: &mut String, map: &MapDef, scale: f64) {
+    let px = |v: f32| num(f64::from(v) * scale);
+    s.push_str("<g class=\"walls\">\n");
+    for (n, r) in (1..).zip(&map.walls) {
+        let (x, y, w, h) = (px(r.x), px(r.y), px(r.w.max(0.0)), px(r.h.max(0.0)));
+        let title = format!("wall #{n}: x={}, y={}, w={}, h={}", r.x, r.y, r.w, r.h);
+        let _ = writeln!(
+            s,
+            r#"<rect class="wall" data-wall="{n}" x="{x}" y="{y}" width="{w}" height="{h}"><title>{title}</title></rect>"#
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+/// Spawn points as numbered circles of radius `r` (pixels), pickups as lettered diamonds.
+fn draw_things(s: &mut String, map: &MapDef, r: f64, scale: f64) {
+    let at = |x: f32, y: f32| (f64::from(x) * scale, f64::from(y) * scale);
+    s.push_str("<g class=\"spawns\">\n");
+    for (n, p) in (1..).zip(&map.spawns) {
+        let (cx, cy) = at(p.x, p.y);
+        let (x, y, lx, ly, rr) = (num(cx), num(cy), num(cx + r + 2.0), num(cy - r), num(r));
+        let _ = writeln!(
+            s,
+            r##"<circle class="spawn" data-spawn="{n}" cx="{x}" cy="{y}" r="{rr}"><title>spawn #{n}: ({}, {})</title></circle>
+<text class="spawn-label" x="{lx}" y="{ly}">#{n}</text>"##,
+            p.x, p.y
+        );
+    }
+    s.push_str("</g>\n<g class=\"pickups\">\n");
+    let r = f64::from(Tuning::default().pickup.radius) * scale;
+    for (n, p) in (1..).zip(&map.pickups) {
+        let (cx, cy) = at(p.x, p.y);
+        let (x, y, top, bottom) = (num(cx), num(cy), num(cy - r), num(cy + r));
+        let (left, right, lx) = (num(cx - r), num(cx + r), num(cx + r + 2.0));
+        let _ = writeln!(
+            s,
+            r#"<polygon class="pickup" data-pickup="{n}" points="{x},{top} {right},{y} {x},{bottom} {left},{y}"><title>pickup #{n}: ({}, {})</title></polygon>
+<text class="pickup-label" x="{lx}" y="{top}">P{n}</text>"#,
+            p.x, p.y
+        );
+    }
+    s.push_str("</g>\n");
+}
+
+/// Where a problem's marker goes, in map units (centre and ring radius): on the wall,
+/// spawn or pickup its message starts with (`spawn #2 at …`).
+fn marker(problem: &Problem, map: &MapDef) -> Option<(f32, f32, f32)> {
+    let (kind, rest) = problem.message.split_once(" #")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let i = digits.parse::<usize>().ok()?.checked_sub(1)?;
+    let point = |p: &Point| (p.x, p.y, 1.0);
+    match kind {
+        "wall" => map.walls.get(i).map(|r| {
+            let ring = (r.w.max(r.h) / 2.0).max(0.5);
+            (r.x + r.w / 2.0, r.y + r.h / 2.0, ring)
+        }),
+        "spawn" => map.spawns.get(i).map(point),
+        "pickup" => map.pickups.get(i).map(point),
+        _ => None,
+    }
 }
 
 /// A numbered red ring on each element a problem names (map coordinates, scaled).
 fn mark_problems(s: &mut String, map: &MapDef, scale: f64, problems: &[Problem]) {
     s.push_str("<g class=\"problems\">\n");
-    for (n, problem) in problems.iter().enumerate() {
-        let centre = named_element(problem).and_then(|(kind, i)| match kind {
-            "wall" => map.walls.get(i).map(|r| {
-                (
-                    r.x + r.w / 2.0,
-                    r.y + r.h / 2.0,
-                    (r.w.max(r.h) / 2.0).max(0.5),
-                )
-            }),
-            "spawn" => map.spawns.get(i).map(|p| (p.x, p.y, 1.0)),
-            _ => map.pickups.get(i).map(|p| (p.x, p.y, 1.0)),
-        });
-        let Some((x, y, r)) = centre else { continue };
-        let (cx, cy, r) = (
-            f64::from(x) * scale,
-            f64::from(y) * scale,
-            f64::from(r) * scale + 4.0,
-        );
+    for (n, problem) in (1..).zip(problems) {
+        let Some((x, y, r)) = marker(problem, map) else {
+            continue;
+        };
+        let (cx, cy) = (f64::from(x) * scale, f64::from(y) * scale);
+        let r = f64::from(r) * scale + 4.0;
+        let (x, y, lx, ly, r) = (num(cx), num(cy), num(cx + r + 2.0), num(cy + r), num(r));
         let _ = writeln!(
             s,
-            r#"<circle class="problem" data-problem="{}" cx="{}" cy="{}" r="{}"/>"#,
-            n + 1,
-            num(cx),
-            num(cy),
-            num(r)
-        );
-        let _ = writeln!(
-            s,
-            r#"<text class="problem-label" x="{}" y="{}">!{}</text>"#,
-            num(cx + r + 2.0),
-            num(cy + r),
-            n + 1
+            r#"<circle class="problem" data-problem="{n}" cx="{x}" cy="{y}" r="{r}"/>
+<text class="problem-label" x="{lx}" y="{ly}">!{n}</text>"#
         );
     }
     s.push_str("</g>\n");
@@ -303,27 +219,22 @@ fn mark_problems(s: &mut String, map: &MapDef, scale: f64, problems: &[Problem])
 
 /// Every problem, numbered like its marker, under the drawing starting at `top`.
 fn list_problems(s: &mut String, problems: &[Problem], top: f64) {
-    if problems.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        s,
-        r#"<text class="problem-label" x="{}" y="{}">{} problem{}: this map does not load</text>"#,
-        num(MARGIN_LEFT),
-        num(top + PROBLEM_ROW_PX),
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    );
-    for (n, p) in problems.iter().enumerate() {
+    let left = num(MARGIN_LEFT);
+    let row = |n: usize| num(top + PROBLEM_ROW_PX * (n as f64 + 1.0));
+    let (count, plural) = (problems.len(), if problems.len() == 1 { "" } else { "s" });
+    if count > 0 {
         let _ = writeln!(
             s,
-            r#"<text class="problem-text" x="{}" y="{}">!{} {}:{}: {}</text>"#,
-            num(MARGIN_LEFT),
-            num(top + PROBLEM_ROW_PX * (n as f64 + 2.0)),
-            n + 1,
-            p.line,
-            p.column,
-            escape(&p.message)
+            r#"<text class="problem-label" x="{left}" y="{}">{count} problem{plural}: this map does not load</text>"#,
+            row(0)
+        );
+    }
+    for (n, p) in (1..).zip(problems) {
+        let (line, column, message) = (p.line, p.column, escape(&p.message));
+        let _ = writeln!(
+            s,
+            r#"<text class="problem-text" x="{left}" y="{}">!{n} {line}:{column}: {message}</text>"#,
+            row(n)
         );
     }
 }
@@ -331,16 +242,12 @@ fn list_problems(s: &mut String, problems: &[Problem], top: f64) {
 /// The smallest of 1, 2, 5, 10, 20, 50, ... units that keeps lines at least 8 px apart
 /// and at most 100 per side.
 fn grid_step(width: f64, height: f64, scale: f64) -> f64 {
-    let mut step = 1.0;
-    for candidate in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0] {
-        step = candidate;
-        if candidate * scale >= 8.0 && width.max(height) / candidate <= 100.0 {
-            break;
-        }
-    }
-    step
+    let steps = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+    let fits = |step: &f64| step * scale >= 8.0 && width.max(height) / step <= 100.0;
+    steps.into_iter().find(fits).unwrap_or(1000.0)
 }
 
+/// `v` when it is a usable size, `fallback` otherwise.
 fn sane(v: f64, fallback: f64) -> f64 {
     if v.is_finite() && v > 0.0 {
         v.min(1.0e6)
@@ -352,16 +259,9 @@ fn sane(v: f64, fallback: f64) -> f64 {
 /// Pixel coordinates with at most two decimals, no trailing zeros; non-finite as 0 so
 /// the document stays well-formed.
 fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return "0".to_string();
-    }
-    let s = format!("{v:.2}");
+    let s = format!("{:.2}", if v.is_finite() { v } else { 0.0 });
     let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
+    if s == "-0" { "0" } else { s }.to_string()
 }
 
 fn escape(text: &str) -> String {
