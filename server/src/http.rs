@@ -404,6 +404,53 @@ mod tests {
         assert!(read_head(&mut head("Host: a\r\n").as_bytes()).await.is_ok());
     }
 
+    /// `respond_and_close` against three peers: one that sends a body and closes after
+    /// reading (the whole response arrives, then EOF), one that never stops sending (the
+    /// drain stops after 64 KiB), one that never answers (the drain gives up after 500 ms).
+    #[tokio::test]
+    async fn a_refused_request_is_answered_then_drained_within_bounds() {
+        use tokio::io::duplex;
+        let response = Response::error(400, "bad_request", "no");
+        let ten_s = Duration::from_secs(10);
+
+        let (mut ours, mut peer) = duplex(4096);
+        let reader = tokio::spawn(async move {
+            peer.write_all(&[b'x'; 3000]).await.unwrap();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        tokio::time::timeout(ten_s, respond_and_close(&mut ours, &response))
+            .await
+            .unwrap();
+        assert_eq!(reader.await.unwrap(), response.to_bytes());
+
+        let (mut ours, mut peer) = duplex(4096);
+        let flood = tokio::spawn(async move {
+            let mut sent = 0;
+            while peer.write_all(&[0; 1024]).await.is_ok() {
+                sent += 1024;
+            }
+            sent
+        });
+        tokio::time::timeout(ten_s, respond_and_close(&mut ours, &response))
+            .await
+            .unwrap();
+        drop(ours);
+        let sent = flood.await.unwrap();
+        assert!(
+            (64 * 1024..=80 * 1024).contains(&sent),
+            "{sent} bytes drained"
+        );
+
+        let (mut ours, _silent) = duplex(4096);
+        let started = std::time::Instant::now();
+        tokio::time::timeout(ten_s, respond_and_close(&mut ours, &response))
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(500));
+    }
+
     #[test]
     fn error_responses_are_json_and_close() {
         let r = Response::error(429, "too_many_handshakes", "slow down").header("Retry-After", "1");

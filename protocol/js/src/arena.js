@@ -13,8 +13,9 @@
 //
 // `ArenaPredictor` plugs into the client's `predictor` seam: each input sent moves the
 // own player one step at once; each snapshot rewinds to the server's position (and
-// velocity: v2 rows carry it; on v1 the velocity predicted for the acknowledged input)
-// and replays the inputs not yet acknowledged. A correction is smoothed away over
+// velocity: v2 rows carry it; on v1 the velocity predicted for the acknowledged input,
+// or, first after a respawn, that of one step of it from rest at the `respawn` event's
+// point, which is what the server does) and replays the inputs not yet acknowledged. A correction is smoothed away over
 // `smoothingMs` unless it is longer than `snapDistance` (a respawn). The player does not
 // move while dead or between rounds, as on the server.
 //
@@ -35,6 +36,8 @@ const CONTACT_SKIN = 1e-3;
 const MAX_SUB_STEPS = 64;
 /** The longest step the simulation takes (step.rs). */
 const MAX_STEP_S = 1;
+/** Inputs remembered while not predicting: three seconds at 30 Hz and some. */
+const MAX_UNSEEN = 128;
 const FLAG_DEAD = 1;
 const FLAG_AWAY = 2;
 
@@ -285,6 +288,10 @@ export class ArenaPredictor {
     /** What is still to be smoothed away: offset at `offsetAt`. */
     this.offset = { x: 0, y: 0 };
     this.offsetAt = 0;
+    /** Where the own player last respawned, until a snapshot shows it alive. */
+    this.spawn = /** @type {{x: number, y: number} | null} */ (null);
+    /** `seq` → fields of the inputs sent while not predicting (at most `MAX_UNSEEN`). */
+    this.unseen = /** @type {Map<number, Record<string, unknown>>} */ (new Map());
     /** The last correction (world units) and how many snapped. */
     this.lastCorrection = 0;
     this.snaps = 0;
@@ -327,13 +334,23 @@ export class ArenaPredictor {
       case "round_start":
         this.frozen = false;
         return;
+      case "respawn":
+        if (Number(e.id) !== this.you) return;
+        this.reset();
+        this.spawn = { x: Number(e.x), y: Number(e.y) };
+        return;
       default:
     }
   }
 
   /** @param {InputRecord} record */
   input(record) {
-    if (!this.ready || this.body === null) return;
+    if (!this.ready || this.body === null) {
+      this.unseen.set(record.seq, record.fields);
+      const oldest = this.unseen.keys().next().value;
+      if (this.unseen.size > MAX_UNSEEN && oldest !== undefined) this.unseen.delete(oldest);
+      return;
+    }
     const next = this.step(this.body, record.fields);
     this.before = this.body;
     this.body = next;
@@ -351,7 +368,9 @@ export class ArenaPredictor {
       this.reset();
       return;
     }
-    const known = this.history.get(snap.ack);
+    const known = this.history.get(snap.ack) ?? this.respawnStep(row, snap.ack);
+    this.spawn = null;
+    this.unseen.clear();
     const hasV = this.vxColumn >= 0 && row.length > this.vxColumn + 1;
     /** @type {Body} */
     let body = {
@@ -406,6 +425,21 @@ export class ArenaPredictor {
   decay(/** @type {number} */ now) {
     const k = this.smoothingMs > 0 ? Math.exp(-Math.max(0, now - this.offsetAt) / this.smoothingMs) : 0;
     return { x: this.offset.x * k, y: this.offset.y * k };
+  }
+
+  /**
+   * The server puts a respawned player at rest and moves it one step by its latest input
+   * in the same tick: that step from the spawn point, when it is where `row` shows the
+   * player (otherwise more happened since, and the velocity is not known).
+   * @param {readonly number[]} row
+   * @param {number} ack
+   * @returns {Body | undefined}
+   */
+  respawnStep(row, ack) {
+    const fields = this.unseen.get(ack);
+    if (this.spawn === null || fields === undefined) return undefined;
+    const body = this.step({ ...this.spawn, vx: 0, vy: 0 }, fields);
+    return Math.hypot(body.x - row[2], body.y - row[3]) < 1e-4 ? body : undefined;
   }
 
   /** Stops predicting until the next snapshot shows the player alive. */

@@ -173,3 +173,35 @@ test("a tuning event changes the rules from then on", () => {
   p.input({ seq: 31, fields: { mx: 1, my: 0 }, sentAt: 31 });
   assert.ok(Math.abs(p.body.vx - 12) < 1e-6);
 });
+
+test("after a respawn on v1 the first velocity is the server's: one step from rest at the spawn", () => {
+  // The truth: the server puts the player at rest at (10, 20) and steps input 7 at once,
+  // then input 8 the next tick.
+  const truth = predictor();
+  const right = { mx: 1, my: 0, aim: 0, fire: false };
+  const first = truth.step({ x: 10, y: 20, vx: 0, vy: 0 }, right);
+  const second = truth.step(first, right);
+  assert.ok(first.vx > 0, "the first step already has a velocity");
+
+  const p = predictor();
+  p.reconcile(snap(10, 4, 50, 50, 0), []);
+  for (let seq = 5; seq <= 6; seq++) p.input({ seq, fields: right, sentAt: seq });
+  p.reconcile(snap(11, 6, 50, 50, 100, 1), []);
+  assert.equal(p.position(100), null, "dead");
+  p.event({ t: "event", e: "respawn", id: 5, x: 10, y: 20 });
+  p.input({ seq: 7, fields: right, sentAt: 200 });
+  const eighth = { seq: 8, fields: right, sentAt: 233 };
+  p.input(eighth);
+  p.reconcile(snap(20, 7, first.x, first.y, 240), [eighth]);
+  assert.ok(Math.abs(p.body.x - second.x) < 1e-6, `${p.body.x} vs ${second.x}`);
+  assert.ok(Math.abs(p.body.vx - second.vx) < 1e-6, `${p.body.vx} vs ${second.vx}`);
+
+  // Another player's respawn, or a snapshot that one step does not explain: no guess
+  // beyond the usual (at rest).
+  const q = predictor();
+  q.reconcile(snap(10, 4, 50, 50, 0, 1), []);
+  q.event({ t: "event", e: "respawn", id: 9, x: 10, y: 20 });
+  q.input({ seq: 5, fields: right, sentAt: 200 });
+  q.reconcile(snap(20, 5, first.x, first.y, 240), []);
+  assert.equal(q.body.vx, 0);
+});
