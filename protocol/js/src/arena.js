@@ -311,6 +311,8 @@ export class ArenaPredictor {
     this.tuning = tuningOf(w);
     this.vxColumn = velocityColumn(w);
     this.frozen = false;
+    this.spawn = null;
+    this.unseen.clear();
     this.reset();
     this.rebuild();
   }

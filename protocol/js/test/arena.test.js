@@ -204,4 +204,10 @@ test("after a respawn on v1 the first velocity is the server's: one step from re
   q.input({ seq: 5, fields: right, sentAt: 200 });
   q.reconcile(snap(20, 5, first.x, first.y, 240), []);
   assert.equal(q.body.vx, 0);
+  const late = predictor();
+  late.reconcile(snap(10, 4, 50, 50, 0, 1), []);
+  late.event({ t: "event", e: "respawn", id: 5, x: 10, y: 20 });
+  late.input({ seq: 5, fields: right, sentAt: 200 });
+  late.reconcile(snap(21, 5, second.x, second.y, 270), []);
+  assert.equal(late.body.vx, 0, "two steps from the spawn are not taken for one");
 });

@@ -162,6 +162,8 @@ impl<'a> Check<'a> {
                 Some(v) if !limits.contains(v) => self.out_of_range(key, node, limits),
                 _ => true,
             },
+            // Not a number, and serde took it: a key serde reads as something else.
+            _ if !whole && !refused => true,
             _ => {
                 let kind = if whole { "a whole number" } else { "a number" };
                 let help = match limits.bounded() {
@@ -364,14 +366,15 @@ impl<'a> Check<'a> {
     }
 }
 
-/// A number as written, integers included. The parser only produces radix 2, 8, 10 or
-/// 16, but `from_str_radix` panics outside 2..=36, so that is not taken on trust.
+/// A number as written, integers included (beyond `i64` too: TOML's parser leaves the
+/// range to the reader, and an `f32` takes any). The parser only produces radix 2, 8, 10
+/// or 16, but `from_str_radix` panics outside 2..=36, so that is not taken on trust.
 fn number(v: &DeValue<'_>) -> Option<f64> {
     match v {
         DeValue::Integer(i) if (2..=36).contains(&i.radix()) => {
-            i64::from_str_radix(i.as_str(), i.radix())
-                .ok()
-                .map(|n| n as f64)
+            let n = i128::from_str_radix(i.as_str(), i.radix());
+            // Longer still: no range holds it.
+            Some(n.map_or(f64::INFINITY, |n| n as f64))
         }
         DeValue::Float(f) => f.as_str().parse::<f64>().ok(),
         _ => None,

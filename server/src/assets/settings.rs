@@ -32,7 +32,8 @@ whole_settings!(u8, u16, u32);
 
 /// A table of settings: `key: type = default, min..=max "unit";` per number (ranges are
 /// inclusive), `key: type = default;` for anything else. Makes the struct (serde, every
-/// field defaulted), its `Default`, and `fn check(&self, &mut Check)` over the ranges.
+/// field defaulted: the calling crate depends on `serde` with `derive`), its `Default`,
+/// and `fn check(&self, &mut Check)` over the ranges.
 ///
 /// ```
 /// rallypoint::settings! {
@@ -67,6 +68,7 @@ macro_rules! settings {
 
         impl $name {
             /// The range check of every number in the table.
+            #[allow(unused_variables)] // a table with no ranged key
             pub fn check(&self, c: &mut $crate::assets::Check<'_>) {
                 $($(
                     let limits = $crate::assets::Limits::new(f64::from($min), f64::from($max), $unit);

@@ -260,6 +260,26 @@ fn map_values_of_the_wrong_type_and_missing_keys() {
 
 // --- Rule 4: ranges -----------------------------------------------------------------
 
+/// An integer past 64 bits still reads as an `f32` (TOML leaves the range to the
+/// reader): it must be refused as out of range, not loaded as 9.2e18 units.
+#[test]
+fn integers_past_64_bits_are_out_of_range_too() {
+    let r = report(load_memory(
+        Some("[player]\nradius = 9223372036854775808\nmax_speed = 0xFFFFFFFFFFFFFFFF\n"),
+        &[("courtyard", GOOD_MAP)],
+    ));
+    let p = at(&r, "game.toml", 2, 10);
+    assert_eq!(
+        p.message,
+        "`player.radius` is out of range: `9223372036854775808` is not between 0.1 and 5 units"
+    );
+    let p = at(&r, "game.toml", 3, 13);
+    assert_eq!(
+        p.message,
+        "`player.max_speed` is out of range: `0xFFFFFFFFFFFFFFFF` is not between 0.1 and 100 units/s"
+    );
+}
+
 #[test]
 fn out_of_range_gives_the_range_and_unit() {
     let r = report(load_memory(
