@@ -60,7 +60,6 @@ pub struct Admission<C: Clock = DefaultClock> {
     /// Loopback peers skip the per-IP checks (dev mode: bots and browsers on one machine).
     exempt_loopback: bool,
     counts: Mutex<Counts>,
-    clock: C,
     handshakes: KeyedLimiter<C>,
     pending: Arc<Semaphore>,
     max_pending_per_ip: usize,
@@ -142,7 +141,7 @@ impl Admission {
     }
 }
 
-impl<C: Clock + Clone> Admission<C> {
+impl<C: Clock> Admission<C> {
     /// [`Admission::new`] on `clock`.
     pub fn with_clock(
         limits: &Limits,
@@ -158,9 +157,8 @@ impl<C: Clock + Clone> Admission<C> {
             handshakes: RateLimiter::new(
                 governor_quota(limits.handshakes_per_ip),
                 HashMapStateStore::default(),
-                clock.clone(),
+                clock,
             ),
-            clock,
             pending: Arc::new(Semaphore::new(limits.max_pending_handshakes)),
             max_pending_per_ip: limits.max_pending_handshakes_per_ip,
             pending_per_ip: Mutex::new(HashMap::new()),
@@ -208,7 +206,7 @@ impl<C: Clock + Clone> Admission<C> {
             && let Err(not_until) = self.handshakes.check_key(&ip)
         {
             return Err(Refusal::TooManyHandshakes(
-                not_until.wait_time_from(self.clock.now()),
+                not_until.wait_time_from(self.handshakes.clock().now()),
             ));
         }
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
