@@ -24,6 +24,11 @@ pub const MAX_HEADERS: usize = 64;
 /// may connect).
 pub const SINGLE_HEADERS: [&str; 3] = ["host", "origin", "authorization"];
 
+/// How long [`respond_and_close`] reads what the peer still sends after a final response.
+pub const LINGER_TIME: Duration = Duration::from_millis(500);
+/// How much it reads at most: a peer that keeps sending is not waited for.
+pub const LINGER_BYTES: usize = 64 * 1024;
+
 /// A parsed request head.
 #[derive(Clone)]
 pub struct Request {
@@ -256,8 +261,9 @@ impl Response {
 }
 
 /// Writes a final response and closes the connection politely: shut down our side, then
-/// read and discard what the peer still sends for a moment, so the kernel does not answer
-/// unread data with a reset that could destroy the response in flight.
+/// read and discard what the peer still sends for a moment (at most [`LINGER_TIME`] and
+/// [`LINGER_BYTES`]), so the kernel does not answer unread data with a reset that could
+/// destroy the response in flight.
 pub async fn respond_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     response: &Response,
@@ -268,11 +274,11 @@ pub async fn respond_and_close<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+    let _ = tokio::time::timeout(LINGER_TIME, async {
         let mut total = 0usize;
         while let Ok(n) = stream.read(&mut sink).await {
             total += n;
-            if n == 0 || total > 64 * 1024 {
+            if n == 0 || total > LINGER_BYTES {
                 break;
             }
         }
@@ -406,7 +412,8 @@ mod tests {
 
     /// `respond_and_close` against three peers: one that sends a body and closes after
     /// reading (the whole response arrives, then EOF), one that never stops sending (the
-    /// drain stops after 64 KiB), one that never answers (the drain gives up after 500 ms).
+    /// drain stops after `LINGER_BYTES`), one that never answers (the drain gives up after
+    /// `LINGER_TIME`).
     #[tokio::test]
     async fn a_refused_request_is_answered_then_drained_within_bounds() {
         use tokio::io::duplex;
@@ -439,7 +446,7 @@ mod tests {
         drop(ours);
         let sent = flood.await.unwrap();
         assert!(
-            (64 * 1024..=80 * 1024).contains(&sent),
+            (LINGER_BYTES..=LINGER_BYTES + 16 * 1024).contains(&sent),
             "{sent} bytes drained"
         );
 
@@ -448,7 +455,7 @@ mod tests {
         tokio::time::timeout(ten_s, respond_and_close(&mut ours, &response))
             .await
             .unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(500));
+        assert!(started.elapsed() >= LINGER_TIME);
     }
 
     #[test]
