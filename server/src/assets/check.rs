@@ -83,17 +83,20 @@ impl<'a> Check<'a> {
         }
     }
 
-    /// The checks of a table under this one.
-    fn sub(&mut self, node: Option<&'a Node<'a>>, scope: Scope) -> Check<'_> {
+    /// The checks of the table at `node` (absent: every key reads as absent), blaming
+    /// `span` for missing keys.
+    fn sub(&mut self, node: Option<&'a Node<'a>>, span: Range<usize>, scope: Scope) -> Check<'_> {
+        let table = match node.map(Spanned::get_ref) {
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+        let (src, log) = (self.src, &mut *self.log);
         Check {
-            src: self.src,
-            table: match node.map(Spanned::get_ref) {
-                Some(DeValue::Table(t)) => Some(t),
-                _ => None,
-            },
-            span: node.map_or(self.span.clone(), Spanned::span),
+            src,
+            table,
+            span,
             scope,
-            log: self.log,
+            log,
         }
     }
 
@@ -106,9 +109,7 @@ impl<'a> Check<'a> {
             self.wrong_type(key, node, &expected, None);
         }
         let scope = self.scope.key(key);
-        let mut check = self.sub(node, scope);
-        check.span = node.map_or(0..0, Spanned::span);
-        check
+        self.sub(node, node.map_or(0..0, Spanned::span), scope)
     }
 
     /// An optional number within `limits` (integers are accepted). `value` is what serde
@@ -265,7 +266,10 @@ impl<'a> Check<'a> {
                 continue;
             };
             let scope = self.scope.key(key).entry(index);
-            if let Some(value) = read(&mut self.sub(Some(&items[index]), scope), entry.get_ref()) {
+            if let Some(value) = read(
+                &mut self.sub(Some(&items[index]), span.clone(), scope),
+                entry.get_ref(),
+            ) {
                 let number = index + 1;
                 checked.push(Entry {
                     number,

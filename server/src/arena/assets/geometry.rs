@@ -124,37 +124,9 @@ fn place<'m>(
     entries: &'m [Entry<Point>],
     (kind, thing, radius): (&str, &str, f32),
 ) -> Vec<&'m Entry<Point>> {
-    let (width, height) = (map.width, map.height);
-    let misplaced = |p: Point| -> Option<(String, String)> {
-        if p.x < 0.0 || p.y < 0.0 || p.x > width || p.y > height {
-            let help = format!(
-                "x must be between 0 and {width}, y between 0 and {height} (y grows downwards)"
-            );
-            return Some((format!("is outside the {width} × {height} map"), help));
-        }
-        let edge = p.x.min(p.y).min(width - p.x).min(height - p.y);
-        if edge < radius - EPS {
-            let help = format!(
-                "{thing} (radius {radius}) must fit inside the map: keep it at least {radius} units from every edge (it is {} away)",
-                round2(edge)
-            );
-            return Some(("is too close to the edge of the map".to_string(), help));
-        }
-        if let Some(wall) = walls.iter().find(|w| strictly_inside(p, w.value.rect)) {
-            let message = format!("is inside {}", describe_wall(wall));
-            return Some((message, "move it into open floor".to_string()));
-        }
-        let near = walls.iter().map(|w| (w, distance_to_rect(p, w.value.rect)));
-        let (wall, d) = near.into_iter().find(|(_, d)| *d < radius - EPS)?;
-        let help = format!(
-            "{thing} (radius {radius}) would overlap the wall: move it at least {radius} units away from it (it is {} away)",
-            round2(d)
-        );
-        Some((format!("is too close to {}", describe_wall(wall)), help))
-    };
     let mut placed = Vec::new();
     for entry in entries {
-        match misplaced(entry.value) {
+        match misplaced(entry.value, map, walls, thing, radius) {
             Some((message, help)) => {
                 let message = format!("{} {message}", describe(kind, entry));
                 c.report(entry.span.clone(), message, Some(help));
@@ -163,6 +135,43 @@ fn place<'m>(
         }
     }
     placed
+}
+
+/// The first placement rule a circle of `radius` around `p` breaks, as what is wrong and
+/// how to fix it; `thing` names it in the help ("a player").
+fn misplaced(
+    p: Point,
+    map: &Layout,
+    walls: &[&Entry<WallEntry>],
+    thing: &str,
+    radius: f32,
+) -> Option<(String, String)> {
+    let (width, height) = (map.width, map.height);
+    if p.x < 0.0 || p.y < 0.0 || p.x > width || p.y > height {
+        let help = format!(
+            "x must be between 0 and {width}, y between 0 and {height} (y grows downwards)"
+        );
+        return Some((format!("is outside the {width} × {height} map"), help));
+    }
+    let edge = p.x.min(p.y).min(width - p.x).min(height - p.y);
+    if edge < radius - EPS {
+        let help = format!(
+            "{thing} (radius {radius}) must fit inside the map: keep it at least {radius} units from every edge (it is {} away)",
+            round2(edge)
+        );
+        return Some(("is too close to the edge of the map".to_string(), help));
+    }
+    if let Some(wall) = walls.iter().find(|w| strictly_inside(p, w.value.rect)) {
+        let message = format!("is inside {}", describe_wall(wall));
+        return Some((message, "move it into open floor".to_string()));
+    }
+    let near = walls.iter().map(|w| (w, distance_to_rect(p, w.value.rect)));
+    let (wall, d) = near.into_iter().find(|(_, d)| *d < radius - EPS)?;
+    let help = format!(
+        "{thing} (radius {radius}) would overlap the wall: move it at least {radius} units away from it (it is {} away)",
+        round2(d)
+    );
+    Some((format!("is too close to {}", describe_wall(wall)), help))
 }
 
 /// The area with the most spawn points is "the arena" (ties go to the earliest spawn);

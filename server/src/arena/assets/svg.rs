@@ -98,38 +98,47 @@ pub fn render_svg_with_problems(map: &MapDef, player_radius: f32, problems: &[Pr
 }
 
 /// A line every `step` units, a darker labelled one every 5 steps.
-fn draw_grid(s: &mut String, size: [f64; 2], step: f64, scale: f64) {
+fn draw_grid(s: &mut String, [width, height]: [f64; 2], step: f64, scale: f64) {
+    // (k, where in pixels, the label in units) for each line along `extent`.
+    let lines = |extent: f64| {
+        let at = move |k: u32| f64::from(k) * step;
+        (0u32..)
+            .take_while(move |&k| at(k) <= extent + 1e-9)
+            .map(move |k| (k, num(at(k) * scale), num(at(k))))
+    };
+    let class = |k: u32| {
+        if k.is_multiple_of(5) {
+            "major"
+        } else {
+            "minor"
+        }
+    };
+    let (pw, ph) = (num(width * scale), num(height * scale));
     s.push_str("<g class=\"grid\">\n");
-    for (axis, extent) in size.into_iter().enumerate() {
-        let across = num(size[1 - axis] * scale);
-        let mut k = 0u32;
-        while f64::from(k) * step <= extent + 1e-9 {
-            let (at, label) = (num(f64::from(k) * step * scale), num(f64::from(k) * step));
-            let major = k.is_multiple_of(5);
-            let class = if major { "major" } else { "minor" };
-            let _ = match axis {
-                0 => writeln!(
-                    s,
-                    r#"<line class="{class}" x1="{at}" y1="0" x2="{at}" y2="{across}"/>"#
-                ),
-                _ => writeln!(
-                    s,
-                    r#"<line class="{class}" x1="0" y1="{at}" x2="{across}" y2="{at}"/>"#
-                ),
-            };
-            let _ = match axis {
-                _ if !major => Ok(()),
-                0 => writeln!(
-                    s,
-                    r#"<text class="axis" x="{at}" y="-6" text-anchor="middle">{label}</text>"#
-                ),
-                _ if k == 0 => Ok(()),
-                _ => writeln!(
-                    s,
-                    r#"<text class="axis" x="-6" y="{at}" text-anchor="end" dominant-baseline="middle">{label}</text>"#
-                ),
-            };
-            k += 1;
+    for (k, x, label) in lines(width) {
+        let class = class(k);
+        let _ = writeln!(
+            s,
+            r#"<line class="{class}" x1="{x}" y1="0" x2="{x}" y2="{ph}"/>"#
+        );
+        if k.is_multiple_of(5) {
+            let _ = writeln!(
+                s,
+                r#"<text class="axis" x="{x}" y="-6" text-anchor="middle">{label}</text>"#
+            );
+        }
+    }
+    for (k, y, label) in lines(height) {
+        let class = class(k);
+        let _ = writeln!(
+            s,
+            r#"<line class="{class}" x1="0" y1="{y}" x2="{pw}" y2="{y}"/>"#
+        );
+        if k.is_multiple_of(5) && k > 0 {
+            let _ = writeln!(
+                s,
+                r#"<text class="axis" x="-6" y="{y}" text-anchor="end" dominant-baseline="middle">{label}</text>"#
+            );
         }
     }
     s.push_str("</g>\n");
