@@ -15,9 +15,9 @@
 // own player one step at once; each snapshot rewinds to the server's position (and
 // velocity: v2 rows carry it; on v1 the velocity predicted for the acknowledged input,
 // or, first after a respawn, that of one step of it from rest at the `respawn` event's
-// point, which is what the server does) and replays the inputs not yet acknowledged. A correction is smoothed away over
-// `smoothingMs` unless it is longer than `snapDistance` (a respawn). The player does not
-// move while dead or between rounds, as on the server.
+// point, which is what the server does) and replays the inputs not yet acknowledged. A
+// correction is smoothed away over `smoothingMs` unless it is longer than `snapDistance`
+// (a respawn). The player does not move while dead or between rounds, as on the server.
 //
 // Must not touch sockets or the DOM; times are parameters (the client's `now`).
 
@@ -37,7 +37,7 @@ const MAX_SUB_STEPS = 64;
 /** The longest step the simulation takes (step.rs). */
 const MAX_STEP_S = 1;
 /** Inputs remembered while not predicting: three seconds at 30 Hz and some. */
-const MAX_UNSEEN = 128;
+export const MAX_UNSEEN = 128;
 const FLAG_DEAD = 1;
 const FLAG_AWAY = 2;
 
@@ -349,8 +349,7 @@ export class ArenaPredictor {
   input(record) {
     if (!this.ready || this.body === null) {
       this.unseen.set(record.seq, record.fields);
-      const oldest = this.unseen.keys().next().value;
-      if (this.unseen.size > MAX_UNSEEN && oldest !== undefined) this.unseen.delete(oldest);
+      if (this.unseen.size > MAX_UNSEEN) this.unseen.delete(/** @type {number} */ (this.unseen.keys().next().value));
       return;
     }
     const next = this.step(this.body, record.fields);

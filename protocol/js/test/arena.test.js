@@ -7,6 +7,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { MAX_UNSEEN } from "../src/arena.js";
 import { ArenaPredictor, ArenaSpace, clampMove, stepBody } from "../src/index.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -210,4 +211,12 @@ test("after a respawn on v1 the first velocity is the server's: one step from re
   late.input({ seq: 5, fields: right, sentAt: 200 });
   late.reconcile(snap(21, 5, second.x, second.y, 270), []);
   assert.equal(late.body.vx, 0, "two steps from the spawn are not taken for one");
+});
+
+test("inputs remembered while dead are bounded: the newest are kept", () => {
+  const p = predictor();
+  p.reconcile(snap(10, 0, 50, 50, 0, 1), []);
+  for (let seq = 1; seq <= 3 * MAX_UNSEEN; seq++) p.input({ seq, fields: { mx: 1, my: 0 }, sentAt: seq });
+  assert.equal(p.unseen.size, MAX_UNSEEN);
+  assert.ok(p.unseen.has(3 * MAX_UNSEEN) && !p.unseen.has(2 * MAX_UNSEEN));
 });
